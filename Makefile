@@ -1,0 +1,34 @@
+# Two commands matter to a new user: `make demo` and `make test`. Each installs what is missing
+# (virtual environment, packages, local services) before it runs.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install services services-down test unit demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+services: $(STAMP)
+	bash scripts/services.sh up
+
+services-down:
+	bash scripts/services.sh down
+
+test: services
+	source scripts/services.env && $(PY) -m pytest -q -p no:cacheprovider
+
+unit: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+demo: services
+	source scripts/services.env && $(PY) -m gim_faust.demo
+
+clean: services-down
+	rm -rf $(VENV) .local var

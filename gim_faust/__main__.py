@@ -1,0 +1,5 @@
+import sys
+
+from gim_faust.cli import main
+
+sys.exit(main())

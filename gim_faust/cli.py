@@ -1,0 +1,149 @@
+"""The ``gim-faust`` command: one console script for every service and job.
+
+Handlers are named as ``module:function`` strings and imported only when their command runs,
+so ``--help`` stays fast and never imports Faust. Exit codes follow the contract: 0 success,
+2 bad usage or configuration (one line that says what to mend), 1 failure at run time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from gim_faust.errors import ConfigError, GimError
+from gim_faust.settings import SETTINGS, Settings, load_settings
+
+Arguments = Callable[[argparse.ArgumentParser], None]
+
+
+@dataclass(frozen=True)
+class Command:
+    path: tuple[str, ...]
+    help: str
+    handler: str
+    arguments: Arguments = field(default=lambda parser: None)
+
+
+def _gca_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--once", action="store_true",
+                   help="one full read, snapshot, publish and Info Mart sync, then exit")
+
+
+def _export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="from_ts", metavar="TS",
+                   help="export facts whose end_ts is at or after TS (ISO 8601, UTC)")
+    p.add_argument("--to", dest="to_ts", metavar="TS",
+                   help="... and before TS; without --from/--to, export what changed since "
+                        "the previous export")
+
+
+def _replay_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--topic", required=True, action="append",
+                   help="topic to re-read (repeat for several)")
+    p.add_argument("--from-time", required=True, metavar="TS", help="ISO 8601 UTC time")
+    p.add_argument("--to-time", metavar="TS", help="stop point (recorded for the operator)")
+    p.add_argument("--group", help="consumer group (default: the GSP's)")
+    p.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+
+
+def _simulate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--agents", type=int, default=20, help="voice and digital agents")
+    p.add_argument("--hours", type=float, default=8.0, help="length of the simulated day")
+    p.add_argument("--calls-per-hour", type=float, default=240.0, help="inbound call rate")
+    p.add_argument("--seed", type=int, default=1, help="random seed")
+    p.add_argument("--speed", default="max",
+                   help="'max' (as fast as possible) or a factor of real time, e.g. 60")
+    p.add_argument("--day", default="2026-11-02", help="the simulated date (UTC)")
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", required=True, metavar="FILE", help="write the HTML report here")
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(("infomart", "migrate"), "create or upgrade the tenant's Info Mart schema",
+            "gim_faust.loaders.migrate:run"),
+    Command(("gca", "run"), "run the Config Adapter service",
+            "gim_faust.gca.service:run", _gca_run_args),
+    Command(("gsp", "worker"), "run a Stream Processor worker", "gim_faust.gsp.worker:run"),
+    Command(("gsp", "snapshot"), "take a GSP state snapshot now", "gim_faust.gsp.snapshot:run"),
+    Command(("gsp", "restore"), "rebuild local GSP state from the newest snapshot",
+            "gim_faust.gsp.snapshot:restore"),
+    Command(("gim", "worker"), "run an Info Mart loader worker", "gim_faust.gim.worker:run"),
+    Command(("gim", "export"), "export Info Mart data to object storage",
+            "gim_faust.loaders.export:run", _export_args),
+    Command(("gim", "maintenance"), "one run of the maintenance job",
+            "gim_faust.loaders.maintenance:run"),
+    Command(("replay",), "re-read topics from a time, for reprocessing",
+            "gim_faust.replay:run", _replay_args),
+    Command(("simulate",), "simulate a contact-center day onto the raw topics",
+            "gim_faust.simulate:run", _simulate_args),
+    Command(("report",), "write an HTML report from the Info Mart",
+            "gim_faust.report:run", _report_args),
+)
+
+
+def _settings_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("settings (flags override the environment variables)")
+    for s in SETTINGS:
+        default = f" [{s.env}" + (f", default {s.default}]" if s.default else "]")
+        group.add_argument(f"--{s.attr.replace('_', '-')}", dest=f"setting_{s.attr}",
+                           metavar="VALUE", help=s.help + default)
+    return parent
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gim-faust",
+        description="Contact-center historical reporting: Config Adapter (gca), Stream "
+                    "Processor (gsp) and Info Mart loader (gim).")
+    parent = _settings_parent()
+    groups: dict[tuple[str, ...], argparse._SubParsersAction] = {
+        (): parser.add_subparsers(dest="command", metavar="COMMAND", required=True)}
+    for command in COMMANDS:
+        for depth in range(1, len(command.path)):
+            prefix = command.path[:depth]
+            if prefix not in groups:
+                sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
+                groups[prefix] = sub.add_subparsers(dest=f"command_{depth}", metavar="COMMAND",
+                                                    required=True)
+        leaf = groups[command.path[:-1]].add_parser(
+            command.path[-1], parents=[parent], help=command.help, description=command.help)
+        command.arguments(leaf)
+        leaf.set_defaults(handler=command.handler)
+    return parser
+
+
+def _handler(spec: str) -> Callable[[Settings, argparse.Namespace], int]:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings({s.attr: getattr(args, f"setting_{s.attr}") for s in SETTINGS})
+    except ConfigError as exc:
+        print(f"gim-faust: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=settings.log_level,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return _handler(args.handler)(settings, args)
+    except ConfigError as exc:
+        print(f"gim-faust: {exc}", file=sys.stderr)
+        return 2
+    except GimError as exc:
+        print(f"gim-faust: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

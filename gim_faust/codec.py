@@ -1,0 +1,154 @@
+"""The one place where raw Kafka bytes become events (contract ``events.md``, "Bad input").
+
+:func:`decode` never raises: it returns an event, or a :class:`Rejection` that carries one of
+the contract's reasons. The checks run in a fixed order, so a message with several faults
+always gets the same reason: JSON, required envelope fields, type, envelope values, tenant,
+topic, then the fields of the type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from gim_faust.events import (
+    AGENT_TYPES, CAUSES, DIGITAL_MEDIA, DIRECTIONS, INTERACTION_TYPES, MEDIA, VOICE_ONLY_TYPES,
+    WORKMODES, AgentEvent, Event, InteractionEvent, to_ms,
+)
+
+REASONS = ("not_json", "missing_field", "bad_value", "unknown_type", "wrong_tenant",
+           "wrong_topic")
+_ENVELOPE = ("event_id", "type", "ts", "tenant", "media", "seq")
+_DN_TYPES = frozenset({"EventQueued", "EventDiverted"})
+_PARTY_TYPES = frozenset({"EventRinging", "EventDialing", "EventEstablished", "EventHeld",
+                          "EventRetrieved", "EventReleased", "EventAbandoned"})
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message was refused: ``reason`` is a contract code, ``detail`` is for people."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What a raw topic may carry: its channel (``voice``/``digital``) and family."""
+
+    channel: str
+    agents: bool
+
+    @classmethod
+    def of_topic(cls, topic: str) -> Source:
+        """The source of ``<prefix>.<channel>.<interactions|agents>``."""
+        channel, family = topic.rsplit(".", 2)[-2:]
+        if channel not in ("voice", "digital") or family not in ("interactions", "agents"):
+            raise ValueError(f"{topic!r} is not a raw event topic")
+        return cls(channel, family == "agents")
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        self.rejection = Rejection(reason, detail)
+
+
+def _text(obj: dict[str, Any], name: str, required: bool = False) -> str | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise _Reject("missing_field", f"'{name}' is required")
+        return None
+    if not isinstance(value, str) or not value:
+        raise _Reject("bad_value", f"'{name}' must be a non-empty string")
+    return value
+
+
+def _one_of(obj: dict[str, Any], name: str, allowed: frozenset[str]) -> str | None:
+    value = _text(obj, name)
+    if value is not None and value not in allowed:
+        raise _Reject("bad_value", f"'{name}'={value!r} is not one of {sorted(allowed)}")
+    return value
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str) or "T" not in value:
+        raise _Reject("bad_value", "'ts' must be an RFC 3339 timestamp")
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise _Reject("bad_value", f"'ts'={value[:40]!r} is not an RFC 3339 timestamp") from None
+    if ts.tzinfo is None:
+        raise _Reject("bad_value", "'ts' has no time zone")
+    return ts.astimezone(timezone.utc)
+
+
+def _envelope(obj: dict[str, Any], tenant: str, source: Source) -> tuple[Any, ...]:
+    for name in _ENVELOPE:
+        if obj.get(name) is None:
+            raise _Reject("missing_field", f"'{name}' is required")
+    kind = obj["type"]
+    if not isinstance(kind, str):
+        raise _Reject("bad_value", "'type' must be a string")
+    if kind not in INTERACTION_TYPES and kind not in AGENT_TYPES:
+        raise _Reject("unknown_type", f"type {kind[:60]!r} is not in the contract")
+    event_id = _text(obj, "event_id")
+    if len(event_id) > 128:  # type: ignore[arg-type]
+        raise _Reject("bad_value", "'event_id' is longer than 128 characters")
+    ts = _timestamp(obj["ts"])
+    media = _one_of(obj, "media", MEDIA)
+    seq = obj["seq"]
+    if type(seq) is not int or seq < 0:
+        raise _Reject("bad_value", "'seq' must be an integer >= 0")
+    if _text(obj, "tenant") != tenant:
+        raise _Reject("wrong_tenant", f"tenant {obj['tenant'][:60]!r} is not {tenant!r}")
+    if (kind in AGENT_TYPES) != source.agents:
+        raise _Reject("wrong_topic", f"{kind} does not belong on a "
+                      f"{'agents' if source.agents else 'interactions'} topic")
+    if (media in DIGITAL_MEDIA) != (source.channel == "digital"):
+        raise _Reject("wrong_topic", f"media {media!r} does not belong on a "
+                      f"{source.channel} topic")
+    return event_id, kind, ts, to_ms(ts), tenant, media, seq
+
+
+def _interaction(obj: dict[str, Any], envelope: tuple[Any, ...]) -> InteractionEvent:
+    kind, media = envelope[1], envelope[5]
+    voice = media == "voice"
+    if not voice and kind in VOICE_ONLY_TYPES:
+        raise _Reject("bad_value", f"{kind} exists for voice only")
+    interaction_id = _text(obj, "interaction_id", required=True)
+    dn = _text(obj, "dn", required=kind in _DN_TYPES or (voice and kind in _PARTY_TYPES))
+    agent_login = _text(obj, "agent_login")
+    if kind in _PARTY_TYPES and dn is None and agent_login is None:
+        raise _Reject("missing_field", f"{kind} needs 'dn' or 'agent_login'")
+    return InteractionEvent(
+        *envelope, interaction_id=interaction_id, dn=dn, agent_login=agent_login,  # type: ignore[arg-type]
+        direction=_one_of(obj, "direction", DIRECTIONS),
+        source_address=_text(obj, "from"), target_address=_text(obj, "to"),
+        cause=_one_of(obj, "cause", CAUSES) or "normal",
+        target=_text(obj, "target", required=kind == "EventDiverted"))
+
+
+def _agent(obj: dict[str, Any], envelope: tuple[Any, ...]) -> AgentEvent:
+    return AgentEvent(
+        *envelope, agent_login=_text(obj, "agent_login", required=True),  # type: ignore[arg-type]
+        dn=_text(obj, "dn"), reason=_text(obj, "reason"),
+        workmode=_one_of(obj, "workmode", WORKMODES) or "NotReady")
+
+
+def decode(value: bytes | None, source: Source, tenant: str) -> Event | Rejection:
+    """The event in ``value``, read from a topic of ``source``, or why it is rejected."""
+    try:
+        obj = orjson.loads(value) if value is not None else None
+    except orjson.JSONDecodeError as exc:
+        return Rejection("not_json", f"not JSON: {exc}")
+    if not isinstance(obj, dict):
+        return Rejection("not_json", "not a JSON object")
+    try:
+        envelope = _envelope(obj, tenant, source)
+        return (_agent if source.agents else _interaction)(obj, envelope)
+    except _Reject as exc:
+        return exc.rejection

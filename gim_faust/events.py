@@ -1,0 +1,86 @@
+"""Typed raw events (contract ``events.md``): what the codec hands to the transforms.
+
+Instants are kept twice on purpose: ``ts`` is the aware UTC datetime the contract speaks of,
+``ts_ms`` the same instant in Unix milliseconds, which the transforms add and subtract. Both
+come from one parse in the codec, so they never disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+ONE_MS = timedelta(milliseconds=1)
+
+INTERACTION_TYPES = frozenset({
+    "EventQueued", "EventDiverted", "EventRinging", "EventDialing", "EventEstablished",
+    "EventHeld", "EventRetrieved", "EventReleased", "EventAbandoned", "EventInteractionEnded",
+})
+VOICE_ONLY_TYPES = frozenset({"EventDialing", "EventHeld", "EventRetrieved"})
+AGENT_TYPES = frozenset({"EventAgentLogin", "EventAgentReady", "EventAgentNotReady",
+                         "EventAgentLogout"})
+DIGITAL_MEDIA = frozenset({"chat", "email"})
+MEDIA = frozenset({"voice"}) | DIGITAL_MEDIA
+DIRECTIONS = frozenset({"inbound", "outbound", "internal"})
+CAUSES = frozenset({"normal", "transfer", "redirect"})
+WORKMODES = frozenset({"NotReady", "AfterCallWork"})
+
+
+def to_ms(ts: datetime) -> int:
+    """Unix milliseconds of an aware datetime, exactly (no float rounding)."""
+    return (ts - EPOCH) // ONE_MS
+
+
+def from_ms(ts_ms: int) -> datetime:
+    """The aware UTC datetime of Unix milliseconds."""
+    return EPOCH + timedelta(milliseconds=ts_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionEvent:
+    """A call, chat or email event; one of :data:`INTERACTION_TYPES`."""
+
+    event_id: str
+    type: str
+    ts: datetime
+    ts_ms: int
+    tenant: str
+    media: str
+    seq: int
+    interaction_id: str
+    dn: str | None = None
+    agent_login: str | None = None
+    direction: str | None = None
+    source_address: str | None = None
+    target_address: str | None = None
+    cause: str = "normal"
+    target: str | None = None
+
+    @property
+    def key(self) -> str:
+        return self.interaction_id
+
+
+@dataclass(frozen=True, slots=True)
+class AgentEvent:
+    """An agent's login, state change or logout on one media."""
+
+    event_id: str
+    type: str
+    ts: datetime
+    ts_ms: int
+    tenant: str
+    media: str
+    seq: int
+    agent_login: str
+    dn: str | None = None
+    reason: str | None = None
+    workmode: str = "NotReady"
+
+    @property
+    def key(self) -> str:
+        return self.agent_login
+
+
+Event = InteractionEvent | AgentEvent

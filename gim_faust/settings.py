@@ -1,0 +1,201 @@
+"""Settings: declared once, read from ``GIM_*`` variables, overridden by command-line flags.
+
+Each setting names its variable, its default, how to parse it and whether it is secret. The
+same declarations build the command-line flags, so the two can never drift apart. Parsing
+errors become :class:`ConfigError`, which the CLI turns into exit 2 and one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from gim_faust.errors import ConfigError
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_HOSTPORT = re.compile(r"^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$")
+
+
+def _name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError("use letters, digits, '.', '_' or '-' (at most 100)")
+    return value
+
+
+def _bootstrap(value: str) -> str:
+    hosts = [h.strip() for h in value.split(",") if h.strip()]
+    if not hosts or not all(_HOSTPORT.match(h) and 0 < int(h.rsplit(":", 1)[1]) < 65536
+                            for h in hosts):
+        raise ValueError("expected host:port[,host:port...], e.g. 127.0.0.1:9092")
+    return ",".join(hosts)
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(value: str) -> str:
+        if value.upper() not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value.upper()
+    return parse
+
+
+def _postgres_url(value: str) -> str:
+    if urlsplit(value).scheme not in ("postgresql", "postgres"):
+        raise ValueError("expected postgresql://host:port/dbname")
+    return value
+
+
+def _object_store(value: str) -> str:
+    scheme = urlsplit(value).scheme
+    if scheme not in ("s3", "file") or (scheme == "s3" and not urlsplit(value).netloc):
+        raise ValueError("expected s3://bucket[/prefix] or file:///path")
+    return value.rstrip("/")
+
+
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
+        number = kind(value)
+        if number <= 0:
+            raise ValueError("must be greater than 0")
+        return number
+    return parse
+
+
+def _port(value: str) -> int:
+    port = int(value)
+    if not 0 <= port < 65536:
+        raise ValueError("must be a TCP port (0 picks a free one)")
+    return port
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by ``***``: safe to print and log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its attribute, variable, default and parser."""
+
+    attr: str
+    env: str
+    help: str
+    parse: Callable[[str], Any] = str
+    default: str | None = None
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("tenant", "GIM_TENANT", "the tenant this process serves (required)", _name),
+    Setting("topic_prefix", "GIM_TOPIC_PREFIX", "prefix of every topic name (default: the tenant)",
+            _name),
+    Setting("kafka_bootstrap", "GIM_KAFKA_BOOTSTRAP", "Kafka bootstrap servers", _bootstrap,
+            "127.0.0.1:9092"),
+    Setting("kafka_security_protocol", "GIM_KAFKA_SECURITY_PROTOCOL", "Kafka security protocol",
+            _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"), "PLAINTEXT"),
+    Setting("kafka_sasl_mechanism", "GIM_KAFKA_SASL_MECHANISM", "SASL mechanism",
+            _choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")),
+    Setting("kafka_sasl_username", "GIM_KAFKA_SASL_USERNAME", "SASL user name"),
+    Setting("kafka_sasl_password", "GIM_KAFKA_SASL_PASSWORD", "SASL password", secret=True),
+    Setting("kafka_ssl_cafile", "GIM_KAFKA_SSL_CAFILE", "CA file for Kafka TLS"),
+    Setting("config_db_url", "GIM_CONFIG_DB_URL", "the Configuration Database (GCA only)",
+            _postgres_url, "postgresql://127.0.0.1:5432/gim_config", secret=True),
+    Setting("infomart_db_url", "GIM_INFOMART_DB_URL",
+            "the tenant's Info Mart (default: postgresql://127.0.0.1:5432/gim_infomart_<tenant>)",
+            _postgres_url, secret=True),
+    Setting("object_store", "GIM_OBJECT_STORE", "s3://bucket/prefix or file:///path",
+            _object_store, "file://./var/objects"),
+    Setting("state_dir", "GIM_STATE_DIR", "local RocksDB state of the GSP", str, "./var/state"),
+    Setting("interaction_timeout", "GIM_INTERACTION_TIMEOUT",
+            "seconds of event time without an event before an interaction times out",
+            _positive(int), "14400"),
+    Setting("gca_poll_interval", "GIM_GCA_POLL_INTERVAL",
+            "seconds between two reads of the Configuration Database", _positive(float), "30"),
+    Setting("snapshot_interval", "GIM_SNAPSHOT_INTERVAL",
+            "seconds between two GSP state snapshots", _positive(float), "300"),
+    Setting("metrics_port", "GIM_METRICS_PORT",
+            "port of /metrics, /healthz, /readyz (default: 9250 GCA, 9249 GSP, 8249 GIM)", _port),
+    Setting("metrics_host", "GIM_METRICS_HOST", "address the metrics server binds", str,
+            "0.0.0.0"),
+    Setting("log_level", "GIM_LOG_LEVEL", "logging level",
+            _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+)
+
+_BY_ATTR = {s.attr: s for s in SETTINGS}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The typed settings of one process. ``repr`` masks every secret."""
+
+    tenant: str
+    topic_prefix: str
+    kafka_bootstrap: str
+    kafka_security_protocol: str
+    kafka_sasl_mechanism: str | None
+    kafka_sasl_username: str | None
+    kafka_sasl_password: str | None = field(repr=False)
+    kafka_ssl_cafile: str | None
+    config_db_url: str = field(repr=False)
+    infomart_db_url: str = field(repr=False)
+    object_store: str
+    state_dir: str
+    interaction_timeout: int
+    gca_poll_interval: float
+    snapshot_interval: float
+    metrics_port: int | None
+    metrics_host: str
+    log_level: str
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if _BY_ATTR[f.name].secret and value is not None:
+                value = mask_url(value) if "://" in value else "***"
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    __str__ = __repr__
+
+
+def load_settings(overrides: Mapping[str, str | None] | None = None,
+                  environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from ``environ`` (default ``os.environ``), with non-None ``overrides`` on top.
+
+    ``overrides`` maps attribute names to raw strings, as command-line flags give them.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = overrides.get(s.attr)
+        source = f"--{s.attr.replace('_', '-')}"
+        if raw is None:
+            raw, source = environ.get(s.env) or None, s.env
+        if raw is None:
+            raw, source = s.default, f"the default of {s.env}"
+        try:
+            values[s.attr] = None if raw is None else s.parse(raw)
+        except ValueError as exc:
+            shown = "***" if s.secret else repr(raw)
+            raise ConfigError(f"{source}={shown} is not valid: {exc}") from None
+    if values["tenant"] is None:
+        raise ConfigError("GIM_TENANT is not set: set it (or pass --tenant) to the tenant name")
+    values["topic_prefix"] = values["topic_prefix"] or values["tenant"]
+    values["infomart_db_url"] = (values["infomart_db_url"] or
+                                 f"postgresql://127.0.0.1:5432/gim_infomart_{values['tenant']}")
+    return Settings(**values)
+
+
+def setting(attr: str) -> Setting:
+    """The declaration of one setting, for flags and help text."""
+    return _BY_ATTR[attr]

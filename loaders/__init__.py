@@ -1,0 +1,1 @@
+"""gim_faust.loaders"""
