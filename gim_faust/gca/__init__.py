@@ -1,0 +1,1 @@
+"""GCA, the Config Adapter: Configuration Database to Kafka, object storage and Info Mart."""

@@ -1,0 +1,78 @@
+"""The configuration objects GCA publishes, built from the rows of one tenant.
+
+Pure: rows in (as tuples in the column order of contract ``config-db.sql``), objects out.
+Association tables fold into their owner so every object has one ``(kind, dbid)`` key:
+skill levels into the person, memberships into the group, login holders into the login.
+A change to any of them republishes only that owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+Rows = Mapping[str, Sequence[tuple[Any, ...]]]
+ObjectKey = tuple[str, int]
+
+# The tables GCA reads, with the columns it selects, in contract order.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "cfg_switch": ("dbid", "tenant_dbid", "name"),
+    "cfg_person": ("dbid", "tenant_dbid", "employee_id", "user_name", "first_name",
+                   "last_name", "is_agent", "state"),
+    "cfg_agent_login": ("dbid", "switch_dbid", "login_code"),
+    "cfg_login_info": ("person_dbid", "agent_login_dbid"),
+    "cfg_dn": ("dbid", "switch_dbid", "number", "type", "name"),
+    "cfg_place": ("dbid", "tenant_dbid", "name", "dn_dbid"),
+    "cfg_skill": ("dbid", "tenant_dbid", "name"),
+    "cfg_skill_level": ("person_dbid", "skill_dbid", "level"),
+    "cfg_group": ("dbid", "tenant_dbid", "name", "type"),
+    "cfg_group_member": ("group_dbid", "member_dbid"),
+    "cfg_enum_value": ("dbid", "tenant_dbid", "enum", "name", "display_name"),
+}
+
+
+def _dicts(rows: Rows, table: str) -> list[dict[str, Any]]:
+    return [dict(zip(COLUMNS[table], row)) for row in rows.get(table, ())]
+
+
+def build_objects(rows: Rows) -> dict[ObjectKey, dict[str, Any]]:
+    """Every object of the tenant, keyed by ``(kind, dbid)``."""
+    switches = {s["dbid"]: s["name"] for s in _dicts(rows, "cfg_switch")}
+    holders: dict[int, int] = {}
+    for link in sorted(_dicts(rows, "cfg_login_info"), key=lambda r: r["person_dbid"]):
+        holders.setdefault(link["agent_login_dbid"], link["person_dbid"])
+    logins_of: dict[int, list[str]] = {}
+    objects: dict[ObjectKey, dict[str, Any]] = {}
+    for login in _dicts(rows, "cfg_agent_login"):
+        person = holders.get(login["dbid"])
+        objects[("agent_login", login["dbid"])] = {
+            "login_code": login["login_code"], "switch_dbid": login["switch_dbid"],
+            "switch_name": switches.get(login["switch_dbid"]), "person_dbid": person}
+        if person is not None:
+            logins_of.setdefault(person, []).append(login["login_code"])
+    skills: dict[int, dict[str, int]] = {}
+    for level in _dicts(rows, "cfg_skill_level"):
+        skills.setdefault(level["person_dbid"], {})[str(level["skill_dbid"])] = level["level"]
+    for person in _dicts(rows, "cfg_person"):
+        dbid = person.pop("dbid")
+        person["skills"] = dict(sorted(skills.get(dbid, {}).items()))
+        person["login_codes"] = sorted(logins_of.get(dbid, []))
+        objects[("person", dbid)] = person
+    for dn in _dicts(rows, "cfg_dn"):
+        dbid = dn.pop("dbid")
+        dn["switch_name"] = switches.get(dn["switch_dbid"])
+        objects[("dn", dbid)] = dn
+    members: dict[int, list[int]] = {}
+    for member in _dicts(rows, "cfg_group_member"):
+        members.setdefault(member["group_dbid"], []).append(member["member_dbid"])
+    for group in _dicts(rows, "cfg_group"):
+        dbid = group.pop("dbid")
+        group["members"] = sorted(members.get(dbid, []))
+        objects[("group", dbid)] = group
+    for kind, table in (("skill", "cfg_skill"), ("place", "cfg_place"),
+                        ("enum_value", "cfg_enum_value")):
+        for obj in _dicts(rows, table):
+            objects[(kind, obj.pop("dbid"))] = obj
+    for dbid, name in switches.items():
+        objects[("switch", dbid)] = {"name": name}
+    return objects

@@ -1,0 +1,154 @@
+"""Scenario helpers shared by the replay, integration and end-to-end tests.
+
+A scenario (``tests/data/scenarios/<name>/``) is a config seed, the raw messages of each
+topic in delivery order, bad input, and the rows the Info Mart must hold. These helpers read
+them and compare actual rows with the expected ones by natural keys, the way the scenarios'
+README says: a resource is ``[resource_type, employee_id or DN number or code]``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from gim_faust.transforms.keys import dn_key, person_key
+
+SCENARIOS = Path(__file__).parent / "data" / "scenarios"
+TOPIC_FILES = ("voice.interactions", "voice.agents", "digital.interactions", "digital.agents")
+FACT_TABLES = ("interaction_fact", "mediation_segment_fact", "interaction_resource_fact",
+               "sm_res_session_fact", "sm_res_state_fact")
+_CODES = {
+    "media": ("media_type_key", {1: "VOICE", 2: "CHAT", 3: "EMAIL"}),
+    "interaction_type": ("interaction_type_key", {1: "INBOUND", 2: "OUTBOUND", 3: "INTERNAL"}),
+    "state": ("resource_state_key", {1: "READY", 2: "NOT_READY", 3: "AFTER_CALL_WORK"}),
+}
+_INSERT = re.compile(r"INSERT INTO (\w+) VALUES (.*?);\s*$", re.M | re.S)
+_TOKEN = re.compile(r"'((?:[^']|'')*)'|(-?\d+)|(true|false|NULL)|([(),])", re.I)
+
+
+@dataclass(frozen=True)
+class Message:
+    topic_suffix: str  # e.g. "voice.interactions"
+    key: bytes
+    value: bytes
+
+
+def scenario(name: str) -> Path:
+    return SCENARIOS / name
+
+
+def expected(name: str) -> dict[str, Any]:
+    return json.loads((scenario(name) / "expected.json").read_text())
+
+
+def config_rows(name: str) -> dict[str, list[tuple[Any, ...]]]:
+    """The rows of ``config.sql``, per table, parsed without a database."""
+    tables: dict[str, list[tuple[Any, ...]]] = {}
+    for table, values in _INSERT.findall((scenario(name) / "config.sql").read_text()):
+        row: list[Any] = []
+        for text, number, word, punct in _TOKEN.findall(values):
+            if punct == ")":
+                tables.setdefault(table, []).append(tuple(row))
+                row = []
+            elif punct in ("(", ","):
+                continue
+            elif number:
+                row.append(int(number))
+            elif word:
+                row.append({"true": True, "false": False}.get(word.lower()))
+            else:
+                row.append(text.replace("''", "'"))
+    return tables
+
+
+def messages(name: str, topics: Iterable[str] = TOPIC_FILES) -> Iterator[Message]:
+    """Every message of the named topic files, file after file, in delivery order."""
+    for suffix in topics:
+        for line in (scenario(name) / f"acme.{suffix}.jsonl").read_bytes().splitlines():
+            event = json.loads(line)
+            key = event.get("interaction_id") or event.get("agent_login")
+            yield Message(suffix, key.encode(), line)
+
+
+def interleaved(name: str) -> list[Message]:
+    """The topics merged by event time, each topic's own order kept: the closest to how
+    they were produced."""
+    streams = [list(messages(name, (suffix,))) for suffix in TOPIC_FILES]
+    return list(heapq.merge(*streams, key=lambda m: json.loads(m.value)["ts"]))
+
+
+def bad_input(name: str) -> list[dict[str, str]]:
+    return [json.loads(line) for line in
+            (scenario(name) / "bad-input.jsonl").read_text().splitlines()]
+
+
+def configured_resources(name: str) -> dict[int, list[str]]:
+    """resource_key -> [type, natural key] for everything configuration knows."""
+    rows = config_rows(name)
+    resources = {person_key(r[0]): ["Agent", r[2]] for r in rows.get("cfg_person", [])}
+    resources.update({dn_key(r[0]): [r[3], r[2]] for r in rows.get("cfg_dn", [])})
+    return resources
+
+
+def _iso(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return value
+
+
+def natural(table: str, row: Mapping[str, Any], resources: Mapping[int, list[str]],
+            results: Mapping[int, str], reasons: Mapping[int, str]) -> dict[str, Any]:
+    """A fact row (column -> value) in the shape of ``expected.json``."""
+    out: dict[str, Any] = {}
+    for name, value in row.items():
+        value = _iso(value)
+        if name in ("table", "version", "active_flag", "start_date_time_key",
+                    "create_audit_key", "update_audit_key") or name.endswith("_id") and (
+                name != "interaction_id"):
+            continue
+        if name in ("resource_key", "target_resource_key", "mediation_resource_key"):
+            out[name.replace("_key", "")] = None if value is None else resources.get(value,
+                                                                                  ["?", value])
+        elif name == "technical_descriptor_key":
+            out["result"] = results.get(value)
+        elif name == "resource_state_reason_key":
+            out["reason"] = reasons.get(value) if value is not None else None
+        elif name in ("media_type_key", "interaction_type_key", "resource_state_key"):
+            label = next(k for k, (col, _) in _CODES.items() if col == name)
+            out[label] = _CODES[label][1].get(value)
+        else:
+            out[name] = value
+    return out
+
+
+def row_identity(table: str, row: Mapping[str, Any]) -> tuple[Any, ...]:
+    if table == "interaction_fact":
+        return (row["interaction_id"],)
+    if table in ("mediation_segment_fact", "interaction_resource_fact"):
+        return (row["interaction_id"], tuple(row["resource"]), row["start_ts"])
+    return (tuple(row["resource"]), row["media"], row["start_ts"])
+
+
+def compare(expected_rows: Mapping[str, list[dict[str, Any]]],
+            actual_rows: Mapping[str, list[dict[str, Any]]]) -> list[str]:
+    """Every difference, one line each: missing rows, extra rows, differing columns."""
+    problems = []
+    for table in FACT_TABLES:
+        want = {row_identity(table, r): r for r in expected_rows[table]}
+        have = {row_identity(table, r): r for r in actual_rows.get(table, [])}
+        for ident in want.keys() - have.keys():
+            problems.append(f"{table}: missing {ident}")
+        for ident in have.keys() - want.keys():
+            problems.append(f"{table}: extra {ident}: {have[ident]}")
+        for ident in want.keys() & have.keys():
+            for column, value in want[ident].items():
+                if have[ident].get(column) != value:
+                    problems.append(f"{table} {ident}: {column} = {have[ident].get(column)!r},"
+                                    f" expected {value!r}")
+    return problems

@@ -1,0 +1,119 @@
+"""After-call work: which ended party an AFTER_CALL_WORK state belongs to (contract
+``infomart.md``, "After-call work").
+
+The two inputs come from different topics in any order: ended parties (from the interaction
+side, routed by agent login) and the agent's states. So nothing is decided once and for all
+on arrival; instead :func:`settle` recomputes the assignment over what is known and re-emits
+every party whose figure or finality changed. Same inputs, any order: same final rows.
+
+A party's row is final (``active_flag`` 0) when the agent's own stream has passed the end of
+its window (an event later than X + 10 s, or a logout at or after X) and any AFTER_CALL_WORK
+state it took has ended. Its versions count up from the version the interaction side gave it
+when it ended, so the loader always keeps the join's newest word.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from gim_faust.facts import InteractionResourceFact
+from gim_faust.transforms.figures import seconds
+from gim_faust.transforms.outcome import PartyEnded
+
+WINDOW_MS = 10_000
+# How long (event time of the agent's stream) the join keeps what it has settled: long
+# enough for the other topic to lag a whole backlog behind; a day of one agent is small.
+RETENTION_MS = 24 * 3600 * 1000
+
+
+@dataclass
+class Interval:
+    """One AFTER_CALL_WORK state of the agent."""
+
+    id: str
+    start_ms: int
+    end_ms: int | None = None
+
+
+@dataclass
+class Pending:
+    """An ended, established party of this agent, and what was last emitted for it."""
+
+    end_ms: int
+    fact: InteractionResourceFact
+    emitted: tuple[int, bool] | None = None
+    revision: int = 0
+
+
+@dataclass
+class Join:
+    """The join state of one agent login on one media."""
+
+    intervals: list[Interval] = field(default_factory=list)
+    parties: dict[str, Pending] = field(default_factory=dict)
+    progress_ms: int = -1      # newest event time of the agent's stream on this media
+    logged_out_ms: int = -1    # the last logout, which closes every earlier window
+
+
+def add_party(join: Join, ended: PartyEnded) -> None:
+    """Remember an ended party (a repeat of the same party changes nothing)."""
+    if ended.fact.id not in join.parties:
+        join.parties[ended.fact.id] = Pending(ended.end_ms, ended.fact)
+
+
+def closed_before(join: Join) -> int:
+    """Parties that ended before this time have a closed window: the agent's stream has
+    passed X + 10 s, or the agent logged out at or after X."""
+    return max(join.progress_ms - WINDOW_MS, join.logged_out_ms + 1)
+
+
+def settle(join: Join, lo_ms: int, hi_ms: int) -> list[InteractionResourceFact]:
+    """Re-assign the AFTER_CALL_WORK states near parties that ended in ``[lo_ms, hi_ms]``
+    and return those parties' rows that changed. Callers name the range their change can
+    reach, which keeps this cheap on a long agent day."""
+    nearby = {k: p for k, p in join.parties.items()
+              if lo_ms - WINDOW_MS <= p.end_ms <= hi_ms + WINDOW_MS}
+    taken: dict[str, int] = {}
+    unfinished: set[str] = set()
+    for interval in join.intervals:
+        if not lo_ms <= interval.start_ms <= hi_ms + WINDOW_MS:
+            continue
+        owner = _owner(nearby, interval.start_ms)
+        if owner is None:
+            continue
+        if interval.end_ms is None:
+            unfinished.add(owner)
+        else:
+            taken[owner] = taken.get(owner, 0) + interval.end_ms - interval.start_ms
+    closed = closed_before(join)
+    changed = []
+    for party_id, pending in nearby.items():
+        if not lo_ms <= pending.end_ms <= hi_ms:
+            continue
+        now = (seconds(taken.get(party_id, 0)),
+               pending.end_ms < closed and party_id not in unfinished)
+        if now != pending.emitted:
+            pending.emitted = now
+            pending.revision += 1
+            changed.append(replace(pending.fact, after_call_work_duration=now[0],
+                                   active_flag=0 if now[1] else 1,
+                                   version=pending.fact.version + pending.revision))
+    return changed
+
+
+def _owner(parties: dict[str, Pending], start_ms: int) -> str | None:
+    """The party that ended last among those whose window holds ``start_ms``."""
+    best: tuple[int, str] | None = None
+    for party_id, pending in parties.items():
+        if pending.end_ms <= start_ms <= pending.end_ms + WINDOW_MS:
+            if best is None or (pending.end_ms, party_id) > best:
+                best = (pending.end_ms, party_id)
+    return best[1] if best else None
+
+
+def prune(join: Join) -> None:
+    """Forget what lies a retention period behind the agent's stream and is settled."""
+    horizon = join.progress_ms - RETENTION_MS
+    join.intervals = [i for i in join.intervals if i.end_ms is None or i.end_ms >= horizon]
+    join.parties = {k: p for k, p in join.parties.items()
+                    if p.end_ms >= horizon or (p.emitted is None or not p.emitted[1])}
