@@ -22,13 +22,13 @@ services-down:
 	bash scripts/services.sh down
 
 test: services
-	source scripts/services.env && $(PY) -m pytest -q -p no:cacheprovider
+	set -a && source .local/services.env && set +a && $(PY) -m pytest -q -p no:cacheprovider
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
 
 demo: services
-	source scripts/services.env && $(PY) -m gim_faust.demo
+	set -a && source .local/services.env && set +a && $(PY) -m gim_faust.demo
 
 clean: services-down
 	rm -rf $(VENV) .local var

@@ -83,7 +83,10 @@ def _timestamp(value: Any) -> datetime:
         raise _Reject("bad_value", f"'ts'={value[:40]!r} is not an RFC 3339 timestamp") from None
     if ts.tzinfo is None:
         raise _Reject("bad_value", "'ts' has no time zone")
-    return ts.astimezone(timezone.utc)
+    try:
+        return ts.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
+        raise _Reject("bad_value", f"'ts'={value[:40]!r} is out of range") from None
 
 
 def _envelope(obj: dict[str, Any], tenant: str, source: Source) -> tuple[Any, ...]:
