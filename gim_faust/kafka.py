@@ -42,7 +42,7 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> None:
         raise RetriableError(f"Kafka at {settings.kafka_bootstrap} is unreachable: {exc}") from exc
     try:
         existing = set(await admin.list_topics())
-        missing = [NewTopic(s.name, s.partitions, 1,
+        missing = [NewTopic(s.name, s.partitions, settings.kafka_replication_factor,
                             topic_configs={"cleanup.policy": "compact"} if s.compacted else {})
                    for s in specs if s.name not in existing]
         if missing:
@@ -54,14 +54,18 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> None:
         await admin.close()
 
 
-async def missing_topics(settings: Settings, names: list[str]) -> list[str]:
-    """The names that do not exist on the cluster."""
+async def partition_counts(settings: Settings, names: list[str]) -> dict[str, int | None]:
+    """How many partitions each named topic has (None: it does not exist)."""
     admin = AIOKafkaAdminClient(**client_options(settings))
     try:
         await admin.start()
-        existing = set(await admin.list_topics())
+        described = await admin.describe_topics(names)
     except KafkaError as exc:
         raise FatalError(f"Kafka at {settings.kafka_bootstrap} is unreachable: {exc}") from exc
     finally:
         await admin.close()
-    return [n for n in names if n not in existing]
+    counts: dict[str, int | None] = dict.fromkeys(names)
+    for topic in described:
+        if topic.get("error_code", 0) == 0 and topic.get("partitions"):
+            counts[topic["topic"]] = len(topic["partitions"])
+    return counts

@@ -106,6 +106,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kafka_sasl_username", "GIM_KAFKA_SASL_USERNAME", "SASL user name"),
     Setting("kafka_sasl_password", "GIM_KAFKA_SASL_PASSWORD", "SASL password", secret=True),
     Setting("kafka_ssl_cafile", "GIM_KAFKA_SSL_CAFILE", "CA file for Kafka TLS"),
+    Setting("kafka_replication_factor", "GIM_KAFKA_REPLICATION_FACTOR",
+            "replication factor of the topics gim-faust creates", _positive(int), "1"),
     Setting("config_db_url", "GIM_CONFIG_DB_URL", "the Configuration Database (GCA only)",
             _postgres_url, "postgresql://127.0.0.1:5432/gim_config", secret=True),
     Setting("infomart_db_url", "GIM_INFOMART_DB_URL",
@@ -121,6 +123,12 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds between two reads of the Configuration Database", _positive(float), "30"),
     Setting("snapshot_interval", "GIM_SNAPSHOT_INTERVAL",
             "seconds between two GSP state snapshots", _positive(float), "300"),
+    Setting("loader_batch_rows", "GIM_LOADER_BATCH_ROWS",
+            "the GIM loader writes a batch once it holds this many records", _positive(int),
+            "5000"),
+    Setting("loader_batch_delay_ms", "GIM_LOADER_BATCH_DELAY_MS",
+            "... or this many milliseconds after the batch's first record arrived",
+            _positive(int), "500"),
     Setting("metrics_port", "GIM_METRICS_PORT",
             "port of /metrics, /healthz, /readyz (default: 9250 GCA, 9249 GSP, 8249 GIM)", _port),
     Setting("metrics_host", "GIM_METRICS_HOST", "address the metrics server binds", str,
@@ -144,6 +152,7 @@ class Settings:
     kafka_sasl_username: str | None
     kafka_sasl_password: str | None = field(repr=False)
     kafka_ssl_cafile: str | None
+    kafka_replication_factor: int
     config_db_url: str = field(repr=False)
     infomart_db_url: str = field(repr=False)
     object_store: str
@@ -151,6 +160,8 @@ class Settings:
     interaction_timeout: int
     gca_poll_interval: float
     snapshot_interval: float
+    loader_batch_rows: int
+    loader_batch_delay_ms: int
     metrics_port: int | None
     metrics_host: str
     log_level: str

@@ -46,10 +46,10 @@ class Topics:
         one partition, in order."""
         return f"{self.prefix}.gsp.facts"
 
-    @property
-    def party_ended(self) -> str:
-        """Repartition topic of the after-call-work join, keyed by agent login."""
-        return f"{self.prefix}.gsp.party-ended"
+    def party_ended(self, channel: str) -> str:
+        """Repartition topic of the after-call-work join of a channel, keyed by agent login
+        and partitioned like ``<prefix>.<channel>.agents``."""
+        return f"{self.prefix}.gsp.party-ended.{channel}"
 
     @property
     def gsp_app_id(self) -> str:

@@ -6,6 +6,10 @@ side, routed by agent login) and the agent's states. So nothing is decided once 
 on arrival; instead :func:`settle` recomputes the assignment over what is known and re-emits
 every party whose figure or finality changed. Same inputs, any order: same final rows.
 
+The join's own state stays small: it keeps, per party, only its end and what was last
+emitted; the party rows themselves live in a separate store keyed by party id (a dict in
+tests, a RocksDB-backed table in the GSP), read only when a row must be re-emitted.
+
 A party's row is final (``active_flag`` 0) when the agent's own stream has passed the end of
 its window (an event later than X + 10 s, or a logout at or after X) and any AFTER_CALL_WORK
 state it took has ended. Its versions count up from the version the interaction side gave it
@@ -14,6 +18,7 @@ when it ended, so the loader always keeps the join's newest word.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
 
 from gim_faust.facts import InteractionResourceFact
@@ -35,12 +40,15 @@ class Interval:
     end_ms: int | None = None
 
 
+PartyFacts = MutableMapping[str, InteractionResourceFact]
+
+
 @dataclass
 class Pending:
-    """An ended, established party of this agent, and what was last emitted for it."""
+    """An ended, established party of this agent, and what was last emitted for it
+    (after-call work in seconds, final or not)."""
 
     end_ms: int
-    fact: InteractionResourceFact
     emitted: tuple[int, bool] | None = None
     revision: int = 0
 
@@ -55,10 +63,11 @@ class Join:
     logged_out_ms: int = -1    # the last logout, which closes every earlier window
 
 
-def add_party(join: Join, ended: PartyEnded) -> None:
+def add_party(join: Join, ended: PartyEnded, facts: PartyFacts) -> None:
     """Remember an ended party (a repeat of the same party changes nothing)."""
     if ended.fact.id not in join.parties:
-        join.parties[ended.fact.id] = Pending(ended.end_ms, ended.fact)
+        join.parties[ended.fact.id] = Pending(ended.end_ms)
+        facts[ended.fact.id] = ended.fact
 
 
 def closed_before(join: Join) -> int:
@@ -67,7 +76,8 @@ def closed_before(join: Join) -> int:
     return max(join.progress_ms - WINDOW_MS, join.logged_out_ms + 1)
 
 
-def settle(join: Join, lo_ms: int, hi_ms: int) -> list[InteractionResourceFact]:
+def settle(join: Join, lo_ms: int, hi_ms: int,
+           facts: PartyFacts) -> list[InteractionResourceFact]:
     """Re-assign the AFTER_CALL_WORK states near parties that ended in ``[lo_ms, hi_ms]``
     and return those parties' rows that changed. Callers name the range their change can
     reach, which keeps this cheap on a long agent day."""
@@ -95,9 +105,10 @@ def settle(join: Join, lo_ms: int, hi_ms: int) -> list[InteractionResourceFact]:
         if now != pending.emitted:
             pending.emitted = now
             pending.revision += 1
-            changed.append(replace(pending.fact, after_call_work_duration=now[0],
+            fact = facts[party_id]
+            changed.append(replace(fact, after_call_work_duration=now[0],
                                    active_flag=0 if now[1] else 1,
-                                   version=pending.fact.version + pending.revision))
+                                   version=fact.version + pending.revision))
     return changed
 
 
@@ -111,9 +122,11 @@ def _owner(parties: dict[str, Pending], start_ms: int) -> str | None:
     return best[1] if best else None
 
 
-def prune(join: Join) -> None:
+def prune(join: Join, facts: PartyFacts) -> None:
     """Forget what lies a retention period behind the agent's stream and is settled."""
     horizon = join.progress_ms - RETENTION_MS
     join.intervals = [i for i in join.intervals if i.end_ms is None or i.end_ms >= horizon]
-    join.parties = {k: p for k, p in join.parties.items()
-                    if p.end_ms >= horizon or (p.emitted is None or not p.emitted[1])}
+    for party_id, pending in list(join.parties.items()):
+        if pending.end_ms < horizon and pending.emitted is not None and pending.emitted[1]:
+            del join.parties[party_id]
+            del facts[party_id]

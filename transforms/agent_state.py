@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from gim_faust.events import AgentEvent
 from gim_faust.facts import Fact, ReasonCode, SessionFact, StateFact, ts
 from gim_faust.transforms import after_call_work
-from gim_faust.transforms.after_call_work import Interval, Join
+from gim_faust.transforms.after_call_work import Interval, Join, PartyFacts
 from gim_faust.transforms.codes import MEDIA_TYPE, RESOURCE_STATE
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.figures import seconds
@@ -65,8 +65,10 @@ def _channel(media: str) -> str:
     return "voice" if media == "voice" else "digital"
 
 
-def apply(state: AgentState | None, event: AgentEvent, config: ConfigView) -> Outcome:
-    """Apply one agent event (deduplicated by ``seq`` within the login and channel)."""
+def apply(state: AgentState | None, event: AgentEvent, config: ConfigView,
+          party_facts: PartyFacts) -> Outcome:
+    """Apply one agent event (deduplicated by ``seq`` within the login and channel).
+    ``party_facts`` is the after-call-work join's store of ended party rows."""
     st = state or AgentState(event.agent_login)
     channel = _channel(event.media)
     if event.seq <= st.last_seq.get(channel, -1):
@@ -109,8 +111,8 @@ def apply(state: AgentState | None, event: AgentEvent, config: ConfigView) -> Ou
     touched = [t for t in (acw_before, _acw_start(ms)) if t is not None]
     lo = min([closed_before] + [t - after_call_work.WINDOW_MS for t in touched])
     hi = max([after_call_work.closed_before(ms.join)] + touched)
-    facts.extend(after_call_work.settle(ms.join, lo, hi))
-    after_call_work.prune(ms.join)
+    facts.extend(after_call_work.settle(ms.join, lo, hi, party_facts))
+    after_call_work.prune(ms.join, party_facts)
     return Outcome(st, facts, out_of_state=out_of_state)
 
 
@@ -118,14 +120,15 @@ def _acw_start(ms: MediaState) -> int | None:
     return ms.state.start_ms if ms.state is not None and ms.state.name == ACW else None
 
 
-def apply_party_ended(state: AgentState | None, ended: PartyEnded) -> Outcome:
+def apply_party_ended(state: AgentState | None, ended: PartyEnded,
+                      party_facts: PartyFacts) -> Outcome:
     """Take an ended party from the interaction side into the after-call-work join."""
     st = state or AgentState(ended.agent_login)
     join = st.media.setdefault(ended.media, MediaState()).join
-    after_call_work.add_party(join, ended)
+    after_call_work.add_party(join, ended, party_facts)
     window = after_call_work.WINDOW_MS
     return Outcome(st, list(after_call_work.settle(join, ended.end_ms - window,
-                                                   ended.end_ms + window)))
+                                                   ended.end_ms + window, party_facts)))
 
 
 def _target_state(event: AgentEvent) -> tuple[str, str | None]:

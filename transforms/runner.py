@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from gim_faust.codec import Rejection, Source, decode
 from gim_faust.events import AgentEvent, InteractionEvent
-from gim_faust.facts import Fact
+from gim_faust.facts import Fact, InteractionResourceFact
 from gim_faust.transforms import agent_state, interaction
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.outcome import Outcome
@@ -29,6 +29,7 @@ class Runner:
     timeout_s: int
     interactions: dict[str, interaction.State] = field(default_factory=dict)
     agents: dict[str, agent_state.AgentState] = field(default_factory=dict)
+    party_facts: dict[str, InteractionResourceFact] = field(default_factory=dict)
     rows: dict[tuple[str, str], Fact] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)
     # Event time is measured per input topic, as the GSP measures it per topic partition:
@@ -65,7 +66,8 @@ class Runner:
             self._sweep(topic)
 
     def _agent(self, event: AgentEvent) -> None:
-        outcome = agent_state.apply(self.agents.get(event.agent_login), event, self.config)
+        outcome = agent_state.apply(self.agents.get(event.agent_login), event, self.config,
+                                    self.party_facts)
         self.agents[event.agent_login] = outcome.state
         self._emit(outcome)
 
@@ -87,6 +89,7 @@ class Runner:
             if old is None or fact.version >= old.version:
                 self.rows[key] = fact
         for ended in outcome.handoffs:
-            follow = agent_state.apply_party_ended(self.agents.get(ended.agent_login), ended)
+            follow = agent_state.apply_party_ended(self.agents.get(ended.agent_login), ended,
+                                                   self.party_facts)
             self.agents[ended.agent_login] = follow.state
             self._emit(follow)

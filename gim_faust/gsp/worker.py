@@ -1,0 +1,17 @@
+"""``gim-faust gsp worker``: run one Stream Processor worker until stopped."""
+
+from __future__ import annotations
+
+import argparse
+
+import faust
+
+from gim_faust.gsp.app import build
+from gim_faust.settings import Settings
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    gsp = build(settings)
+    worker = faust.Worker(gsp.app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
+    return 0

@@ -1,0 +1,144 @@
+"""Helpers for tests that run the real services as processes on the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from gim_faust.facts import from_record
+from gim_faust.topics import Topics
+from tests import scenario as sc
+
+REPO = Path(__file__).resolve().parent.parent
+GIM_FAUST = str(REPO / ".venv" / "bin" / "gim-faust")
+
+
+async def create_raw_topics(bootstrap: str, prefix: str, partitions: int = 3) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(name, partitions, 1)
+                                   for name in Topics(prefix).raw_all])
+    finally:
+        await admin.close()
+
+
+async def publish(bootstrap: str, prefix: str, messages: Iterable[sc.Message],
+                  bad: Iterable[dict[str, str]] = ()) -> int:
+    """Publish scenario messages with the contract's keys, and bad input as raw bytes."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
+    await producer.start()
+    count = 0
+    try:
+        for m in messages:
+            await producer.send(f"{prefix}.{m.topic_suffix}", m.value, key=m.key)
+            count += 1
+        for b in bad:
+            suffix = b["topic"].split(".", 1)[1]
+            await producer.send(f"{prefix}.{suffix}", b["value"].encode(), key=b"bad")
+            count += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return count
+
+
+async def read_topic(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[tuple]:
+    """Every message of ``topic`` from the beginning, as (key, value, headers)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
+                                enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        out = []
+        while any(await consumer.position(tp) < end[tp] for tp in tps):
+            for messages in (await consumer.getmany(timeout_ms=int(idle_s * 1000))).values():
+                out.extend((m.key, m.value, m.headers) for m in messages)
+        return out
+    finally:
+        await consumer.stop()
+
+
+async def end_offsets(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum((await consumer.end_offsets(tps)).values())
+    finally:
+        await consumer.stop()
+
+
+def newest_facts(messages: list[tuple]) -> dict[tuple[str, str], object]:
+    """The highest version of every row on a fact topic, as the loader would keep it."""
+    rows: dict[tuple[str, str], object] = {}
+    for _, value, _ in messages:
+        fact = from_record(orjson.loads(value))
+        key = (fact.table, fact.id)
+        if key not in rows or fact.version >= rows[key].version:  # type: ignore[attr-defined]
+            rows[key] = fact
+    return rows
+
+
+class Service:
+    """A ``gim-faust`` command run as a separate process, logging to a file."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.args, self.env, self.log = args, {**os.environ, **env}, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Service:
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen([GIM_FAUST, *self.args], env=self.env, stdout=out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=60)
+
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL if it does not stop within 30 s."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def wait_quiet(bootstrap: str, topic: str, service: Service, quiet_s: float = 8.0,
+                     timeout_s: float = 300.0, minimum: int = 1) -> int:
+    """Wait until ``topic`` has at least ``minimum`` messages and stops growing."""
+    deadline = time.monotonic() + timeout_s
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        if not service.running():
+            raise AssertionError(f"service exited early:\n{service.tail()}")
+        count = await end_offsets(bootstrap, topic)
+        if count != last:
+            last, since = count, time.monotonic()
+        elif count >= minimum and time.monotonic() - since >= quiet_s:
+            return count
+        await asyncio.sleep(1.0)
+    raise AssertionError(f"{topic} did not settle within {timeout_s} s:\n{service.tail()}")
+
