@@ -52,18 +52,28 @@ async def publish(bootstrap: str, prefix: str, messages: Iterable[sc.Message],
     return count
 
 
+async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+
+
 async def read_topic(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[tuple]:
     """Every message of ``topic`` from the beginning, as (key, value, headers)."""
+    tps = await _partitions(bootstrap, topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
         out = []
-        while any(await consumer.position(tp) < end[tp] for tp in tps):
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
             for messages in (await consumer.getmany(timeout_ms=int(idle_s * 1000))).values():
                 out.extend((m.key, m.value, m.headers) for m in messages)
         return out
@@ -72,10 +82,11 @@ async def read_topic(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[tu
 
 
 async def end_offsets(bootstrap: str, topic: str) -> int:
+    """How many messages ``topic`` has received, over all partitions."""
+    tps = await _partitions(bootstrap, topic)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         return sum((await consumer.end_offsets(tps)).values())
     finally:
         await consumer.stop()

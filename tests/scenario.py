@@ -17,7 +17,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gim_faust.transforms.keys import dn_key, person_key
+from gim_faust.facts import PlaceholderResource, ReasonCode, to_record
+from gim_faust.transforms.codes import TECHNICAL_RESULT
+from gim_faust.transforms.keys import dn_key, person_key, reason_key
 
 SCENARIOS = Path(__file__).parent / "data" / "scenarios"
 TOPIC_FILES = ("voice.interactions", "voice.agents", "digital.interactions", "digital.agents")
@@ -152,3 +154,88 @@ def compare(expected_rows: Mapping[str, list[dict[str, Any]]],
                     problems.append(f"{table} {ident}: {column} = {have[ident].get(column)!r},"
                                     f" expected {value!r}")
     return problems
+
+
+# ------------------------------------------------------------------ replay through the transforms
+# (shared by the replay tests, the loader tests and the loader benchmark)
+
+def config_view(name: str) -> Any:
+    """The Stream Processor's view of the scenario's configuration, as GCA would publish it."""
+    from gim_faust.gca.objects import build_objects
+    from gim_faust.transforms.config_view import ConfigView
+
+    view = ConfigView()
+    for (kind, dbid), obj in build_objects(config_rows(name)).items():
+        view.apply(kind, dbid, obj)
+    return view
+
+
+def replay(name: str, messages: list[Message], runner_class: Any = None) -> Any:
+    """A :class:`Runner` (or ``runner_class``) fed the messages, then the bad input."""
+    from gim_faust.transforms.runner import Runner
+
+    meta = expected(name)["meta"]
+    runner = (runner_class or Runner)(config_view(name), meta["tenant"],
+                                      meta["interaction_timeout_s"])
+    for message in messages:
+        runner.feed(f"acme.{message.topic_suffix}", message.value)
+    for bad in bad_input(name):
+        runner.feed(bad["topic"], bad["value"].encode())
+    runner.finish()
+    return runner
+
+
+def fact_versions(name: str) -> list[Any]:
+    """EVERY fact record the transforms emit for the scenario (delivered in event-time order),
+    in emission order: every version of every row, placeholders and reason codes included.
+    This is what the Stream Processor writes to the fact topic."""
+    from gim_faust.transforms.runner import Runner
+
+    emitted: list[Any] = []
+
+    class Recording(Runner):
+        def _emit(self, outcome: Any) -> None:
+            emitted.extend(outcome.facts)
+            super()._emit(outcome)
+
+    replay(name, interleaved(name), Recording)
+    return emitted
+
+
+def resource_names(name: str, placeholders: Iterable[tuple[int, str, str]] = ()
+                   ) -> dict[int, list[str]]:
+    """resource_key -> [type, natural key]: configuration's resources (same key scheme as GCA,
+    so this works whether or not GCA has run) plus ``(key, type, name)`` placeholder rows."""
+    resources = configured_resources(name)
+    resources.update({key: [kind, text] for key, kind, text in placeholders})
+    return resources
+
+
+def reason_codes(name: str, seen: Iterable[tuple[int, str]] = ()) -> dict[int, str]:
+    """resource_state_reason_key -> reason_code: configuration's not-ready reasons plus the
+    ``(key, code)`` pairs of ``seen`` (codes only events named)."""
+    from gim_faust.transforms.keys import reason_key
+
+    reasons = {reason_key(row[3]): row[3] for row in config_rows(name).get("cfg_enum_value", [])}
+    reasons.update(dict(seen))
+    return reasons
+
+
+def natural_facts(name: str, facts: Iterable[Any]) -> dict[str, list[dict[str, Any]]]:
+    """Fact objects (newest versions, placeholders and reason codes included) in the shape of
+    ``expected.json``, resolving keys through the scenario's configuration."""
+    facts = list(facts)
+    resources = configured_resources(name)
+    reasons = {reason_key(row[3]): row[3] for row in config_rows(name).get("cfg_enum_value", [])}
+    for fact in facts:
+        if isinstance(fact, PlaceholderResource):
+            resources[fact.resource_key] = [fact.resource_type, fact.resource_name]
+        elif isinstance(fact, ReasonCode):
+            reasons[fact.resource_state_reason_key] = fact.reason_code
+    results = {v: k for k, v in TECHNICAL_RESULT.items()}
+    out: dict[str, list[dict[str, Any]]] = {t: [] for t in FACT_TABLES}
+    for fact in facts:
+        if fact.table in out:
+            out[fact.table].append(natural(fact.table, to_record(fact), resources, results,
+                                           reasons))
+    return out

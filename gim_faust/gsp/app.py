@@ -139,5 +139,8 @@ async def _prepare(settings: Settings) -> dict[str, int]:
 
 
 def build(settings: Settings) -> Gsp:
-    """Check and prepare Kafka, then build the app (call before any event loop runs)."""
-    return Gsp(settings, asyncio.run(_prepare(settings)))
+    """Check and prepare Kafka, then build the app. The preparation runs on the event loop
+    the Faust worker will then use, so clients made here belong to that loop."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    return Gsp(settings, loop.run_until_complete(_prepare(settings)))

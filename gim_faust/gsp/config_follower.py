@@ -15,7 +15,7 @@ import logging
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from gim_faust.kafka import client_options
+from gim_faust.kafka import client_options, partition_counts
 from gim_faust.settings import Settings
 from gim_faust.transforms.config_view import ConfigView
 
@@ -24,22 +24,23 @@ log = logging.getLogger(__name__)
 
 class ConfigFollower:
     def __init__(self, settings: Settings, topic: str, view: ConfigView) -> None:
-        self.topic, self.view = topic, view
+        self.topic, self.view, self.settings = topic, view, settings
         self._keys: set[bytes] = set()
-        self._consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
-                                          enable_auto_commit=False,
-                                          auto_offset_reset="earliest")
+        self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
 
     async def load(self) -> None:
         """Read the topic up to its current end."""
+        self._consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None,
+                                          enable_auto_commit=False,
+                                          auto_offset_reset="earliest")
         await self._consumer.start()
-        partitions = self._consumer.partitions_for_topic(self.topic) or set()
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        count = (await partition_counts(self.settings, [self.topic]))[self.topic] or 0
+        tps = [TopicPartition(self.topic, p) for p in range(count)]
         self._consumer.assign(tps)
         await self._consumer.seek_to_beginning(*tps)
         end = await self._consumer.end_offsets(tps)
-        while any(await self._consumer.position(tp) < end[tp] for tp in tps):
+        while [tp for tp in tps if await self._consumer.position(tp) < end[tp]]:
             batches = await self._consumer.getmany(timeout_ms=500)
             for messages in batches.values():
                 for message in messages:
@@ -51,7 +52,7 @@ class ConfigFollower:
         self._task = asyncio.ensure_future(self._follow())
 
     async def _follow(self) -> None:
-        async for message in self._consumer:
+        async for message in self._consumer:  # type: ignore[union-attr]
             self._apply(message.key, message.value)
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
@@ -74,4 +75,5 @@ class ConfigFollower:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-        await self._consumer.stop()
+        if self._consumer is not None:
+            await self._consumer.stop()
