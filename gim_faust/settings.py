@@ -129,6 +129,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("loader_batch_delay_ms", "GIM_LOADER_BATCH_DELAY_MS",
             "... or this many milliseconds after the batch's first record arrived",
             _positive(int), "500"),
+    Setting("gsp_instance_id", "GIM_GSP_INSTANCE_ID",
+            "stable identity of a GSP worker (e.g. the pod name): a restarted worker takes its "
+            "partitions back at once instead of after the session timeout", _name),
     Setting("metrics_port", "GIM_METRICS_PORT",
             "port of /metrics, /healthz, /readyz (default: 9250 GCA, 9249 GSP, 8249 GIM)", _port),
     Setting("metrics_host", "GIM_METRICS_HOST", "address the metrics server binds", str,
@@ -160,6 +163,7 @@ class Settings:
     interaction_timeout: int
     gca_poll_interval: float
     snapshot_interval: float
+    gsp_instance_id: str | None
     loader_batch_rows: int
     loader_batch_delay_ms: int
     metrics_port: int | None

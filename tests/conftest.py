@@ -9,6 +9,7 @@ Fixtures
     make_topics                 async ``await make_topics("a", "b", partitions=3)`` -> names
     topic_prefix                fresh "t<8 hex>" namespace for topics / tenants
     pg_url (session)            admin URL (superuser) of the test PostgreSQL
+    db_factory                  call it for more fresh databases, dropped afterwards
     fresh_db                    URL of a new, empty database, dropped afterwards
     s3_client (session)         boto3 S3 client for the test endpoint
     s3_store                    "s3://<bucket>/<fresh prefix>", with AWS_* env set for boto3
@@ -226,19 +227,32 @@ def pg_url() -> str:
 
 
 @pytest.fixture
-def fresh_db(pg_url: str) -> Iterator[str]:
-    """URL of a freshly created, empty database; dropped (WITH (FORCE)) after the test."""
+def db_factory(pg_url: str) -> Iterator[Callable[[], str]]:
+    """Call it for the URL of a freshly created, empty database; all are dropped (WITH
+    (FORCE)) after the test."""
     import psycopg
     from psycopg import sql
 
-    name = unique_name("test_")
-    with psycopg.connect(pg_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield _with_dbname(pg_url, name)
-    finally:
+    names: list[str] = []
+
+    def create() -> str:
+        name = unique_name("test_")
         with psycopg.connect(pg_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        names.append(name)
+        return _with_dbname(pg_url, name)
+
+    yield create
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        for name in names:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
+@pytest.fixture
+def fresh_db(db_factory: Callable[[], str]) -> str:
+    """URL of a freshly created, empty database; dropped after the test."""
+    return db_factory()
 
 
 # ------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
         (described,) = await admin.describe_topics([topic])
     finally:
         await admin.close()
-    return [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    return [TopicPartition(topic, p["partition"]) for p in described.get("partitions", ())]
 
 
 async def read_topic(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[tuple]:
@@ -84,6 +84,8 @@ async def read_topic(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[tu
 async def end_offsets(bootstrap: str, topic: str) -> int:
     """How many messages ``topic`` has received, over all partitions."""
     tps = await _partitions(bootstrap, topic)
+    if not tps:  # not created yet
+        return 0
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
     await consumer.start()
     try:
@@ -135,6 +137,43 @@ class Service:
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    """How far the consumer ``group`` is behind the end of ``topics``, by committed offsets."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    lag = 0
+    for topic in topics:
+        tps = await _partitions(bootstrap, topic)
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
+        await consumer.start()
+        try:
+            for tp, end in (await consumer.end_offsets(tps)).items():
+                done = committed.get(tp)
+                lag += end - (done.offset if done is not None and done.offset >= 0 else 0)
+        finally:
+            await consumer.stop()
+    return lag
+
+
+async def wait_caught_up(bootstrap: str, group: str, topics: list[str], service: Service,
+                         timeout_s: float = 300.0) -> None:
+    """Wait until ``group`` has committed everything of ``topics`` (twice in a row, a commit
+    interval apart, so work triggered by the last messages has been committed too)."""
+    deadline, streak = time.monotonic() + timeout_s, 0
+    while time.monotonic() < deadline:
+        if not service.running():
+            raise AssertionError(f"service exited early:\n{service.tail()}")
+        streak = streak + 1 if await committed_lag(bootstrap, group, topics) == 0 else 0
+        if streak >= 2:
+            return
+        await asyncio.sleep(3.0)
+    raise AssertionError(f"{group} did not catch up within {timeout_s} s:\n{service.tail()}")
 
 
 async def wait_quiet(bootstrap: str, topic: str, service: Service, quiet_s: float = 8.0,

@@ -54,6 +54,7 @@ class Gsp:
             web_enabled=False,  # Faust's web server would serve table contents unauthenticated
             processing_guarantee="at_least_once",
             consumer_auto_offset_reset="earliest",
+            consumer_group_instance_id=settings.gsp_instance_id,
             producer_acks=-1,
             topic_replication_factor=settings.kafka_replication_factor,
             topic_allow_declare=True,

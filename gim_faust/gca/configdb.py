@@ -1,0 +1,109 @@
+"""Reads one tenant's rows from the Configuration Database (contract ``config-db.sql``).
+
+The database belongs to the contact center: GCA only reads it, in one transaction that is
+``READ ONLY`` (the server refuses any write in it) and ``REPEATABLE READ`` (every table is read
+at the same instant, so a person deleted between two SELECTs cannot leave a login pointing at
+nobody). Either every table is read or the whole reading fails: a failed reading never reaches
+the diff, so an outage can never look like deletions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from gim_faust.errors import FatalError, RetriableError
+from gim_faust.gca.objects import COLUMNS
+from gim_faust.settings import mask_url
+
+# Connecting to a live server takes milliseconds; a server that does not answer in this long
+# is down for this cycle (the next poll tries again).
+CONNECT_TIMEOUT_S = 10
+# One reading of a tenant is a dozen index-backed SELECTs; a minute means something is badly
+# wrong (locks, a runaway server) and the poll should give up rather than pile up.
+STATEMENT_TIMEOUT_MS = 60_000
+
+# How each table's rows are restricted to the tenant: directly, or through the switch, person,
+# login or group that owns them. Rows are ordered so a reading is reproducible.
+_TENANT_FILTER: dict[str, tuple[str, str]] = {
+    "cfg_switch": ("", "t.tenant_dbid = %(tenant)s"),
+    "cfg_person": ("", "t.tenant_dbid = %(tenant)s"),
+    "cfg_agent_login": ("JOIN cfg_switch s ON s.dbid = t.switch_dbid",
+                        "s.tenant_dbid = %(tenant)s"),
+    "cfg_login_info": ("JOIN cfg_agent_login a ON a.dbid = t.agent_login_dbid "
+                       "JOIN cfg_switch s ON s.dbid = a.switch_dbid "
+                       "JOIN cfg_person p ON p.dbid = t.person_dbid",
+                       "s.tenant_dbid = %(tenant)s AND p.tenant_dbid = %(tenant)s"),
+    "cfg_dn": ("JOIN cfg_switch s ON s.dbid = t.switch_dbid", "s.tenant_dbid = %(tenant)s"),
+    "cfg_place": ("", "t.tenant_dbid = %(tenant)s"),
+    "cfg_skill": ("", "t.tenant_dbid = %(tenant)s"),
+    "cfg_skill_level": ("JOIN cfg_person p ON p.dbid = t.person_dbid "
+                        "JOIN cfg_skill k ON k.dbid = t.skill_dbid",
+                        "p.tenant_dbid = %(tenant)s AND k.tenant_dbid = %(tenant)s"),
+    "cfg_group": ("", "t.tenant_dbid = %(tenant)s"),
+    "cfg_group_member": ("JOIN cfg_group g ON g.dbid = t.group_dbid",
+                         "g.tenant_dbid = %(tenant)s"),
+    "cfg_enum_value": ("", "t.tenant_dbid = %(tenant)s"),
+}
+
+
+def _query(table: str) -> str:
+    columns = ", ".join(f"t.{c}" for c in COLUMNS[table])
+    join, where = _TENANT_FILTER[table]
+    order = ", ".join(f"t.{c}" for c in COLUMNS[table][:2])
+    return f"SELECT {columns} FROM {table} t {join} WHERE {where} ORDER BY {order}"
+
+
+QUERIES: dict[str, str] = {table: _query(table) for table in COLUMNS}
+
+
+@dataclass(frozen=True)
+class TenantRows:
+    tenant_dbid: int
+    rows: dict[str, list[tuple[Any, ...]]]
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+async def read_tenant(conninfo: str, tenant: str) -> TenantRows:
+    """Every row of ``tenant``, read in one read-only, repeatable-read transaction.
+
+    Raises :class:`RetriableError` when the database cannot be read now (down, restarting,
+    timeout) and :class:`FatalError` when it cannot be read as configured (no such tenant, no
+    such table, no permission).
+    """
+    where = f"the Configuration Database at {mask_url(conninfo)}"
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            conninfo, connect_timeout=CONNECT_TIMEOUT_S, application_name="gim-faust gca")
+    except psycopg.Error as exc:
+        raise RetriableError(f"cannot connect to {where}: {_one_line(exc)}") from None
+    try:
+        async with conn:
+            async with conn.transaction():
+                # First statement of the transaction, as SET TRANSACTION requires.
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                await conn.execute(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                found = await (await conn.execute(
+                    "SELECT dbid FROM cfg_tenant WHERE name = %s", (tenant,))).fetchone()
+                if found is None:
+                    raise FatalError(f"tenant {tenant!r} does not exist in {where}: set "
+                                     f"GIM_TENANT (or --tenant) to a cfg_tenant.name")
+                tenant_dbid = found[0]
+                rows: dict[str, list[tuple[Any, ...]]] = {}
+                for table, query in QUERIES.items():
+                    cursor = await conn.execute(query, {"tenant": tenant_dbid})
+                    rows[table] = await cursor.fetchall()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
+        raise FatalError(f"{where} does not have the contract's tables: "
+                         f"{_one_line(exc)}") from None
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise FatalError(f"the account GCA uses may not read {where}: grant it SELECT on the "
+                         f"cfg_* tables ({_one_line(exc)})") from None
+    except psycopg.Error as exc:
+        raise RetriableError(f"cannot read {where}: {_one_line(exc)}") from None
+    return TenantRows(tenant_dbid, rows)

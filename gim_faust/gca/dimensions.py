@@ -1,0 +1,187 @@
+"""The Info Mart's configuration dimensions and history, as configuration says they should be.
+
+Pure: :func:`desired` turns the objects of one reading into the rows the Info Mart should hold
+(contract ``infomart.md``, "Dimensions"); :func:`plan_dimension` and :func:`plan_history`
+compare that with what the Info Mart holds and say which rows to write. The writer
+(:mod:`gim_faust.gca.infomart`) only reads, calls these and executes the plan.
+
+Comparing with the Info Mart itself, not with the previous snapshot, is what makes a repeated
+sync harmless: after a crash between the Info Mart commit and the snapshot write, the next
+cycle finds every row already in place and writes nothing, so history never gets a second
+"end" or a duplicate "start".
+
+Choices (docs/gca.md):
+
+- every person is a ``resource_`` row of type ``Agent`` (the contract: "one row per person"),
+  ``resource_name`` = ``user_name`` (never null, unique in practice, the name agents log in
+  with; first and last names have their own columns). Login codes are resolved to persons
+  on the config topic (``agent_login`` objects name their person) and in every fact (the
+  resource of a login is its person), so ``resource_`` has no row per login;
+- a DN's ``resource_name`` is its ``name``, else its number;
+- a not-ready reason's ``reason_name`` is ``display_name``, else the code itself;
+- a group member that is not an object of the group's type (a member row whose person or DN
+  is gone: ``cfg_group_member`` has no foreign key) is not a member in the Info Mart, so a
+  deleted person's memberships end even if the Configuration Database left the row behind;
+  skill levels likewise need their skill.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from gim_faust.gca.objects import ObjectKey
+from gim_faust.transforms.keys import dn_key, person_key, reason_key
+
+AGENT = "Agent"
+DN_TYPES = ("Extension", "ACDQueue", "RoutingPoint", "VirtualQueue", "InteractionQueue")
+CONFIG_RESOURCE_TYPES = (AGENT, *DN_TYPES)
+NOT_READY_REASON = "NotReadyReason"
+
+
+class ResourceRow(NamedTuple):
+    """The columns of ``resource_`` GCA owns, in this order (after ``resource_key``)."""
+
+    resource_type: str
+    resource_name: str | None
+    employee_id: str | None
+    user_name: str | None
+    agent_first_name: str | None
+    agent_last_name: str | None
+    dn_number: str | None
+    switch_name: str | None
+    config_dbid: int
+    tenant_dbid: int
+
+
+class GroupRow(NamedTuple):
+    group_name: str
+    group_type: str
+    tenant_dbid: int
+
+
+class SkillRow(NamedTuple):
+    skill_name: str
+    tenant_dbid: int
+
+
+class ReasonRow(NamedTuple):
+    reason_code: str
+    reason_name: str | None
+
+
+@dataclass(frozen=True)
+class Dimensions:
+    """What the Info Mart should hold for one reading of configuration."""
+
+    resources: dict[int, ResourceRow]
+    groups: dict[int, GroupRow]
+    skills: dict[int, SkillRow]
+    reasons: dict[int, ReasonRow]
+    # (resource_key, group_key) -> None: a set with the shape plan_history wants.
+    memberships: dict[tuple[int, int], None]
+    # (resource_key, skill_key) -> skill_level
+    skill_levels: dict[tuple[int, int], int]
+
+
+def desired(objects: Mapping[ObjectKey, Mapping[str, Any]], tenant_dbid: int) -> Dimensions:
+    """The dimension rows and current history rows that ``objects`` call for."""
+    of_kind: dict[str, dict[int, Mapping[str, Any]]] = {}
+    for (kind, dbid), obj in objects.items():
+        of_kind.setdefault(kind, {})[dbid] = obj
+    persons, dns = of_kind.get("person", {}), of_kind.get("dn", {})
+    skills, groups = of_kind.get("skill", {}), of_kind.get("group", {})
+
+    resources: dict[int, ResourceRow] = {}
+    for dbid, p in persons.items():
+        resources[person_key(dbid)] = ResourceRow(
+            AGENT, p["user_name"], p["employee_id"], p["user_name"], p.get("first_name"),
+            p.get("last_name"), None, None, dbid, tenant_dbid)
+    for dbid, d in dns.items():
+        resources[dn_key(dbid)] = ResourceRow(
+            d["type"], d.get("name") or d["number"], None, None, None, None, d["number"],
+            d.get("switch_name"), dbid, tenant_dbid)
+
+    reasons: dict[int, ReasonRow] = {}
+    for obj in of_kind.get("enum_value", {}).values():
+        if obj.get("enum") == NOT_READY_REASON:
+            code = obj["name"]
+            reasons[reason_key(code)] = ReasonRow(code, obj.get("display_name") or code)
+
+    memberships: dict[tuple[int, int], None] = {}
+    for group_dbid, g in groups.items():
+        if g["type"] == AGENT:
+            members, key_of = persons, person_key
+        else:
+            members, key_of = dns, dn_key
+        for member in g.get("members", ()):
+            if member in members:
+                memberships[(key_of(member), group_dbid)] = None
+
+    levels: dict[tuple[int, int], int] = {}
+    for dbid, p in persons.items():
+        for skill, level in p.get("skills", {}).items():
+            if int(skill) in skills:
+                levels[(person_key(dbid), int(skill))] = level
+
+    return Dimensions(
+        resources=resources,
+        groups={dbid: GroupRow(g["name"], g["type"], tenant_dbid) for dbid, g in groups.items()},
+        skills={dbid: SkillRow(s["name"], tenant_dbid) for dbid, s in skills.items()},
+        reasons=reasons, memberships=memberships, skill_levels=levels)
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+@dataclass(frozen=True)
+class DimensionPlan(Generic[K, V]):
+    """Rows to insert or update (a revived row loses its ``deleted_ts``), rows to mark deleted."""
+
+    upsert: list[tuple[K, V]]
+    delete: list[K]
+
+    def __len__(self) -> int:
+        return len(self.upsert) + len(self.delete)
+
+
+def plan_dimension(existing: Mapping[K, tuple[V, bool]], wanted: Mapping[K, V],
+                   deletes: bool = True) -> DimensionPlan[K, V]:
+    """Compare a dimension's rows (value, is-deleted) with the rows ``wanted``.
+
+    Deleted objects are never removed (facts keep referring to them): they are marked. With
+    ``deletes`` False (``resource_state_reason``, whose rows events create too) nothing is.
+    """
+    upsert = [(k, v) for k, v in wanted.items()
+              if k not in existing or existing[k][0] != v or existing[k][1]]
+    delete = ([k for k, (_, gone) in existing.items() if not gone and k not in wanted]
+              if deletes else [])
+    return DimensionPlan(sorted(upsert, key=_first), sorted(delete))  # type: ignore[type-var]
+
+
+@dataclass(frozen=True)
+class HistoryPlan(Generic[K, V]):
+    """Current rows to end at the observation time, and rows to start at it."""
+
+    end: list[K]
+    start: list[tuple[K, V]]
+
+    def __len__(self) -> int:
+        return len(self.end) + len(self.start)
+
+
+def plan_history(current: Mapping[K, V], wanted: Mapping[K, V]) -> HistoryPlan[K, V]:
+    """Compare the open history rows (``end_ts`` null) with the ones ``wanted``.
+
+    Contract ``infomart.md``: a change ends the current row and starts another; a deletion
+    (the key is no longer wanted) ends it; a new key starts a row.
+    """
+    end = [k for k, v in current.items() if k not in wanted or wanted[k] != v]
+    start = [(k, v) for k, v in wanted.items() if k not in current or current[k] != v]
+    return HistoryPlan(sorted(end), sorted(start, key=_first))  # type: ignore[type-var]
+
+
+def _first(item: tuple[Any, Any]) -> Any:
+    return item[0]

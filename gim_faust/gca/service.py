@@ -1,0 +1,339 @@
+"""``gim-faust gca run``: the Config Adapter of one tenant.
+
+One cycle, every ``GIM_GCA_POLL_INTERVAL`` seconds (or once, with ``--once``):
+
+1. read the tenant's rows in one read-only transaction and build the objects (pure);
+2. (first cycle, and until they succeed) migrate the Info Mart, create the config topic and
+   start the producer, load the newest snapshot;
+3. diff against what the topic holds and publish the changes, waiting for every
+   acknowledgement;
+4. bring the Info Mart's dimensions and history in line (one transaction);
+5. if the objects differ from the newest snapshot, write a snapshot, then the pointer to it.
+
+The order is the crash-safety argument: the snapshot, which decides what the next process
+considers "already done", is written last. A crash anywhere before it makes the next cycle
+(in this process or the next) redo steps 3-5, and each is idempotent: republishing an object
+gives consumers the same value again, and the Info Mart sync compares with the Info Mart
+itself. A failed cycle changes nothing it has not finished and is retried at the next poll;
+a failed reading never gets as far as the diff, so an outage is never taken for deletions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import time
+from collections import Counter as Tally
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from gim_faust.errors import FatalError, GimError, RetriableError
+from gim_faust.gca import infomart
+from gim_faust.gca.changes import KIND_ORDER, Change, diff, records
+from gim_faust.gca.configdb import read_tenant
+from gim_faust.gca.dimensions import desired
+from gim_faust.gca.objects import ObjectKey, build_objects
+from gim_faust.gca.publisher import ConfigPublisher, is_empty, read_published
+from gim_faust.gca.snapshot import Snapshot, SnapshotStore
+from gim_faust.metrics import serve
+from gim_faust.objectstore import ObjectStore, open_store
+from gim_faust.settings import Settings, mask_url
+from gim_faust.topics import Topics
+
+log = logging.getLogger(__name__)
+
+# Where a cycle can fail; the label of gca_errors_total.
+# "internal": a bug between stages (building objects, diffing), never a dependency's fault.
+STAGES = ("read", "migrate", "kafka", "snapshot_load", "publish", "infomart", "snapshot_write",
+          "internal")
+OPS = ("created", "changed", "deleted")
+Objects = dict[ObjectKey, dict[str, Any]]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _ms(ts: datetime) -> datetime:
+    """``ts`` cut to milliseconds, the precision of every timestamp GCA writes."""
+    return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
+
+
+class GcaMetrics:
+    """The service's instruments, in their own registry (``gim_faust.metrics``)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.cycles = Counter("gca_cycles", "Cycles run, by result (ok, error)", ["result"],
+                              registry=r)
+        self.objects = Gauge("gca_objects", "Objects in the last reading, by kind", ["kind"],
+                             registry=r)
+        self.published = Counter("gca_changes_published",
+                                 "Records published to the config topic, by kind and op "
+                                 "(created, changed, deleted = tombstone)", ["kind", "op"],
+                                 registry=r)
+        self.duration = Histogram("gca_cycle_duration_seconds", "Duration of a cycle",
+                                  buckets=(.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120),
+                                  registry=r)
+        self.last_success = Gauge("gca_last_success_timestamp_seconds",
+                                  "Unix time at which the last successful cycle ended",
+                                  registry=r)
+        self.errors = Counter("gca_errors", "Failed cycles, by the stage that failed",
+                              ["stage"], registry=r)
+        self.infomart_rows = Counter("gca_infomart_rows_written",
+                                     "Info Mart rows written, by table and op (upsert, "
+                                     "delete, end, start)", ["table", "op"], registry=r)
+        self.snapshots = Counter("gca_snapshots_written", "Snapshots written", registry=r)
+        for kind in KIND_ORDER:
+            self.objects.labels(kind)
+            for op in OPS:
+                self.published.labels(kind, op)
+        for stage in STAGES:
+            self.errors.labels(stage)
+        for result in ("ok", "error"):
+            self.cycles.labels(result)
+
+
+@dataclass
+class CycleResult:
+    observed: datetime
+    objects: int
+    changes: list[Change]
+    infomart_rows: dict[tuple[str, str], int] = field(default_factory=dict)
+    snapshot_key: str | None = None
+
+    def summary(self) -> str:
+        ops = Tally(c.op for c in self.changes)
+        shown = ", ".join(f"{n} {op}" for op, n in sorted(ops.items())) or "none"
+        rows = sum(self.infomart_rows.values())
+        snapshot = self.snapshot_key or "unchanged"
+        return (f"{self.objects} objects; published {len(self.changes)} changes ({shown}); "
+                f"{rows} Info Mart rows written; snapshot {snapshot}")
+
+
+class _StageFailed(Exception):
+    def __init__(self, stage: str, error: GimError) -> None:
+        self.stage, self.error = stage, error
+
+
+class ConfigAdapter:
+    """The state of one GCA process between cycles."""
+
+    def __init__(self, settings: Settings, store: ObjectStore | None = None,
+                 metrics: GcaMetrics | None = None,
+                 clock: Callable[[], datetime] = utc_now) -> None:
+        self.settings = settings
+        self.topic = Topics(settings.topic_prefix).config
+        self.metrics = metrics or GcaMetrics()
+        self.snapshots = SnapshotStore(store or open_store(settings.object_store),
+                                       settings.tenant)
+        self.publisher = ConfigPublisher(settings, self.topic)
+        self._clock = clock
+        self._migrated = False
+        self._producing = False
+        # What this process knows the topic holds, and what the newest snapshot holds (None
+        # until loaded; {} loaded-and-absent is kept apart by _have_snapshot).
+        self._published: Objects | None = None
+        self._snapshotted: Objects | None = None
+        self._have_snapshot = False
+        self._last_observed: datetime | None = None
+        self._ok = False
+
+    def ready(self) -> bool:
+        """``/readyz``: the last cycle succeeded (so at least one did)."""
+        return self._ok
+
+    async def close(self) -> None:
+        await self.publisher.stop()
+        self._producing = False
+
+    # ------------------------------------------------------------------------------ a cycle
+
+    async def cycle(self) -> CycleResult:
+        """One full cycle; raises the :class:`GimError` of the stage that failed."""
+        started = time.monotonic()
+        try:
+            try:
+                result = await self._cycle()
+            except _StageFailed:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.exception("unexpected error between stages")
+                error = RetriableError(f"internal: unexpected {type(exc).__name__}: {exc}")
+                error.__cause__ = exc
+                raise _StageFailed("internal", error) from exc
+        except _StageFailed as failed:
+            self._ok = False
+            self.metrics.errors.labels(failed.stage).inc()
+            self.metrics.cycles.labels("error").inc()
+            self.metrics.duration.observe(time.monotonic() - started)
+            raise failed.error from failed.error.__cause__
+        self._ok = True
+        self.metrics.cycles.labels("ok").inc()
+        self.metrics.duration.observe(time.monotonic() - started)
+        self.metrics.last_success.set(time.time())
+        return result
+
+    async def _stage(self, stage: str, work: Any) -> Any:
+        try:
+            return await work
+        except GimError as exc:
+            raise _StageFailed(stage, exc) from exc
+        except Exception as exc:  # noqa: BLE001 - a bug or an unclassified library error
+            log.exception("unexpected error in stage %s", stage)
+            error = RetriableError(f"{stage}: unexpected {type(exc).__name__}: {exc}")
+            error.__cause__ = exc
+            raise _StageFailed(stage, error) from exc
+
+    async def _cycle(self) -> CycleResult:
+        s = self.settings
+        read_at = _ms(self._clock())
+        tenant = await self._stage("read", read_tenant(s.config_db_url, s.tenant))
+        objects = build_objects(tenant.rows)
+        kinds = Tally(kind for kind, _ in objects)
+        for kind in set(KIND_ORDER) | set(kinds):
+            self.metrics.objects.labels(kind).set(kinds.get(kind, 0))
+
+        if not self._migrated:
+            await self._stage("migrate", asyncio.to_thread(_migrate, s.infomart_db_url))
+            self._migrated = True
+        if not self._producing:
+            await self._stage("kafka", self.publisher.start())
+            self._producing = True
+        if self._published is None:
+            await self._stage("snapshot_load", self._load())
+        assert self._published is not None
+
+        # Observation times only move forward, also across restarts (a snapshot's time is the
+        # floor), so history rows never end before they start and snapshot names stay in order.
+        observed = read_at
+        if self._last_observed is not None and observed <= self._last_observed:
+            observed = self._last_observed + timedelta(milliseconds=1)
+
+        changes = diff(self._published, objects)
+        if changes:
+            try:
+                await self._stage("publish", self.publisher.publish(
+                    records(changes, s.tenant, observed)))
+            except _StageFailed:
+                # A producer whose sends failed may hold a broken sequence; start afresh.
+                await self.close()
+                raise
+            for change in changes:
+                self.metrics.published.labels(change.kind, change.op).inc()
+        self._published = objects
+        result = CycleResult(observed, len(objects), changes)
+
+        rows = await self._stage("infomart", infomart.sync(
+            s.infomart_db_url, desired(objects, tenant.tenant_dbid), tenant.tenant_dbid,
+            observed))
+        for (table, op), n in rows.items():
+            self.metrics.infomart_rows.labels(table, op).inc(n)
+        result.infomart_rows = rows
+
+        if not self._have_snapshot or self._snapshotted != objects:
+            snapshot = Snapshot(s.tenant, tenant.tenant_dbid, observed, objects)
+            result.snapshot_key = await self._stage(
+                "snapshot_write", asyncio.to_thread(self.snapshots.save, snapshot))
+            self._snapshotted, self._have_snapshot = objects, True
+            self.metrics.snapshots.inc()
+        self._last_observed = observed
+        return result
+
+    async def _load(self) -> None:
+        """What the topic holds, from the newest snapshot (or from the topic itself)."""
+        snapshot = await asyncio.to_thread(self.snapshots.load_latest)
+        if snapshot is None:
+            # No snapshot (first start, or the store was wiped): read the topic, so objects
+            # deleted since are tombstoned and objects already there are not sent again.
+            self._published = await read_published(self.settings, self.topic)
+            self._snapshotted, self._have_snapshot = None, False
+            log.info("no snapshot yet; the config topic %s holds %d objects",
+                     self.topic, len(self._published))
+            return
+        self._snapshotted, self._have_snapshot = snapshot.objects, True
+        self._last_observed = snapshot.observed
+        if snapshot.objects and await is_empty(self.settings, self.topic):
+            log.warning("config topic %s is empty although the snapshot of %s lists %d "
+                        "objects (was the topic recreated?): publishing every object again",
+                        self.topic, snapshot.observed.isoformat(), len(snapshot.objects))
+            self._published = {}
+        else:
+            self._published = snapshot.objects
+        log.info("loaded the snapshot of %s: %d objects", snapshot.observed.isoformat(),
+                 len(snapshot.objects))
+
+    # --------------------------------------------------------------------------- the loop
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        """Cycles every poll interval until ``stop`` is set; returns then. A
+        :class:`FatalError` ends the loop (raised); any other failure waits for the next poll.
+        """
+        interval = self.settings.gca_poll_interval
+        loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            started = loop.time()
+            try:
+                result = await self.cycle()
+            except FatalError:
+                raise
+            except GimError as exc:
+                log.error("cycle failed, retrying in %.0f s: %s", interval, exc)
+            else:
+                level = logging.INFO if result.changes or result.snapshot_key else logging.DEBUG
+                log.log(level, "cycle done: %s", result.summary())
+            delay = max(0.0, interval - (loop.time() - started))
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+
+def _migrate(conninfo: str) -> list[str]:
+    # Imported here: the migrator pulls in the static codes, which --help never needs.
+    from gim_faust.loaders.migrate import migrate
+
+    applied = migrate(conninfo)
+    if applied:
+        log.info("migrated %s: applied %s", mask_url(conninfo), ", ".join(applied))
+    return applied
+
+
+async def _serve(settings: Settings, once: bool) -> int:
+    adapter = ConfigAdapter(settings)
+    try:
+        if once:
+            result = await adapter.cycle()
+            print(f"gca {settings.tenant}: {result.summary()}")
+            return 0
+        try:
+            server = serve("gca", adapter.metrics.registry, adapter.ready,
+                           settings.metrics_host, settings.metrics_port)
+        except OSError as exc:
+            raise FatalError(f"cannot serve metrics on {settings.metrics_host}:"
+                             f"{settings.metrics_port or 9250}: {exc}; set GIM_METRICS_PORT "
+                             f"to a free port") from None
+        log.info("GCA for tenant %s: polling every %s s; metrics on port %d", settings.tenant,
+                 settings.gca_poll_interval, server.port)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await adapter.run_forever(stop)
+        finally:
+            server.stop()
+        return 0
+    finally:
+        await adapter.close()
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """``gim-faust gca run [--once]``: exit 0, or 1 (via the CLI) with the failure's reason."""
+    return asyncio.run(_serve(settings, bool(getattr(args, "once", False))))

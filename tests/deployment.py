@@ -1,0 +1,92 @@
+"""One tenant's deployment for end-to-end tests: its databases, topics, store and services.
+
+The three services run as separate ``gim-faust`` processes against the real local Kafka,
+PostgreSQL and S3-compatible store, configured only through the ``GIM_*`` environment, as an
+operator would run them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from gim_faust.topics import Topics
+from tests import pipeline as pl
+from tests import scenario as sc
+
+CONTRACT_SCHEMA = Path(__file__).parent / "data" / "config-db.sql"
+
+
+@dataclass
+class Deployment:
+    bootstrap: str
+    prefix: str
+    config_db: str
+    infomart_db: str
+    store: str
+    workdir: Path
+    scenario: str = "day"
+    services: list[pl.Service] = field(default_factory=list)
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.prefix)
+
+    @property
+    def env(self) -> dict[str, str]:
+        meta = sc.expected(self.scenario)["meta"]
+        return {"GIM_TENANT": meta["tenant"], "GIM_TOPIC_PREFIX": self.prefix,
+                "GIM_KAFKA_BOOTSTRAP": self.bootstrap, "GIM_CONFIG_DB_URL": self.config_db,
+                "GIM_INFOMART_DB_URL": self.infomart_db, "GIM_OBJECT_STORE": self.store,
+                "GIM_INTERACTION_TIMEOUT": str(meta["interaction_timeout_s"]),
+                "GIM_METRICS_PORT": "0", "GIM_GCA_POLL_INTERVAL": "2"}
+
+    def load_config(self) -> None:
+        """The contact center's Configuration Database, seeded with the scenario's objects."""
+        with psycopg.connect(self.config_db, autocommit=True) as conn:
+            conn.execute(CONTRACT_SCHEMA.read_text())
+            conn.execute((sc.scenario(self.scenario) / "config.sql").read_text())
+
+    def publish_scenario(self, partitions: int = 3) -> int:
+        """Raw topics with ``partitions`` each, then every message and the bad input."""
+        async def run() -> int:
+            await pl.create_raw_topics(self.bootstrap, self.prefix, partitions)
+            return await pl.publish(self.bootstrap, self.prefix, sc.messages(self.scenario),
+                                    sc.bad_input(self.scenario))
+        return asyncio.run(run())
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A one-shot command (e.g. ``gca run --once``), checked."""
+        done = subprocess.run([pl.GIM_FAUST, *args], env={**pl.os.environ, **self.env},
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+        return done
+
+    def start(self, *args: str, name: str, **env: str) -> pl.Service:
+        """A long-running service process; stopped by :meth:`stop_all`."""
+        service = pl.Service(list(args), {**self.env, **env},
+                             self.workdir / f"{name}.log").start()
+        self.services.append(service)
+        return service
+
+    def gsp(self, name: str = "gsp") -> pl.Service:
+        return self.start("gsp", "worker", name=name, GIM_GSP_INSTANCE_ID=name,
+                          GIM_STATE_DIR=str(self.workdir / f"state-{name}"))
+
+    def wait_gsp_caught_up(self, service: pl.Service) -> None:
+        """Every raw and internal input of the GSP committed: all its output is out."""
+        inputs = [*self.topics.raw_all, self.topics.party_ended("voice"),
+                  self.topics.party_ended("digital")]
+        asyncio.run(pl.wait_caught_up(self.bootstrap, self.topics.gsp_app_id, inputs, service))
+
+    def stop_all(self) -> None:
+        for service in self.services:
+            service.stop()
+
+    def newest_facts(self) -> dict[tuple[str, str], object]:
+        return pl.newest_facts(asyncio.run(pl.read_topic(self.bootstrap, self.topics.facts)))
+
