@@ -1,0 +1,70 @@
+"""The loader's Prometheus metrics (served on 8249 by :func:`gim_faust.metrics.serve`).
+
+Labels are table names, topic partitions and error kinds: never a URL, host name or
+anything that could carry a secret (contract ``operations.md``).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from gim_faust.loaders.writer import BatchResult
+
+# Batch latency: a batch takes a few ms at low load and up to a second or two for 5,000 rows
+# of backlog; the upper buckets show a database that is struggling.
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_SIZE_BUCKETS = (1, 10, 50, 100, 500, 1000, 2500, 5000, 10000, 50000)
+
+
+class LoaderMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.records = Counter(
+            "gim_loader_records", "Records consumed from the fact topic, by outcome "
+            "(loaded, bad: not decodable and skipped, rejected: refused by the database "
+            "and skipped)", ["outcome"], registry=registry)
+        self.rows = Counter(
+            "gim_loader_rows", "Rows written per table after keeping the newest version in "
+            "each batch, by kind: inserted, updated (a higher version replaced the stored "
+            "one), unchanged (already stored at this or a higher version)",
+            ["table", "kind"], registry=registry)
+        self.batches = Counter("gim_loader_batches", "Batches committed to the Info Mart",
+                               registry=registry)
+        self.batch_seconds = Histogram(
+            "gim_loader_batch_seconds", "Time to write and commit one batch",
+            buckets=_LATENCY_BUCKETS, registry=registry)
+        self.batch_records = Histogram(
+            "gim_loader_batch_records", "Records per committed batch", buckets=_SIZE_BUCKETS,
+            registry=registry)
+        self.lag = Gauge(
+            "gim_loader_lag_records", "Records on the topic not yet in the Info Mart, per "
+            "partition (high watermark minus the offset the database holds)",
+            ["topic", "partition"], registry=registry)
+        self.last_load = Gauge(
+            "gim_loader_last_load_timestamp_seconds", "Unix time of the last committed batch",
+            registry=registry)
+        self.db_errors = Counter(
+            "gim_loader_db_errors", "Failed attempts to reach or write the Info Mart, by "
+            "error class", ["error"], registry=registry)
+        self.date_time_rows = Counter(
+            "gim_loader_date_time_rows", "date_time rows the loader added", registry=registry)
+        self.db_up = Gauge("gim_loader_db_up", "1 while the last database call succeeded",
+                           registry=registry)
+        self.assigned = Gauge("gim_loader_assigned_partitions",
+                              "Fact topic partitions this worker owns", registry=registry)
+
+    def batch_done(self, result: BatchResult, records: int, bad: int, now: float) -> None:
+        self.batches.inc()
+        self.batch_seconds.observe(result.seconds)
+        self.batch_records.observe(records)
+        self.records.labels("loaded").inc(records - bad - len(result.rejected))
+        if bad:
+            self.records.labels("bad").inc(bad)
+        if result.rejected:
+            self.records.labels("rejected").inc(len(result.rejected))
+        for table, counts in result.tables.items():
+            self.rows.labels(table, "inserted").inc(counts.inserted)
+            self.rows.labels(table, "updated").inc(counts.updated)
+            self.rows.labels(table, "unchanged").inc(counts.unchanged)
+        self.date_time_rows.inc(result.date_time_rows)
+        self.last_load.set(now)
+        self.db_up.set(1)

@@ -1,0 +1,387 @@
+"""``gim-faust gim worker``: consume the fact topic in batches and load the Info Mart.
+
+The shell does four things (notes/style.md): decode (a record that is not a fact is logged,
+counted and skipped), gather a batch, hand it to :class:`gim_faust.loaders.writer.Writer`,
+and report. The exactly-once argument lives in the writer and docs/loader.md; this module
+keeps the Kafka side of it:
+
+- the consumer never auto-commits, and on every assignment seeks each partition to the offset
+  the **database** holds (the beginning if it holds none), never to Kafka's committed offset;
+- Kafka's offsets are committed only after the database committed the same batch, and only
+  for the benefit of lag tools: losing that commit costs a re-read, never a row;
+- while PostgreSQL is unreachable the same batch is retried with capped exponential back-off,
+  nothing is committed to Kafka, and ``/readyz`` answers 503;
+- a rebalance waits for a batch being written, then drops whatever was buffered: the next
+  owner of a partition resumes from the database.
+
+One worker writes through one connection and one transaction at a time, and a row's records
+all live in one partition (key ``<table>:<id>``), so two workers never write the same fact
+row; the rows they can share (date_time, placeholders) are written in one global order.
+Several workers in one consumer group therefore never deadlock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import OffsetAndMetadata
+from prometheus_client import CollectorRegistry
+
+from gim_faust.errors import BadInputError, FatalError, RetriableError
+from gim_faust.gim.backoff import Backoff
+from gim_faust.gim.batch import Accumulator
+from gim_faust.gim.metrics import LoaderMetrics
+from gim_faust.kafka import client_options
+from gim_faust.loaders import records
+from gim_faust.loaders.writer import BatchResult, Writer, prepare_schema, shown
+from gim_faust.metrics import serve
+from gim_faust.settings import Settings
+from gim_faust.topics import Topics
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# With nothing buffered, getmany() returns at least this often so a stop request is noticed
+# within a quarter of a second.
+IDLE_POLL_S = 0.25
+# How often, at most, a progress line is logged at INFO (every batch is logged at DEBUG).
+PROGRESS_EVERY_S = 30.0
+# Metadata refresh: the loader may start before the Stream Processor created the fact topic,
+# or its partitions may be increased; 30 s bounds how long until the loader notices.
+METADATA_MAX_AGE_MS = 30_000
+
+
+class _GaveUp:
+    """What a retry loop returns when it stopped trying (a stop was requested)."""
+
+
+GAVE_UP = _GaveUp()
+
+
+class Loader:
+    def __init__(self, settings: Settings, registry: CollectorRegistry | None = None) -> None:
+        self.settings = settings
+        self.topics = Topics(settings.topic_prefix)
+        self.group = self.topics.loader_group
+        self.registry = registry or CollectorRegistry()
+        self.metrics = LoaderMetrics(self.registry)
+        self.writer = Writer(settings.infomart_db_url, self.group)
+        self.acc = Accumulator(settings.loader_batch_rows, settings.loader_batch_delay_ms / 1000)
+        self.lock = asyncio.Lock()        # one database operation at a time
+        self.stopping = asyncio.Event()
+        self.consumer: AIOKafkaConsumer | None = None
+        # Offset the database holds per owned partition (for lag and the Kafka commit).
+        self.loaded: dict[tuple[str, int], int] = {}
+        self._db_ok = False
+        self._assigned_once = False
+        self.failure: BaseException | None = None   # why the worker stopped itself
+        self._warned: set[tuple[str, int]] = set()
+        self._progress = [0, 0, time.monotonic()]   # records, batches, since
+
+    # ------------------------------------------------------------------------- readiness
+
+    def ready(self) -> bool:
+        """Connected to Kafka and the Info Mart, partitions positioned, no retry pending."""
+        return (self._db_ok and self._assigned_once and self.consumer is not None
+                and not self.stopping.is_set())
+
+    def stop(self) -> None:
+        if not self.stopping.is_set():
+            log.info("stopping: finishing the batch in hand")
+        self.stopping.set()
+
+    # ------------------------------------------------------------------------- retries
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleeps, but wakes at once when a stop is requested."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    async def _with_retry(self, what: str, call: Callable[[], Awaitable[T]],
+                          once: bool = False, database: bool = True) -> T | _GaveUp:
+        """``call()`` until it succeeds; :data:`GAVE_UP` if a stop came first (or, with
+        ``once``, after the first failure).
+
+        Only :class:`RetriableError` is retried; :class:`FatalError` and bugs propagate and
+        end the process with a message.
+        """
+        backoff = Backoff()
+        while True:
+            try:
+                result = await call()
+            except RetriableError as exc:
+                if database:
+                    self._db_ok = False
+                    self.metrics.db_up.set(0)
+                    self.metrics.db_errors.labels(_error_class(exc)).inc()
+                if once or self.stopping.is_set():
+                    log.warning("%s failed; not retrying (stopping): %s", what, exc)
+                    return GAVE_UP
+                delay = backoff.next()
+                log.warning("%s failed (attempt %d), retrying in %.1f s: %s", what,
+                            backoff.attempts, delay, exc)
+                await self._sleep(delay)
+                if self.stopping.is_set():
+                    return GAVE_UP
+                continue
+            if backoff.attempts:
+                log.info("%s succeeded after %d failed attempts", what, backoff.attempts)
+            return result
+
+    async def _db(self, what: str, function: Callable[..., T], *args: Any,
+                  once: bool = False) -> T | _GaveUp:
+        """``function(*args)`` on a worker thread (psycopg blocks), with retries."""
+        async def call() -> T:
+            return await asyncio.to_thread(function, *args)
+        result = await self._with_retry(what, call, once=once)
+        if result is not GAVE_UP:
+            self._db_ok = True
+            self.metrics.db_up.set(1)
+        return result
+
+    # ------------------------------------------------------------------------- rebalance
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        async with self.lock:   # a batch being written finishes first
+            parts = {(tp.topic, tp.partition) for tp in revoked}
+            dropped = self.acc.revoke(parts)
+            for topic, partition in parts:
+                self.loaded.pop((topic, partition), None)
+                with contextlib.suppress(KeyError):
+                    self.metrics.lag.remove(topic, str(partition))
+            if dropped:
+                log.info("partitions revoked; dropped %d buffered records (they will be "
+                         "re-read from the offsets in the Info Mart)", dropped)
+            self.metrics.assigned.set(len(self.acc.assigned))
+
+    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        # aiokafka only logs an exception raised here and goes on from Kafka's committed
+        # offsets; the accumulator would then refuse every record of these partitions (they
+        # have no position) and loading would stall unseen. So any failure stops the worker,
+        # which exits 1 and is restarted.
+        try:
+            await self._position(assigned)
+        except Exception as exc:
+            log.exception("could not position the assigned partitions; stopping")
+            self.failure = exc
+            self.stop()
+
+    async def _position(self, assigned: set[TopicPartition]) -> None:
+        """Seeks each assigned partition to the offset the Info Mart holds for it."""
+        assert self.consumer is not None
+        consumer = self.consumer
+        async with self.lock:
+            parts = sorted((tp.topic, tp.partition) for tp in assigned)
+            stored = await self._db("reading the loader's offsets from the Info Mart",
+                                    self.writer.stored_offsets, parts)
+            if isinstance(stored, _GaveUp):
+                return  # stopping
+            fresh = [tp for tp in assigned if (tp.topic, tp.partition) not in stored]
+
+            async def beginning_offsets() -> dict[TopicPartition, int]:
+                try:
+                    return await consumer.beginning_offsets(fresh) if fresh else {}
+                except KafkaError as exc:
+                    raise RetriableError(f"listing the beginning offsets: {exc}") from exc
+            beginning = await self._with_retry("reading where the fact topic begins",
+                                               beginning_offsets, database=False)
+            if isinstance(beginning, _GaveUp):
+                return
+            # No await from here on: the seeks and the accumulator's positions change together.
+            positions = {}
+            for tp in assigned:
+                offset = stored.get((tp.topic, tp.partition), beginning.get(tp, 0))
+                consumer.seek(tp, offset)
+                positions[(tp.topic, tp.partition)] = offset
+            self.acc.assign(positions)
+            self.loaded.update(positions)
+            self._assigned_once = True
+            self.metrics.assigned.set(len(self.acc.assigned))
+            log.info("assigned %d partitions of %s; resuming from the Info Mart's offsets %s",
+                     len(assigned), self.topics.facts,
+                     {p: o for (_, p), o in sorted(positions.items())})
+
+    # ------------------------------------------------------------------------- batches
+
+    async def flush(self, once: bool = False) -> BatchResult | None:
+        """Writes the buffered batch (retrying), then commits its offsets to Kafka."""
+        async with self.lock:
+            if not self.acc.records:
+                return None
+            batch = self.acc.batch()
+            result = await self._db("writing a batch to the Info Mart", self.writer.write, batch,
+                                    once=once)
+            if isinstance(result, _GaveUp):
+                return None   # stopping: nothing committed anywhere; it will be re-read
+            self.acc.clear()
+            self.loaded.update(batch.offsets)
+        records_in = len(batch.facts) + batch.bad_records
+        self.metrics.batch_done(result, records_in, batch.bad_records, time.time())
+        for fact, reason in result.rejected:
+            log.error("the Info Mart refused %s %s version %d, skipped: %s", fact.table,
+                      fact.id, fact.version, reason)
+        log.debug("batch %d: %d records, %s in %.3f s", result.audit_key, records_in,
+                  {t: (c.inserted, c.updated, c.unchanged) for t, c in result.tables.items()},
+                  result.seconds)
+        self._report_progress(records_in)
+        await self._commit_kafka(batch.offsets)
+        self._update_lag()
+        return result
+
+    async def _commit_kafka(self, offsets: dict[tuple[str, int], int]) -> None:
+        assert self.consumer is not None
+        owned = self.acc.assigned
+        commit = {TopicPartition(t, p): OffsetAndMetadata(o, "")
+                  for (t, p), o in offsets.items() if (t, p) in owned}
+        if not commit:
+            return
+        try:
+            await self.consumer.commit(commit)
+        except KafkaError as exc:
+            # Informative only: the Info Mart holds the offsets that count.
+            log.debug("Kafka offset commit failed (harmless): %s", exc)
+
+    def _update_lag(self) -> None:
+        if self.consumer is None:
+            return
+        for (topic, partition), loaded in list(self.loaded.items()):
+            high = self.consumer.highwater(TopicPartition(topic, partition))
+            if high is None:
+                continue
+            self.metrics.lag.labels(topic, str(partition)).set(max(0, high - loaded))
+            if high < loaded and (topic, partition) not in self._warned:
+                self._warned.add((topic, partition))
+                log.warning("%s[%d] ends at offset %d but the Info Mart has read it up to %d: "
+                            "was the topic deleted and created again? Its new records are "
+                            "not loaded until its rows in ctl_kafka_offset are deleted",
+                            topic, partition, high, loaded)
+
+    def _report_progress(self, records_in: int) -> None:
+        self._progress[0] += records_in
+        self._progress[1] += 1
+        now = time.monotonic()
+        if now - self._progress[2] >= PROGRESS_EVERY_S:
+            log.info("loaded %d records in %d batches in the last %.0f s", self._progress[0],
+                     self._progress[1], now - self._progress[2])
+            self._progress = [0, 0, now]
+
+    def _take(self, message: Any) -> None:
+        tp = (message.topic, message.partition)
+        try:
+            fact = records.decode(message.value)
+        except BadInputError as exc:
+            # The fact topic is written by the Stream Processor only; a record that is not a
+            # fact cannot be a contract event, so there is nothing to load: log and go on.
+            log.error("skipping a record that is not a fact at %s[%d]@%d (%s)", message.topic,
+                      message.partition, message.offset, exc)
+            fact = None
+        self.acc.add(tp, message.offset, fact)
+
+    # ------------------------------------------------------------------------- main loop
+
+    async def run(self) -> int:
+        settings = self.settings
+        server = serve("gim", self.registry, self.ready, settings.metrics_host,
+                       settings.metrics_port)
+        log.info("metrics on %s:%d; Info Mart %s; topic %s; group %s", settings.metrics_host,
+                 server.port, shown(settings.infomart_db_url), self.topics.facts, self.group)
+        try:
+            return await self._run()
+        finally:
+            server.stop()
+
+    async def _run(self) -> int:
+        applied = await self._db("preparing the Info Mart schema", prepare_schema,
+                                 self.settings.infomart_db_url)
+        if isinstance(applied, _GaveUp):
+            return 0
+        if applied:
+            log.info("migrated the Info Mart: applied %s", ", ".join(applied))
+        if await self._db("connecting to the Info Mart", self.writer.connect) is GAVE_UP:
+            return 0
+        consumer = AIOKafkaConsumer(
+            **client_options(self.settings), group_id=self.group,
+            client_id=f"gim-loader-{socket.gethostname()}", enable_auto_commit=False,
+            auto_offset_reset="earliest", metadata_max_age_ms=METADATA_MAX_AGE_MS)
+        consumer.subscribe([self.topics.facts], listener=_Rebalance(self))
+
+        async def start() -> None:
+            try:
+                await consumer.start()
+            except KafkaError as exc:
+                raise RetriableError(f"Kafka at {self.settings.kafka_bootstrap}: {exc}") from exc
+        self.consumer = consumer
+        try:
+            if await self._with_retry("connecting to Kafka", start,
+                                      database=False) is GAVE_UP:
+                return 0
+            await self._loop(consumer)
+            if self.acc.records and self.failure is None:
+                await self.flush(once=True)   # a clean stop leaves nothing to re-read
+        finally:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            self.writer.close()
+        if self.failure is not None:
+            raise FatalError(f"the loader stopped: {self.failure}") from self.failure
+        log.info("stopped")
+        return 0
+
+    async def _loop(self, consumer: AIOKafkaConsumer) -> None:
+        while not self.stopping.is_set():
+            left = self.acc.time_left()
+            timeout = IDLE_POLL_S if left is None else min(IDLE_POLL_S, left)
+            try:
+                fetched = await consumer.getmany(timeout_ms=int(timeout * 1000),
+                                                 max_records=self.acc.room)
+            except KafkaError as exc:
+                log.warning("fetching from Kafka failed: %s", exc)
+                await self._sleep(1.0)
+                continue
+            for messages in fetched.values():
+                for message in messages:
+                    self._take(message)
+            if self.acc.due():
+                await self.flush()
+            elif not fetched:
+                self._update_lag()
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loader: Loader) -> None:
+        self.loader = loader
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.loader.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        await self.loader.on_assigned(assigned)
+
+
+def _error_class(exc: BaseException) -> str:
+    """A short, secret-free label for the metric: the class of the underlying error."""
+    cause = exc.__cause__ or exc.__context__
+    return type(cause if cause is not None else exc).__name__
+
+
+async def _main(settings: Settings) -> int:
+    loader = Loader(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, loader.stop)
+    return await loader.run()
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """``gim-faust gim worker``."""
+    return asyncio.run(_main(settings))

@@ -1,0 +1,178 @@
+"""Fact records as the loader reads them off the fact topic: decode, check, keep the newest.
+
+The Stream Processor writes each record as ``orjson(to_record(fact))`` (``gim_faust.topics``,
+``Topics.facts``). Everything here is pure, so the rules the exactly-once argument rests on
+(docs/loader.md) are tested without a database:
+
+- a record that does not decode to a well-typed fact is refused here, before it can reach
+  ``COPY``: a type error there would fail the whole batch again on every retry, and a too-large
+  integer would even be truncated silently by binary ``COPY``;
+- per row (table and id), only the highest ``version`` of a batch goes to the database, because
+  one ``INSERT ... ON CONFLICT DO UPDATE`` may not touch a row twice;
+- rows go out sorted by table (in :data:`TABLE_ORDER`) and id, so two writers that ever share
+  a row lock it in the same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import datetime, timezone
+from operator import attrgetter
+from typing import Any
+
+import orjson
+
+from gim_faust.errors import BadInputError
+from gim_faust.facts import (
+    FACT_TYPES, Fact, InteractionFact, InteractionResourceFact, MediationSegmentFact,
+    PlaceholderResource, ReasonCode, SessionFact, StateFact,
+)
+
+# The fact tables proper, in the order a batch writes (and so locks) them.
+FACT_TABLES: tuple[str, ...] = tuple(cls.table for cls in (
+    InteractionFact, MediationSegmentFact, InteractionResourceFact, SessionFact, StateFact))
+# Dimension rows the facts need come first: date_time (not a record), then these two.
+DIMENSION_TABLES: tuple[str, ...] = (PlaceholderResource.table, ReasonCode.table)
+TABLE_ORDER: tuple[str, ...] = DIMENSION_TABLES + FACT_TABLES
+
+# Column names per table, in dataclass order; the first one is the row's id (its primary key,
+# together with start_ts for facts).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    table: tuple(f.name for f in fields(cls)) for table, cls in FACT_TYPES.items()}
+ID_COLUMN: dict[str, str] = {table: columns[0] for table, columns in COLUMNS.items()}
+
+_INT64 = (-(2**63), 2**63 - 1)
+_INT32 = (-(2**31), 2**31 - 1)
+# date_time keys are PostgreSQL integers and interval starts (contract infomart.md, Conventions).
+_DATE_TIME_STEP_S = 900
+
+# Why a record was refused; the label of gim_loader_bad_records_total.
+NOT_JSON = "not_json"
+NOT_A_FACT = "not_a_fact"
+UNKNOWN_TABLE = "unknown_table"
+BAD_FIELDS = "bad_fields"
+BAD_VALUE = "bad_value"
+
+
+@dataclass(frozen=True, slots=True)
+class _FieldType:
+    kind: type  # int, str or datetime
+    optional: bool
+
+
+def _field_types(cls: type) -> dict[str, _FieldType]:
+    hints = typing.get_type_hints(cls)
+    out = {}
+    for f in fields(cls):
+        hint = hints[f.name]
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+        kinds = [a for a in args if a is not type(None)]
+        assert len(kinds) == 1 and kinds[0] in (int, str, datetime), (cls, f.name, hint)
+        out[f.name] = _FieldType(kinds[0], len(kinds) < len(args))
+    return out
+
+
+_TYPES: dict[str, dict[str, _FieldType]] = {
+    table: _field_types(cls) for table, cls in FACT_TYPES.items()}
+
+
+def decode(value: bytes | None) -> Fact:
+    """The fact a record value holds; :class:`BadInputError` if it holds none.
+
+    Stricter than :func:`gim_faust.facts.from_record`: every field must be present, of its
+    declared type (no bool for int, no naive datetime), and fit the database column.
+    """
+    if value is None:
+        raise BadInputError(NOT_JSON, "empty value (tombstone)")
+    try:
+        obj = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        raise BadInputError(NOT_JSON, str(exc)[:200]) from None
+    if not isinstance(obj, dict):
+        raise BadInputError(NOT_A_FACT, f"a JSON {type(obj).__name__}, not an object")
+    table = obj.pop("table", None)
+    if not isinstance(table, str) or table not in FACT_TYPES:
+        raise BadInputError(UNKNOWN_TABLE, f"table {str(table)[:60]!r}")
+    wanted = _TYPES[table]
+    if obj.keys() != wanted.keys():
+        missing, extra = sorted(wanted.keys() - obj.keys()), sorted(obj.keys() - wanted.keys())
+        raise BadInputError(BAD_FIELDS, f"{table}: missing {missing}, unknown {extra[:10]}")
+    values = {name: _value(table, name, obj[name], kind) for name, kind in wanted.items()}
+    key = values.get("start_date_time_key")
+    if key is not None and (key % _DATE_TIME_STEP_S or not _INT32[0] <= key <= _INT32[1]):
+        raise BadInputError(BAD_VALUE, f"{table}.start_date_time_key={key} is not the start of "
+                                       f"a 15-minute interval")
+    return FACT_TYPES[table](**values)
+
+
+def _value(table: str, name: str, value: Any, kind: _FieldType) -> Any:
+    if value is None:
+        if kind.optional:
+            return None
+        raise BadInputError(BAD_VALUE, f"{table}.{name} is null")
+    if kind.kind is int:
+        if type(value) is not int or not _INT64[0] <= value <= _INT64[1]:
+            raise BadInputError(BAD_VALUE, f"{table}.{name}={str(value)[:40]!r} is not a "
+                                           f"64-bit integer")
+        return value
+    if kind.kind is str:
+        if not isinstance(value, str):
+            raise BadInputError(BAD_VALUE, f"{table}.{name} is not a string")
+        return value
+    if not isinstance(value, str):
+        raise BadInputError(BAD_VALUE, f"{table}.{name} is not an ISO timestamp")
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadInputError(BAD_VALUE, f"{table}.{name}={value[:40]!r} is not an ISO "
+                                       f"timestamp") from None
+    if ts.tzinfo is None:
+        raise BadInputError(BAD_VALUE, f"{table}.{name}={value[:40]!r} has no time zone")
+    try:
+        return ts.astimezone(timezone.utc)
+    except OverflowError:
+        raise BadInputError(BAD_VALUE, f"{table}.{name}={value[:40]!r} is out of range") from None
+
+
+def newest(facts: Iterable[Fact]) -> dict[str, list[Fact]]:
+    """Per table (in :data:`TABLE_ORDER`), the highest version of each row, sorted by id.
+
+    On equal versions the later record wins; equal versions of a row are equal records (the
+    Stream Processor numbers every change), so which one is kept does not matter.
+    """
+    best: dict[tuple[str, str], Fact] = {}
+    for fact in facts:
+        key = (fact.table, fact.id)
+        old = best.get(key)
+        if old is None or fact.version >= old.version:
+            best[key] = fact
+    out: dict[str, list[Fact]] = {table: [] for table in TABLE_ORDER}
+    for (table, _), fact in sorted(best.items(), key=_sort_key):
+        out[table].append(fact)
+    return {table: rows for table, rows in out.items() if rows}
+
+
+def _sort_key(item: tuple[tuple[str, str], Fact]) -> tuple[int, Any]:
+    (table, _), fact = item
+    # Sort by the id column's own type: resource_ and reason keys are bigints in the database,
+    # where "10" < "9" as text would disagree with the index order.
+    return TABLE_ORDER.index(table), getattr(fact, ID_COLUMN[table])
+
+
+def date_time_keys(rows: Mapping[str, list[Fact]]) -> list[int]:
+    """The distinct ``start_date_time_key`` values of the fact rows, ascending."""
+    return sorted({fact.start_date_time_key for table in FACT_TABLES  # type: ignore[union-attr]
+                   for fact in rows.get(table, ())})
+
+
+# One getter per table: the hot loop of COPY calls it once per row.
+ROW: dict[str, Callable[[Fact], tuple[Any, ...]]] = {
+    table: attrgetter(*columns) for table, columns in COLUMNS.items()}  # type: ignore[misc]
+
+
+def row(fact: Fact) -> tuple[Any, ...]:
+    """The fact's values in :data:`COLUMNS` order, for ``COPY``."""
+    return ROW[fact.table](fact)
