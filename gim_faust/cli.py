@@ -24,7 +24,7 @@ Arguments = Callable[[argparse.ArgumentParser], None]
 class Command:
     path: tuple[str, ...]
     help: str
-    handler: str
+    handler: str | None  # None: part of the operator interface, not built yet
     arguments: Arguments = field(default=lambda parser: None)
 
 
@@ -50,40 +50,22 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
 
 
-def _simulate_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--agents", type=int, default=20, help="voice and digital agents")
-    p.add_argument("--hours", type=float, default=8.0, help="length of the simulated day")
-    p.add_argument("--calls-per-hour", type=float, default=240.0, help="inbound call rate")
-    p.add_argument("--seed", type=int, default=1, help="random seed")
-    p.add_argument("--speed", default="max",
-                   help="'max' (as fast as possible) or a factor of real time, e.g. 60")
-    p.add_argument("--day", default="2026-11-02", help="the simulated date (UTC)")
-
-
-def _report_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--html", required=True, metavar="FILE", help="write the HTML report here")
-
-
 COMMANDS: tuple[Command, ...] = (
     Command(("infomart", "migrate"), "create or upgrade the tenant's Info Mart schema",
             "gim_faust.loaders.migrate:run"),
     Command(("gca", "run"), "run the Config Adapter service",
             "gim_faust.gca.service:run", _gca_run_args),
     Command(("gsp", "worker"), "run a Stream Processor worker", "gim_faust.gsp.worker:run"),
-    Command(("gsp", "snapshot"), "take a GSP state snapshot now", "gim_faust.gsp.snapshot:run"),
+    Command(("gsp", "snapshot"), "take a GSP state snapshot now", None),
     Command(("gsp", "restore"), "rebuild local GSP state from the newest snapshot",
-            "gim_faust.gsp.snapshot:restore"),
+            None),
     Command(("gim", "worker"), "run an Info Mart loader worker", "gim_faust.gim.worker:run"),
     Command(("gim", "export"), "export Info Mart data to object storage",
-            "gim_faust.loaders.export:run", _export_args),
+            None, _export_args),
     Command(("gim", "maintenance"), "one run of the maintenance job",
-            "gim_faust.loaders.maintenance:run"),
+            None),
     Command(("replay",), "re-read topics from a time, for reprocessing",
-            "gim_faust.replay:run", _replay_args),
-    Command(("simulate",), "simulate a contact-center day onto the raw topics",
-            "gim_faust.simulate:run", _simulate_args),
-    Command(("report",), "write an HTML report from the Info Mart",
-            "gim_faust.report:run", _report_args),
+            None, _replay_args),
 )
 
 
@@ -112,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                 sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
                 groups[prefix] = sub.add_subparsers(dest=f"command_{depth}", metavar="COMMAND",
                                                     required=True)
+        shown = command.help + ("" if command.handler else " (not available yet)")
         leaf = groups[command.path[:-1]].add_parser(
-            command.path[-1], parents=[parent], help=command.help, description=command.help)
+            command.path[-1], parents=[parent], help=shown, description=shown)
         command.arguments(leaf)
         leaf.set_defaults(handler=command.handler)
     return parser
@@ -133,6 +116,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.handler is None:
+        print(f"gim-faust: '{args.command} ...' is part of the operator interface but not "
+              "available in this version yet", file=sys.stderr)
+        return 1
     try:
         return _handler(args.handler)(settings, args)
     except ConfigError as exc:

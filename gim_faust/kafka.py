@@ -6,6 +6,7 @@ import ssl
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
@@ -69,3 +70,40 @@ async def partition_counts(settings: Settings, names: list[str]) -> dict[str, in
         if topic.get("error_code", 0) == 0 and topic.get("partitions"):
             counts[topic["topic"]] = len(topic["partitions"])
     return counts
+
+
+async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | None:
+    """How many messages of ``topics`` the consumer ``group`` has not committed yet (None
+    while one of the topics does not exist)."""
+    counts = await partition_counts(settings, topics)
+    if any(count is None for count in counts.values()):
+        return None
+    tps = [TopicPartition(t, p) for t, count in counts.items() for p in range(count or 0)]
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None)
+    try:
+        await admin.start()
+        committed = await admin.list_consumer_group_offsets(group)
+        await consumer.start()
+        ends = await consumer.end_offsets(tps)
+    except KafkaError as exc:
+        raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+    finally:
+        await admin.close()
+        await consumer.stop()
+    return sum(end - max(0, committed[tp].offset if tp in committed else 0)
+               for tp, end in ends.items())
+
+
+async def topic_size(settings: Settings, topic: str) -> int:
+    """How many messages ``topic`` has received, over all partitions (0 if it is missing)."""
+    count = (await partition_counts(settings, [topic]))[topic] or 0
+    if not count:
+        return 0
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None)
+    try:
+        await consumer.start()
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(count)])
+    finally:
+        await consumer.stop()
+    return sum(ends.values())

@@ -33,10 +33,10 @@ TABLES = ("interactions", "agents", "party-facts")
 
 
 def state_table(app: faust.App, name: str, partitions: int, help: str) -> faust.Table:
-    """A raw-bytes table: the values are encoded by ``tables/state_codec.py``."""
+    """A raw-bytes table (bytes types make Faust use its raw codec): the values are encoded
+    by ``tables/state_codec.py``."""
     return app.Table(name, default=None, partitions=partitions, key_type=bytes,
-                     value_type=bytes, key_serializer="raw", value_serializer="raw",
-                     options=ROCKSDB_OPTIONS, help=help)
+                     value_type=bytes, options=ROCKSDB_OPTIONS, help=help)
 
 
 def partition_items(table: faust.Table, partition: int) -> Iterator[tuple[bytes, bytes]]:
@@ -46,5 +46,8 @@ def partition_items(table: faust.Table, partition: int) -> Iterator[tuple[bytes,
     must touch only the partition of the event it runs in, since a table write goes to the
     changelog partition of the current event.
     """
-    db = table.data._db_for_partition(partition)  # noqa: SLF001 (no public per-partition view)
-    yield from db.items()
+    store = table.data
+    db = store._db_for_partition(partition)  # noqa: SLF001 (no public per-partition view)
+    for key, value in db.items():
+        if key != store.offset_key:  # where Faust keeps the changelog offset it has applied
+            yield key, value

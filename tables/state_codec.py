@@ -1,8 +1,13 @@
 """Bytes for the state the tables hold, and back.
 
-orjson writes the dataclasses as they are; reading rebuilds them by hand, which is both
-faster and clearer than a generic reflective decoder. Each encoded value starts with a tag
-so a table value can never be mistaken for another kind.
+A stored value is ``{"state": ..., "outbox": [...]}``: the state of one key, and the
+messages the latest events of that key sent, each with the input offset that caused it.
+The outbox is what makes a crash harmless: when an event comes again (the worker died after
+saving the state but before its output reached Kafka), the agent re-sends the outbox instead
+of losing that output. Entries leave the outbox once their offset is committed.
+
+orjson writes the dataclasses as they are; reading rebuilds them by hand, which is faster
+and clearer than a generic reflective decoder.
 """
 
 from __future__ import annotations
@@ -16,28 +21,28 @@ from gim_faust.transforms.after_call_work import Interval, Join, Pending
 from gim_faust.transforms.agent_state import AgentState, CurrentState, MediaState, Session
 from gim_faust.transforms.interaction import Ended, InteractionState, Party, Segment
 
-
-def encode_interaction(state: InteractionState | Ended) -> bytes:
-    tag = "open" if isinstance(state, InteractionState) else "ended"
-    return orjson.dumps({"tag": tag, "state": state})
+# One outbox entry: [input offset, [[topic, key, value], ...]] with key and value as text.
+Outbox = list[list[Any]]
 
 
-def decode_interaction(data: bytes) -> InteractionState | Ended:
+def pack(state: Any, outbox: Outbox) -> bytes:
+    return orjson.dumps({"state": state, "outbox": outbox})
+
+
+def unpack(data: bytes) -> tuple[dict[str, Any], Outbox]:
     raw = orjson.loads(data)
-    state = raw["state"]
-    if raw["tag"] == "ended":
-        return Ended(**state)
-    state["segments"] = [Segment(**s) for s in state["segments"]]
-    state["parties"] = [Party(**p) for p in state["parties"]]
-    return InteractionState(**state)
+    return raw["state"], raw["outbox"]
 
 
-def encode_agent(state: AgentState) -> bytes:
-    return orjson.dumps(state)
+def interaction_from(raw: dict[str, Any]) -> InteractionState | Ended:
+    if "interaction_id" not in raw:
+        return Ended(**raw)
+    raw["segments"] = [Segment(**s) for s in raw["segments"]]
+    raw["parties"] = [Party(**p) for p in raw["parties"]]
+    return InteractionState(**raw)
 
 
-def decode_agent(data: bytes) -> AgentState:
-    raw = orjson.loads(data)
+def agent_from(raw: dict[str, Any]) -> AgentState:
     return AgentState(raw["agent_login"], raw["last_seq"],
                       {media: _media(m) for media, m in raw["media"].items()})
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
 from gim_faust.topics import Topics
+from tests import gim_worker, infomart
 from tests import pipeline as pl
 from tests import scenario as sc
 
@@ -31,6 +33,7 @@ class Deployment:
     workdir: Path
     scenario: str = "day"
     services: list[pl.Service] = field(default_factory=list)
+    _published: bool = False
 
     @property
     def topics(self) -> Topics:
@@ -54,10 +57,13 @@ class Deployment:
     def publish_scenario(self, partitions: int = 3) -> int:
         """Raw topics with ``partitions`` each, then every message and the bad input."""
         async def run() -> int:
-            await pl.create_raw_topics(self.bootstrap, self.prefix, partitions)
+            if not self._published:
+                await pl.create_raw_topics(self.bootstrap, self.prefix, partitions)
             return await pl.publish(self.bootstrap, self.prefix, sc.messages(self.scenario),
                                     sc.bad_input(self.scenario))
-        return asyncio.run(run())
+        count = asyncio.run(run())
+        self._published = True
+        return count
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """A one-shot command (e.g. ``gca run --once``), checked."""
@@ -74,7 +80,7 @@ class Deployment:
         return service
 
     def gsp(self, name: str = "gsp") -> pl.Service:
-        return self.start("gsp", "worker", name=name, GIM_GSP_INSTANCE_ID=name,
+        return self.start("gsp", "worker", name=name,
                           GIM_STATE_DIR=str(self.workdir / f"state-{name}"))
 
     def wait_gsp_caught_up(self, service: pl.Service) -> None:
@@ -82,6 +88,20 @@ class Deployment:
         inputs = [*self.topics.raw_all, self.topics.party_ended("voice"),
                   self.topics.party_ended("digital")]
         asyncio.run(pl.wait_caught_up(self.bootstrap, self.topics.gsp_app_id, inputs, service))
+
+    def gim(self, name: str = "gim") -> pl.Service:
+        return self.start("gim", "worker", name=name)
+
+    def wait_loaded(self, service: pl.Service, timeout_s: float = 300.0) -> None:
+        """Until the Info Mart's stored offsets reach the end of the fact topic."""
+        ends = gim_worker.end_offsets(self.bootstrap, self.topics.facts)
+        with infomart.connect(self.infomart_db) as conn:
+            deadline = time.monotonic() + timeout_s
+            while not infomart.has_schema(conn):
+                assert time.monotonic() < deadline and service.running(), service.tail()
+                time.sleep(0.5)
+            gim_worker.wait_loaded(conn, self.topics.loader_group, ends,
+                                   timeout=max(1.0, deadline - time.monotonic()))
 
     def stop_all(self) -> None:
         for service in self.services:

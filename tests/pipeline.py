@@ -15,6 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from gim_faust.facts import from_record
+from gim_faust.kafka import group_lag
+from gim_faust.settings import load_settings
 from gim_faust.topics import Topics
 from tests import scenario as sc
 
@@ -139,26 +141,11 @@ class Service:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
 
-async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int:
-    """How far the consumer ``group`` is behind the end of ``topics``, by committed offsets."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    lag = 0
-    for topic in topics:
-        tps = await _partitions(bootstrap, topic)
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-        await consumer.start()
-        try:
-            for tp, end in (await consumer.end_offsets(tps)).items():
-                done = committed.get(tp)
-                lag += end - (done.offset if done is not None and done.offset >= 0 else 0)
-        finally:
-            await consumer.stop()
-    return lag
+async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int | None:
+    """How far the consumer ``group`` is behind the end of ``topics``, by committed offsets
+    (None while a topic does not exist yet)."""
+    settings = load_settings({"tenant": "test", "kafka_bootstrap": bootstrap}, environ={})
+    return await group_lag(settings, group, topics)
 
 
 async def wait_caught_up(bootstrap: str, group: str, topics: list[str], service: Service,

@@ -64,10 +64,9 @@ class Join:
 
 
 def add_party(join: Join, ended: PartyEnded, facts: PartyFacts) -> None:
-    """Remember an ended party (a repeat of the same party changes nothing)."""
-    if ended.fact.id not in join.parties:
-        join.parties[ended.fact.id] = Pending(ended.end_ms)
-        facts[ended.fact.id] = ended.fact
+    """Remember an ended party."""
+    join.parties[ended.fact.id] = Pending(ended.end_ms)
+    facts[ended.fact.id] = ended.fact
 
 
 def closed_before(join: Join) -> int:

@@ -122,9 +122,12 @@ def _acw_start(ms: MediaState) -> int | None:
 
 def apply_party_ended(state: AgentState | None, ended: PartyEnded,
                       party_facts: PartyFacts) -> Outcome:
-    """Take an ended party from the interaction side into the after-call-work join."""
+    """Take an ended party from the interaction side into the after-call-work join (a
+    repeat of a party already taken is a duplicate)."""
     st = state or AgentState(ended.agent_login)
     join = st.media.setdefault(ended.media, MediaState()).join
+    if ended.fact.id in join.parties:
+        return Outcome(st, duplicate=True)
     after_call_work.add_party(join, ended, party_facts)
     window = after_call_work.WINDOW_MS
     return Outcome(st, list(after_call_work.settle(join, ended.end_ms - window,

@@ -8,8 +8,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import signal
 import ssl
+import types
 from typing import Any
 
 import faust
@@ -24,6 +27,7 @@ from gim_faust.gsp.metrics import GspMetrics
 from gim_faust.kafka import TopicSpec, ensure_topics, partition_counts
 from gim_faust.metrics import MetricsServer, serve
 from gim_faust.settings import Settings
+from gim_faust.tables.store import install_complete_flush
 from gim_faust.topics import Topics
 from gim_faust.transforms.config_view import ConfigView
 
@@ -62,8 +66,8 @@ class Gsp:
             # worker recovers from the changelog (or a snapshot) instead.
             table_standby_replicas=0,
         )
-        self.facts_out = self.raw_topic(self.topics.facts)
         self.rejected_out = self.raw_topic(self.topics.rejected)
+        self.outputs: dict[str, Any] = {}
         self.channels = [Channel(self, c, partitions) for c in CHANNELS]
         self.app.task(self._start)
         self.app.on_partitions_revoked.connect(self._on_revoked)
@@ -78,6 +82,7 @@ class Gsp:
 
     async def _start(self) -> None:
         """Serve metrics, load configuration, then let the agents process."""
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, self._log_diagnostics)
         self.metrics_server = serve("gsp", self.metrics.registry, self.ready,
                                     self.settings.metrics_host, self.settings.metrics_port)
         await self.follower.load()
@@ -85,15 +90,33 @@ class Gsp:
         self.follower.follow()
         self.ready_to_process.set()
 
+    def _log_diagnostics(self) -> None:
+        """``kill -USR2 <pid>``: what the consumer fetches and where each coroutine of this
+        package waits, to diagnose a stalled worker (Faust's own dump stops at the agent)."""
+        consumer = self.app.consumer
+        client = consumer._thread._ensure_consumer()  # noqa: SLF001
+        log.warning("active=%s paused=%s assigned=%s",
+                    sorted(consumer._active_partitions or []),  # noqa: SLF001
+                    sorted(client.paused()), sorted(client.assignment()))
+        _log_awaits()
+
     async def _on_revoked(self, app: faust.App, revoked: set[Any], **_: Any) -> None:
         for channel in self.channels:
             channel.forget({tp.partition for tp in revoked
                             if tp.topic == channel.interaction_topic})
 
-    async def send_fact(self, fact: Fact) -> None:
-        await self.facts_out.send(key=f"{fact.table}:{fact.id}".encode(),
-                                  value=orjson.dumps(to_record(fact)))
+    async def send(self, topic: str, key: bytes, value: bytes) -> None:
+        out = self.outputs.get(topic)
+        if out is None:
+            out = self.outputs[topic] = self.raw_topic(topic)
+        await out.send(key=key, value=value)
+
+    async def send_fact(self, fact: Fact) -> list[str]:
+        """Send one fact version; returns it as an outbox entry."""
+        key, value = f"{fact.table}:{fact.id}", orjson.dumps(to_record(fact))
+        await self.send(self.topics.facts, key.encode(), value)
         self.metrics.facts_out.labels(fact.table).inc()
+        return [self.topics.facts, key, value.decode()]
 
     async def reject(self, message: Any, value: bytes | None, rejection: Rejection) -> None:
         """Bad input keeps its original bytes; the headers say why and where it came from."""
@@ -108,6 +131,22 @@ class Gsp:
         if highwater is not None:
             self.metrics.lag.labels(message.topic, message.partition).set(
                 max(0, highwater - message.offset - 1))
+
+
+def _log_awaits() -> None:
+    """Log the await chain of every coroutine of this package."""
+    lines = []
+    for obj in gc.get_objects():
+        if isinstance(obj, types.CoroutineType) and "gim_faust" in obj.cr_code.co_filename:
+            coro, chain = obj, []
+            while coro is not None:
+                frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                if frame is not None:
+                    chain.append(f"{frame.f_code.co_name}@{frame.f_code.co_filename}:"
+                                 f"{frame.f_lineno}")
+                coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+            lines.append(" -> ".join(chain) or repr(obj))
+    log.warning("coroutines:\n%s", "\n".join(lines))
 
 
 def _credentials(settings: Settings) -> Any:
@@ -142,6 +181,7 @@ async def _prepare(settings: Settings) -> dict[str, int]:
 def build(settings: Settings) -> Gsp:
     """Check and prepare Kafka, then build the app. The preparation runs on the event loop
     the Faust worker will then use, so clients made here belong to that loop."""
+    install_complete_flush()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     return Gsp(settings, loop.run_until_complete(_prepare(settings)))

@@ -1,10 +1,12 @@
 """The agents of one channel (``voice`` or ``digital``): a thin shell around the transforms.
 
 Each agent does four things per message: decode (bad input goes to the rejected topic),
-read state, call the pure transform, then send the facts and write the state. Facts are
-queued before the state is written, so the producer never holds a state change ahead of the
-facts it caused: a crash can make the worker repeat work (harmless: keys and versions are
-deterministic), not skip it.
+read state, call the pure transform, then send the output and write the state together
+with an outbox of that output (``tables/state_codec.py``). Kafka does not deliver the output
+and the state change atomically, so after a crash the state may already hold an event whose
+output was lost; that message then comes again, from the same offset, as a duplicate, and the
+agent re-sends what the outbox holds for that offset. Keys and versions are deterministic, so
+re-sending is harmless.
 
 Interaction timeouts run in event time per partition: each partition keeps the newest event
 time seen and an index of its open interactions, and sweeps them when its event time has
@@ -15,14 +17,17 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import faust
 import orjson
 
 from gim_faust.codec import Rejection, Source, decode
 from gim_faust.facts import from_record, to_record
 from gim_faust.tables import state_codec
+from gim_faust.tables.state_codec import Outbox
 from gim_faust.tables.specs import partition_items, state_table
 from gim_faust.tables.store import CodecTable
 from gim_faust.transforms import agent_state, interaction
@@ -62,11 +67,10 @@ class Channel:
             "open interactions and tombstones of ended ones")
         self.agents = state_table(app, f"agents-{channel}", partitions[self.agent_topic],
                                   "agent sessions, states and after-call-work joins")
-        party_facts = state_table(app, f"party-facts-{channel}", partitions[self.agent_topic],
-                                  "ended party rows the after-call-work join may re-emit")
-        self.party_facts = CodecTable(party_facts, state_codec.encode_fact,
-                                      state_codec.decode_fact)
-        self.party_out = gsp.raw_topic(self.party_topic)
+        self.party_facts = CodecTable(
+            state_table(app, f"party-facts-{channel}", partitions[self.agent_topic],
+                        "ended party rows the after-call-work join may re-emit"),
+            state_codec.encode_fact, state_codec.decode_fact)
         self.clocks: dict[int, PartitionClock] = {}
         app.agent(gsp.raw_topic(self.interaction_topic),
                   name=f"interactions-{channel}")(self._interaction_agent)
@@ -93,31 +97,26 @@ class Channel:
             self.gsp.metrics.events_in.labels(message.topic, decoded.type).inc()
             clock = self._clock(message.partition)
             key = decoded.interaction_id.encode()
-            raw = self.interactions.get(key)
-            state = state_codec.decode_interaction(raw) if raw is not None else None
+            state, outbox = self._load(self.interactions, key, state_codec.interaction_from)
             outcome = interaction.apply(state, decoded, self.gsp.view, self.gsp.timeout_ms,
                                         clock.watermark_ms)
-            await self._settle_interaction(message.topic, key, outcome, clock)
+            await self._settle_interaction(message, key, outcome, outbox, clock)
             clock.watermark_ms = max(clock.watermark_ms, decoded.ts_ms)
             self.gsp.metrics.event_time.labels(message.topic, message.partition).set(
                 clock.watermark_ms / 1000)
             if clock.watermark_ms - clock.swept_ms >= SWEEP_EVERY_MS:
-                await self._sweep(message.topic, clock)
+                await self._sweep(message, clock)
             self.gsp.metrics.processing.observe(time.perf_counter() - started)
 
-    async def _settle_interaction(self, topic: str, key: bytes, outcome: Outcome,
-                                  clock: PartitionClock) -> None:
-        self._count(topic, outcome)
-        if outcome.duplicate:
-            return
-        await self._publish(outcome)
+    async def _settle_interaction(self, message: Any, key: bytes, outcome: Outcome,
+                                  outbox: Outbox, clock: PartitionClock) -> None:
         state = outcome.state
-        self.interactions[key] = state_codec.encode_interaction(state)
-        if isinstance(state, interaction.InteractionState):
-            clock.open[key] = state.last_ms
-        else:
-            clock.open.pop(key, None)
-            clock.ended[key] = state.end_ms
+        if await self._save(self.interactions, message, key, outcome, outbox):
+            if isinstance(state, interaction.InteractionState):
+                clock.open[key] = state.last_ms
+            else:
+                clock.open.pop(key, None)
+                clock.ended[key] = state.end_ms
         self.gsp.metrics.open_interactions.labels(self.channel).set(
             sum(len(c.open) for c in self.clocks.values()))
 
@@ -127,7 +126,7 @@ class Channel:
         if clock is None:
             clock = self.clocks[partition] = PartitionClock()
             for key, raw in partition_items(self.interactions, partition):
-                state = state_codec.decode_interaction(raw)
+                state = state_codec.interaction_from(state_codec.unpack(raw)[0])
                 if isinstance(state, interaction.InteractionState):
                     clock.open[key] = state.last_ms
                     clock.watermark_ms = max(clock.watermark_ms, state.last_ms)
@@ -137,16 +136,16 @@ class Channel:
             clock.swept_ms = clock.watermark_ms
         return clock
 
-    async def _sweep(self, topic: str, clock: PartitionClock) -> None:
+    async def _sweep(self, message: Any, clock: PartitionClock) -> None:
         clock.swept_ms = clock.watermark_ms
         for key, last_ms in list(clock.open.items()):
             if clock.watermark_ms - last_ms <= self.gsp.timeout_ms:
                 continue
-            state = state_codec.decode_interaction(self.interactions[key])
+            state, outbox = self._load(self.interactions, key, state_codec.interaction_from)
             outcome = interaction.expire(state, clock.watermark_ms, self.gsp.timeout_ms)
             if outcome is not None:
                 self.gsp.metrics.timed_out.labels(self.channel).inc()
-                await self._settle_interaction(topic, key, outcome, clock)
+                await self._settle_interaction(message, key, outcome, outbox, clock)
         horizon = clock.watermark_ms - DEDUPE_WINDOW_MS
         for key, end_ms in list(clock.ended.items()):
             if end_ms < horizon:
@@ -165,8 +164,8 @@ class Channel:
             if message.topic == self.party_topic:
                 ended = _party_ended(event.value)
                 key = ended.agent_login.encode()
-                outcome = agent_state.apply_party_ended(self._agent(key), ended,
-                                                        self.party_facts)
+                state, outbox = self._load(self.agents, key, state_codec.agent_from)
+                outcome = agent_state.apply_party_ended(state, ended, self.party_facts)
             else:
                 decoded = decode(event.value, self.agent_source, self.gsp.settings.tenant)
                 if isinstance(decoded, Rejection):
@@ -174,32 +173,55 @@ class Channel:
                     continue
                 self.gsp.metrics.events_in.labels(message.topic, decoded.type).inc()
                 key = decoded.agent_login.encode()
-                outcome = agent_state.apply(self._agent(key), decoded, self.gsp.view,
-                                            self.party_facts)
-            self._count(message.topic, outcome)
-            if not outcome.duplicate:
-                await self._publish(outcome)
-                self.agents[key] = state_codec.encode_agent(outcome.state)
+                state, outbox = self._load(self.agents, key, state_codec.agent_from)
+                outcome = agent_state.apply(state, decoded, self.gsp.view, self.party_facts)
+            await self._save(self.agents, message, key, outcome, outbox)
 
-    def _agent(self, key: bytes) -> agent_state.AgentState | None:
-        raw = self.agents.get(key)
-        return state_codec.decode_agent(raw) if raw is not None else None
+    # --- state and output -----------------------------------------------------------------
 
-    # --- output ---------------------------------------------------------------------------
+    @staticmethod
+    def _load(table: faust.Table, key: bytes,
+              build: Callable[[Any], Any]) -> tuple[Any, Outbox]:
+        raw = table.get(key)
+        if raw is None:
+            return None, []
+        state, outbox = state_codec.unpack(raw)
+        return build(state), outbox
 
-    def _count(self, topic: str, outcome: Outcome) -> None:
-        if outcome.duplicate:
-            self.gsp.metrics.duplicates.labels(topic).inc()
+    async def _save(self, table: faust.Table, message: Any, key: bytes, outcome: Outcome,
+                    outbox: Outbox) -> bool:
+        """Send the outcome and store the new state with its outbox; for a duplicate, re-send
+        the outbox instead. True when the state changed."""
         if outcome.out_of_state:
-            self.gsp.metrics.out_of_state.labels(topic).inc()
+            self.gsp.metrics.out_of_state.labels(message.topic).inc()
+        if outcome.duplicate:
+            # The same message again (same offset) is a replay after a crash: its output may
+            # be lost, so send it again. A repeat the source sent (another offset) had its
+            # effect the first time and sends nothing.
+            self.gsp.metrics.duplicates.labels(message.topic).inc()
+            for offset, sent in outbox:
+                if offset == message.offset:
+                    for topic, out_key, value in sent:
+                        await self.gsp.send(topic, out_key.encode(), value.encode())
+            return False
+        sent = await self._publish(outcome)
+        committed = self.gsp.app.consumer._committed_offset.get(message.tp)  # noqa: SLF001
+        kept = [entry for entry in outbox if committed is None or entry[0] >= committed]
+        if sent:
+            kept.append([message.offset, sent])
+        table[key] = state_codec.pack(outcome.state, kept)
+        return True
 
-    async def _publish(self, outcome: Outcome) -> None:
+    async def _publish(self, outcome: Outcome) -> list[list[str]]:
+        sent = []
         for fact in outcome.facts:
-            await self.gsp.send_fact(fact)
+            sent.append(await self.gsp.send_fact(fact))
         for ended in outcome.handoffs:
-            await self.party_out.send(key=ended.agent_login.encode(), value=orjson.dumps(
-                {"agent_login": ended.agent_login, "media": ended.media,
-                 "end_ms": ended.end_ms, "fact": to_record(ended.fact)}))
+            value = orjson.dumps({"agent_login": ended.agent_login, "media": ended.media,
+                                  "end_ms": ended.end_ms, "fact": to_record(ended.fact)})
+            await self.gsp.send(self.party_topic, ended.agent_login.encode(), value)
+            sent.append([self.party_topic, ended.agent_login, value.decode()])
+        return sent
 
 
 def _party_ended(value: bytes) -> PartyEnded:

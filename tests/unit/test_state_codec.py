@@ -2,9 +2,15 @@
 
 from gim_faust.tables import state_codec
 from gim_faust.transforms.interaction import InteractionState
+from gim_faust.transforms.runner import Runner
 from tests import scenario as sc
 from tests.unit.transforms.test_replay import config_view
-from gim_faust.transforms.runner import Runner
+
+OUTBOX = [[41, [["acme.gsp.facts", "interaction_fact:c-1", "{}"]]]]
+
+
+def round_trip(state: object) -> tuple[dict, list]:
+    return state_codec.unpack(state_codec.pack(state, OUTBOX))
 
 
 def test_every_state_of_a_scenario_round_trips() -> None:
@@ -14,9 +20,11 @@ def test_every_state_of_a_scenario_round_trips() -> None:
         runner.feed(f"acme.{message.topic_suffix}", message.value)
         for state in runner.interactions.values():
             seen_open += isinstance(state, InteractionState)
-            assert state_codec.decode_interaction(state_codec.encode_interaction(state)) == state
+            raw, outbox = round_trip(state)
+            assert state_codec.interaction_from(raw) == state and outbox == OUTBOX
     for state in runner.agents.values():
-        assert state_codec.decode_agent(state_codec.encode_agent(state)) == state
+        raw, outbox = round_trip(state)
+        assert state_codec.agent_from(raw) == state and outbox == OUTBOX
     for fact in runner.party_facts.values():
         assert state_codec.decode_fact(state_codec.encode_fact(fact)) == fact
     assert seen_open and runner.agents and runner.party_facts
