@@ -132,7 +132,8 @@ def apply(state: State, event: InteractionEvent, config: ConfigView, timeout_ms:
         return Outcome(state, duplicate=True)
     if isinstance(state, InteractionState):
         expired = expire(state, max(watermark_ms, event.ts_ms), timeout_ms)
-        if expired is not None:
+        if expired is not None:  # this event came too late: a repeat of it is a duplicate
+            expired.state = replace(expired.state, last_seq=event.seq)
             expired.out_of_state = True
             return expired
     if isinstance(state, Ended):
@@ -159,7 +160,8 @@ def expire(state: InteractionState, watermark_ms: int, timeout_ms: int) -> Outco
         return None
     changes = _Changes(state, state.last_seq + 1)
     _close_all(state, state.last_ms, "TIMED_OUT", "TIMED_OUT", changes)
-    state.last_seq += 1
+    # The tombstone keeps the seq of the last event seen (the rows' version is one above it):
+    # a late event with the next seq is out of state, not a repeat.
     return changes.outcome(Ended(state.last_seq, state.last_ms))
 
 
@@ -238,6 +240,10 @@ def _deliver(seg: Segment, party: Party, ch: _Changes) -> None:
     party.mediation_duration = seconds(seg.end_ms - seg.start_ms)  # type: ignore[operator]
     if seg.result == "DIVERTED":
         seg.target_resource_key = party.resource_key
+    if party.established_ms is not None:  # established before the divert was reported
+        seg.accepted, seg.done = 1, True
+    elif party.end_ms is not None:
+        seg.done = True
     ch.touch(seg)
     ch.touch(party)
 

@@ -1,0 +1,46 @@
+"""Events per second of the pure transforms on the ``day`` scenario, in one process.
+
+Run: ``python -m bench.transforms [--rounds N]``. Each round replays every message of the day
+(decode, deduplicate, apply, after-call-work join) through :class:`Runner`, the in-memory
+wiring the GSP agents use; the decode-only rate of the same messages is printed beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from gim_faust.codec import Source, decode
+from gim_faust.transforms.runner import Runner
+from tests import scenario as sc
+from tests.unit.transforms.test_replay import config_view
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    messages = [(f"acme.{m.topic_suffix}", m.value) for m in sc.interleaved("day")]
+    view = config_view("day")
+    best = float("inf")
+    for _ in range(args.rounds):
+        runner = Runner(view, "acme", 1800)
+        started = time.perf_counter()
+        for topic, value in messages:
+            runner.feed(topic, value)
+        runner.finish()
+        best = min(best, time.perf_counter() - started)
+    sources = [(Source.of_topic(t), v) for t, v in messages]
+    started = time.perf_counter()
+    for source, value in sources:
+        decode(value, source, "acme")
+    decode_s = time.perf_counter() - started
+    print(f"cores {os.cpu_count()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {len(messages)} events")
+    print(f"transforms (decode + apply + join): {len(messages) / best:,.0f} events/s "
+          f"({best / len(messages) * 1e6:.1f} us/event, best of {args.rounds})")
+    print(f"decode alone:                       {len(messages) / decode_s:,.0f} events/s")
+
+
+if __name__ == "__main__":
+    main()
