@@ -47,7 +47,7 @@ class Gsp:
         self.metrics = GspMetrics()
         self.view = ConfigView()
         self.follower = ConfigFollower(settings, self.topics.config, self.view)
-        self.ready_to_process = asyncio.Event()
+        self.started = False
         self.metrics_server: MetricsServer | None = None
         self.app = faust.App(
             self.topics.gsp_app_id,
@@ -77,18 +77,16 @@ class Gsp:
                               key_serializer="raw", value_serializer="raw")
 
     def ready(self) -> bool:
-        return (self.ready_to_process.is_set() and not self.app.in_recovery
-                and not self.app.rebalancing)
+        return self.started and not self.app.in_recovery and not self.app.rebalancing
 
     async def _start(self) -> None:
-        """Serve metrics, load configuration, then let the agents process."""
+        """Serve metrics and keep following configuration (loaded before the worker)."""
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, self._log_diagnostics)
         self.metrics_server = serve("gsp", self.metrics.registry, self.ready,
                                     self.settings.metrics_host, self.settings.metrics_port)
-        await self.follower.load()
         self.metrics.config_objects.set(self.follower.objects)
         self.follower.follow()
-        self.ready_to_process.set()
+        self.started = True
 
     def _log_diagnostics(self) -> None:
         """``kill -USR2 <pid>``: what the consumer fetches and where each coroutine of this
@@ -179,9 +177,12 @@ async def _prepare(settings: Settings) -> dict[str, int]:
 
 
 def build(settings: Settings) -> Gsp:
-    """Check and prepare Kafka, then build the app. The preparation runs on the event loop
-    the Faust worker will then use, so clients made here belong to that loop."""
+    """Check and prepare Kafka, build the app, and load the configuration, all before the
+    worker starts: no event is processed against a configuration not yet read. This runs on
+    the event loop the Faust worker then uses, so clients made here belong to that loop."""
     install_complete_flush()
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    return Gsp(settings, loop.run_until_complete(_prepare(settings)))
+    gsp = Gsp(settings, loop.run_until_complete(_prepare(settings)))
+    loop.run_until_complete(gsp.follower.load())
+    return gsp

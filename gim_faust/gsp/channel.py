@@ -85,7 +85,6 @@ class Channel:
     # --- interactions --------------------------------------------------------------------
 
     async def _interaction_agent(self, stream: Any) -> None:
-        await self.gsp.ready_to_process.wait()
         async for event in stream.events():
             started = time.perf_counter()
             message = event.message
@@ -157,7 +156,6 @@ class Channel:
     # --- agents and the after-call-work join ---------------------------------------------
 
     async def _agent_agent(self, stream: Any) -> None:
-        await self.gsp.ready_to_process.wait()
         async for event in stream.events():
             message = event.message
             self.gsp.observe_lag(message)

@@ -1,10 +1,10 @@
 """Follows the Config Adapter's compacted topic into the worker's :class:`ConfigView`.
 
 Every worker reads the whole topic itself (no consumer group): configuration is small and
-every partition of every raw topic needs all of it. The worker processes no event before
-:meth:`load` has read up to the end offsets seen at start, so the first events already
-resolve against the configuration GCA published before them; afterwards :meth:`follow` keeps
-applying changes as they come.
+every partition of every raw topic needs all of it. :meth:`load` reads up to the end offsets
+seen at start before the worker starts, so the first events already resolve against the
+configuration GCA published before them; afterwards :meth:`follow` keeps applying changes as
+they come.
 """
 
 from __future__ import annotations
