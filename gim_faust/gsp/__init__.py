@@ -13,7 +13,7 @@ def __getattr__(name: str) -> Any:
     if name != "app":
         raise AttributeError(name)
     if _gsp is None:
-        from gim_faust.gsp.app import build
+        from gim_faust.gsp.service import build
         from gim_faust.settings import load_settings
 
         _gsp = build(load_settings())

@@ -34,7 +34,7 @@ from gim_faust.transforms import agent_state, interaction
 from gim_faust.transforms.outcome import Outcome, PartyEnded
 
 if TYPE_CHECKING:
-    from gim_faust.gsp.app import Gsp
+    from gim_faust.gsp.service import Gsp
 
 log = logging.getLogger(__name__)
 

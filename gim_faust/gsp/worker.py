@@ -6,7 +6,7 @@ import argparse
 
 import faust
 
-from gim_faust.gsp.app import build
+from gim_faust.gsp.service import build
 from gim_faust.settings import Settings
 
 
