@@ -61,9 +61,9 @@ COMMANDS: tuple[Command, ...] = (
             None),
     Command(("gim", "worker"), "run an Info Mart loader worker", "gim_faust.gim.worker:run"),
     Command(("gim", "export"), "export Info Mart data to object storage",
-            None, _export_args),
-    Command(("gim", "maintenance"), "one run of the maintenance job",
-            None),
+            "gim_faust.loaders.export:run", _export_args),
+    Command(("gim", "maintenance"), "one run of the maintenance job (partitions, calendar, "
+            "retention, statistics)", "gim_faust.loaders.maintenance:run"),
     Command(("replay",), "re-read topics from a time, for reprocessing",
             None, _replay_args),
 )

@@ -26,14 +26,19 @@ Errors: a missing object raises :class:`NotFound`; an unreachable or throttling 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from gim_faust.errors import ConfigError, FatalError, GimError, RetriableError
 
 __all__ = ["FileStore", "NotFound", "ObjectStore", "S3Store", "open_store"]
+
+# put_file copies through a buffer of this size.
+_CHUNK = 1024 * 1024
 
 
 class NotFound(GimError):
@@ -50,6 +55,8 @@ class ObjectStore(Protocol):
     url: str
 
     def put(self, key: str, data: bytes) -> None: ...
+
+    def put_file(self, key: str, path: Path) -> None: ...
 
     def get(self, key: str) -> bytes: ...
 
@@ -111,6 +118,17 @@ class FileStore:
         return self.root / _check_key(key)
 
     def put(self, key: str, data: bytes) -> None:
+        self._write(key, lambda handle: handle.write(data))
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Stores the content of the local file ``path`` (copied in chunks: memory stays
+        flat whatever its size)."""
+        def copy(handle: BinaryIO) -> None:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, handle, _CHUNK)
+        self._write(key, copy)
+
+    def _write(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
         target = self._path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +136,7 @@ class FileStore:
                                         prefix=f"{self.TEMP_PREFIX}{target.name}.")
             try:
                 with os.fdopen(fd, "wb") as handle:
-                    handle.write(data)
+                    fill(handle)
                     handle.flush()
                     os.fsync(handle.fileno())
                 os.replace(temp, target)
@@ -236,6 +254,17 @@ class S3Store:
         try:
             self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=data)
         except Exception as exc:  # noqa: BLE001 - every botocore failure is classified
+            raise self._fail("write", key, exc) from exc
+
+    def put_file(self, key: str, path: Path) -> None:
+        """Stores the content of the local file ``path``, streamed from disk in one PUT (so at
+        most 5 GB, S3's limit for a single PUT)."""
+        try:
+            with open(path, "rb") as body:
+                self._client.put_object(Bucket=self.bucket, Key=self._key(key), Body=body)
+        except OSError as exc:
+            raise RetriableError(f"cannot read {path} to store it as {key!r}: {exc}") from exc
+        except Exception as exc:  # noqa: BLE001
             raise self._fail("write", key, exc) from exc
 
     def get(self, key: str) -> bytes:

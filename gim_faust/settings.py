@@ -65,6 +65,15 @@ def _positive(kind: type) -> Callable[[str], Any]:
     return parse
 
 
+def _non_negative(kind: type) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
+        number = kind(value)
+        if number < 0:
+            raise ValueError("must be 0 or more")
+        return number
+    return parse
+
+
 def _port(value: str) -> int:
     port = int(value)
     if not 0 <= port < 65536:
@@ -129,6 +138,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("loader_batch_delay_ms", "GIM_LOADER_BATCH_DELAY_MS",
             "... or this many milliseconds after the batch's first record arrived",
             _positive(int), "500"),
+    Setting("retention_days", "GIM_RETENTION_DAYS",
+            "`gim maintenance` drops fact partitions (and purges audit rows) older than this many "
+            "days; active rows are kept whatever their age", _positive(int), "400"),
+    Setting("partitions_ahead_days", "GIM_PARTITIONS_AHEAD_DAYS",
+            "`gim maintenance` keeps daily fact partitions created this many days ahead",
+            _positive(int), "14"),
+    Setting("maintenance_interval", "GIM_MAINTENANCE_INTERVAL",
+            "seconds between two maintenance runs inside the GIM worker (0: never; run "
+            "`gim maintenance` from a scheduler instead)", _non_negative(float), "86400"),
     Setting("gsp_instance_id", "GIM_GSP_INSTANCE_ID",
             "stable identity of a GSP worker (e.g. the pod name): a restarted worker takes its "
             "partitions back at once instead of after the session timeout", _name),
@@ -166,6 +184,9 @@ class Settings:
     gsp_instance_id: str | None
     loader_batch_rows: int
     loader_batch_delay_ms: int
+    retention_days: int
+    partitions_ahead_days: int
+    maintenance_interval: float
     metrics_port: int | None
     metrics_host: str
     log_level: str

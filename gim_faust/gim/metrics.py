@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from gim_faust.loaders.maintenance import Report
 from gim_faust.loaders.writer import BatchResult
 
 # Batch latency: a batch takes a few ms at low load and up to a second or two for 5,000 rows
@@ -68,3 +69,64 @@ class LoaderMetrics:
         self.date_time_rows.inc(result.date_time_rows)
         self.last_load.set(now)
         self.db_up.set(1)
+
+
+class MaintenanceMetrics:
+    """What the maintenance runs scheduled inside the worker did (``gim_maintenance_*``).
+
+    A one-shot ``gim-faust gim maintenance`` prints the same report instead (it has no
+    metrics endpoint). Counters add up over the worker's life; the gauges describe the last run.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.runs = Counter(
+            "gim_maintenance_runs", "Scheduled maintenance runs, by outcome: ok, partial (an "
+            "operation was skipped, its locks stayed busy), busy (an export or another run held "
+            "the job lock), failed", ["outcome"], registry=registry)
+        self.partitions_created = Counter(
+            "gim_maintenance_partitions_created", "Daily fact partitions created",
+            ["table"], registry=registry)
+        self.partitions_dropped = Counter(
+            "gim_maintenance_partitions_dropped", "Fact partitions dropped past retention",
+            ["table"], registry=registry)
+        self.rows_moved = Counter(
+            "gim_maintenance_rows_moved", "Fact rows moved out of the default partition",
+            ["table"], registry=registry)
+        self.rows_purged = Counter(
+            "gim_maintenance_rows_purged", "Final fact rows removed past retention (with their "
+            "partition, or deleted where active rows kept it)", ["table"], registry=registry)
+        self.active_rows_kept = Gauge(
+            "gim_maintenance_active_rows_kept", "Active fact rows past retention, kept "
+            "untouched (last run)", ["table"], registry=registry)
+        self.date_time_rows = Counter(
+            "gim_maintenance_date_time_rows", "date_time rows added ahead", registry=registry)
+        self.audit_rows_purged = Counter(
+            "gim_maintenance_audit_rows_purged", "ctl_audit_log rows purged past retention",
+            registry=registry)
+        self.export_objects_deleted = Counter(
+            "gim_maintenance_export_objects_deleted", "Objects of incomplete exports deleted "
+            "from object storage", registry=registry)
+        self.skipped = Counter(
+            "gim_maintenance_skipped_operations", "Operations skipped because their locks "
+            "stayed busy (done by the next run)", registry=registry)
+        self.seconds = Gauge("gim_maintenance_last_run_seconds",
+                             "Duration of the last run", registry=registry)
+        self.last_success = Gauge(
+            "gim_maintenance_last_success_timestamp_seconds",
+            "Unix time of the last run that skipped nothing", registry=registry)
+
+    def run_done(self, report: Report, now: float) -> None:
+        self.runs.labels("partial" if report.skipped else "ok").inc()
+        for table, counts in report.tables.items():
+            self.partitions_created.labels(table).inc(counts.partitions_created)
+            self.partitions_dropped.labels(table).inc(counts.partitions_dropped)
+            self.rows_moved.labels(table).inc(counts.rows_moved)
+            self.rows_purged.labels(table).inc(counts.rows_purged)
+            self.active_rows_kept.labels(table).set(counts.active_rows_kept)
+        self.date_time_rows.inc(report.date_time_rows)
+        self.audit_rows_purged.inc(report.audit_rows_purged)
+        self.export_objects_deleted.inc(report.export_objects_deleted)
+        self.skipped.inc(len(report.skipped))
+        self.seconds.set(report.seconds)
+        if not report.skipped:
+            self.last_success.set(now)

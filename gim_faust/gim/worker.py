@@ -18,6 +18,14 @@ One worker writes through one connection and one transaction at a time, and a ro
 all live in one partition (key ``<table>:<id>``), so two workers never write the same fact
 row; the rows they can share (date_time, placeholders) are written in one global order.
 Several workers in one consumer group therefore never deadlock.
+
+The worker also runs the maintenance job (:mod:`gim_faust.loaders.maintenance`) on a schedule:
+``GIM_MAINTENANCE_INTERVAL`` seconds after the last run anywhere (``ctl_audit_log`` records
+each run; a freshly migrated schema counts as one, since the migration creates two weeks of
+partitions), on its own connection and a worker thread, beside loading. Its partition
+operations are short transactions with a lock timeout, so a batch waits seconds at most. Of
+several workers that come due together one runs it (the job lock, then the last-run check
+under it); a failure never stops loading, it is logged, counted and tried again later.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ import contextlib
 import logging
 import signal
 import socket
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -37,12 +46,13 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
-from gim_faust.errors import BadInputError, FatalError, RetriableError
+from gim_faust.errors import BadInputError, FatalError, GimError, RetriableError
 from gim_faust.gim.backoff import Backoff
 from gim_faust.gim.batch import Accumulator
-from gim_faust.gim.metrics import LoaderMetrics
+from gim_faust.gim.metrics import LoaderMetrics, MaintenanceMetrics
 from gim_faust.kafka import client_options
-from gim_faust.loaders import records
+from gim_faust.loaders import maintenance, records
+from gim_faust.loaders.jobs import JobBusy
 from gim_faust.loaders.writer import BatchResult, Writer, prepare_schema, shown
 from gim_faust.metrics import serve
 from gim_faust.settings import Settings
@@ -59,6 +69,10 @@ PROGRESS_EVERY_S = 30.0
 # Metadata refresh: the loader may start before the Stream Processor created the fact topic,
 # or its partitions may be increased; 30 s bounds how long until the loader notices.
 METADATA_MAX_AGE_MS = 30_000
+# A scheduled maintenance run that found the job lock taken (an export is running) or failed
+# is tried again this much later: exports take minutes, and a database that failed a run is
+# usually back within minutes too.
+MAINTENANCE_RETRY_S = 300.0
 
 
 class _GaveUp:
@@ -75,6 +89,9 @@ class Loader:
         self.group = self.topics.loader_group
         self.registry = registry or CollectorRegistry()
         self.metrics = LoaderMetrics(self.registry)
+        self.maintenance_metrics = MaintenanceMetrics(self.registry)
+        # Set with `stopping`: a maintenance run on its thread stops between two operations.
+        self._maintenance_stop = threading.Event()
         self.writer = Writer(settings.infomart_db_url, self.group)
         self.acc = Accumulator(settings.loader_batch_rows, settings.loader_batch_delay_ms / 1000)
         self.lock = asyncio.Lock()        # one database operation at a time
@@ -99,6 +116,7 @@ class Loader:
         if not self.stopping.is_set():
             log.info("stopping: finishing the batch in hand")
         self.stopping.set()
+        self._maintenance_stop.set()
 
     # ------------------------------------------------------------------------- retries
 
@@ -309,6 +327,18 @@ class Loader:
             log.info("migrated the Info Mart: applied %s", ", ".join(applied))
         if await self._db("connecting to the Info Mart", self.writer.connect) is GAVE_UP:
             return 0
+        scheduled = (asyncio.create_task(self._maintenance_loop(), name="maintenance")
+                     if self.settings.maintenance_interval > 0 else None)
+        try:
+            return await self._consume()
+        finally:
+            self._maintenance_stop.set()
+            if scheduled is not None:
+                scheduled.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await scheduled
+
+    async def _consume(self) -> int:
         consumer = AIOKafkaConsumer(
             **client_options(self.settings), group_id=self.group,
             client_id=f"gim-loader-{socket.gethostname()}", enable_auto_commit=False,
@@ -336,6 +366,47 @@ class Loader:
             raise FatalError(f"the loader stopped: {self.failure}") from self.failure
         log.info("stopped")
         return 0
+
+    # ------------------------------------------------------------------------- maintenance
+
+    async def _maintenance_loop(self) -> None:
+        """Runs maintenance whenever it is due, until the worker stops (module docstring)."""
+        settings = self.settings
+        interval = settings.maintenance_interval
+        while not self.stopping.is_set():
+            try:
+                wait = await asyncio.to_thread(maintenance.seconds_until_due,
+                                               settings.infomart_db_url, interval)
+                if wait <= 0:
+                    report = await asyncio.to_thread(
+                        maintenance.maintain, settings, self._maintenance_stop.is_set, interval)
+                    if report is not None:
+                        self.maintenance_metrics.run_done(report, time.time())
+                        log.info("%s", report.summary())
+                    continue   # due again only `interval` after this run (or another one)
+            except JobBusy as exc:
+                self.maintenance_metrics.runs.labels("busy").inc()
+                log.info("maintenance is due, but %s; trying again in %.0f s", exc,
+                         MAINTENANCE_RETRY_S)
+                wait = MAINTENANCE_RETRY_S
+            except FatalError as exc:
+                # Typically an account without the rights maintenance needs: waiting the
+                # whole interval keeps the log readable while someone fixes it.
+                self.maintenance_metrics.runs.labels("failed").inc()
+                log.error("maintenance cannot run: %s (loading goes on; give the loader's "
+                          "account the rights, or set GIM_MAINTENANCE_INTERVAL=0 and run "
+                          "`gim-faust gim maintenance` with an account that has them)", exc)
+                wait = interval
+            except GimError as exc:
+                self.maintenance_metrics.runs.labels("failed").inc()
+                log.warning("maintenance failed, trying again in %.0f s: %s",
+                            MAINTENANCE_RETRY_S, exc)
+                wait = MAINTENANCE_RETRY_S
+            except Exception:  # noqa: BLE001 - a bug in maintenance must not stop loading
+                self.maintenance_metrics.runs.labels("failed").inc()
+                log.exception("maintenance failed; trying again in %.0f s", MAINTENANCE_RETRY_S)
+                wait = MAINTENANCE_RETRY_S
+            await self._sleep(wait)
 
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         while not self.stopping.is_set():

@@ -62,3 +62,11 @@ def test_s3_unreachable_endpoint_is_retriable(s3_store: str,
     store = open_store(s3_store)
     with pytest.raises(RetriableError):
         store.list("x/")
+
+
+def test_s3_put_file_streams_a_local_file(s3_store: str, tmp_path) -> None:
+    store = open_store(s3_store)
+    source = tmp_path / "export.csv.gz"
+    source.write_bytes(bytes(range(256)) * 20_000)
+    store.put_file("acme/gim/exports/1_a/t.csv.gz", source)
+    assert store.get("acme/gim/exports/1_a/t.csv.gz") == source.read_bytes()

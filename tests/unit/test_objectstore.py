@@ -106,3 +106,14 @@ def test_open_store_s3_and_bad_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     for bad in ("s3:///nobucket", "http://x/y", "file://"):
         with pytest.raises(ConfigError):
             open_store(bad)
+
+
+def test_put_file_stores_a_local_file_whole(store: FileStore, tmp_path: Path) -> None:
+    source = tmp_path / "export.csv.gz"
+    source.write_bytes(b"x" * (3 * 1024 * 1024 + 5))   # more than one copy chunk
+    store.put_file("acme/gim/exports/1_a/t.csv.gz", source)
+    assert store.get("acme/gim/exports/1_a/t.csv.gz") == source.read_bytes()
+    assert store.list("acme/gim/exports/1_a/") == ["acme/gim/exports/1_a/t.csv.gz"]
+    with pytest.raises(RetriableError):
+        store.put_file("acme/gim/exports/1_a/u.csv.gz", tmp_path / "missing")
+    assert not store.exists("acme/gim/exports/1_a/u.csv.gz")

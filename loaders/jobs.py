@@ -1,0 +1,99 @@
+"""What the two database jobs of the GIM service share: a connection and one lock.
+
+``gim-faust gim maintenance`` and ``gim-faust gim export`` each hold the **job lock**, a
+session-level PostgreSQL advisory lock, for their whole run. The lock is per database (so per
+tenant), taken with ``pg_try_advisory_lock`` and never waited for: a run that finds it taken
+raises :class:`JobBusy` at once, naming the holder, instead of queueing behind a job that may
+take minutes. Two maintenance runs, two exports, or one of each therefore never overlap
+(issue 11): maintenance drops and creates partitions and deletes export leftovers that a
+concurrent export would be reading or writing. A job that dies (killed, connection lost)
+releases the lock with its session.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from gim_faust.errors import FatalError, RetriableError
+from gim_faust.loaders.writer import connection_params, shown
+
+log = logging.getLogger(__name__)
+
+# b"gimjobs\x01": "a maintenance run or an export works on this Info Mart". Distinct from the
+# migrator's and GCA's keys (gim_faust.loaders.migrate, gim_faust.gca.infomart).
+JOB_LOCK_KEY = int.from_bytes(b"gimjobs\x01", "big")
+# The lock key as pg_locks shows it: the high and low 32 bits in classid and objid.
+_CLASSID, _OBJID = JOB_LOCK_KEY >> 32, JOB_LOCK_KEY & 0xFFFFFFFF
+_SCHEMA_ERRORS = (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
+                  psycopg.errors.UndefinedFunction)
+
+
+class JobBusy(RetriableError):
+    """Another maintenance run or export holds the job lock; try again later."""
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:500] or type(exc).__name__
+
+
+def connect(conninfo: str, application_name: str) -> psycopg.Connection[Any]:
+    """An autocommit connection with the loader's timeouts and keepalives, in UTC."""
+    try:
+        conn = psycopg.connect(connection_params(conninfo, application_name), autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise RetriableError(f"cannot connect to {shown(conninfo)}: {one_line(exc)}") from None
+    try:
+        conn.execute("SET TIME ZONE 'UTC'")
+        conn.execute("SET DateStyle = 'ISO, YMD'")
+    except psycopg.Error as exc:
+        conn.close()
+        raise RetriableError(f"{shown(conninfo)}: {one_line(exc)}") from None
+    return conn
+
+
+def translate(exc: psycopg.Error, conninfo: str, what: str) -> Exception:
+    """The error tree's view of a database error met while doing ``what``."""
+    if isinstance(exc, _SCHEMA_ERRORS):
+        return FatalError(f"{what}: the Info Mart schema is missing or older than this program "
+                          f"({one_line(exc)}); run `gim-faust infomart migrate`")
+    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
+        return FatalError(f"{what}: the account may not do this in {shown(conninfo)} "
+                          f"({one_line(exc)})")
+    return RetriableError(f"{what} in {shown(conninfo)}: {type(exc).__name__}: "
+                          f"{one_line(exc)}")
+
+
+def holder(conn: psycopg.Connection[Any]) -> str:
+    """Who holds the job lock, as well as pg_locks and pg_stat_activity tell."""
+    row = conn.execute(
+        "SELECT a.application_name, a.pid, a.backend_start FROM pg_locks l "
+        "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+        "WHERE l.locktype = 'advisory' AND l.granted AND l.classid = %s AND l.objid = %s "
+        "AND l.objsubid = 1 AND l.database = (SELECT oid FROM pg_database "
+        "WHERE datname = current_database())", (_CLASSID, _OBJID)).fetchone()
+    if row is None:
+        return "another job"
+    name, pid, since = row
+    return f"{name or 'a session'} (pid {pid}, connected since {since:%Y-%m-%dT%H:%M:%SZ})" \
+        if since else f"{name or 'a session'} (pid {pid})"
+
+
+@contextmanager
+def job_lock(conn: psycopg.Connection[Any], job: str) -> Iterator[None]:
+    """Holds the job lock on ``conn`` for the block; :class:`JobBusy` if someone has it."""
+    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (JOB_LOCK_KEY,)).fetchone()
+    if not (got and got[0]):
+        raise JobBusy(f"{job}: another maintenance run or export is working on this Info Mart "
+                      f"({holder(conn)}); try again when it has finished")
+    try:
+        yield
+    finally:
+        try:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (JOB_LOCK_KEY,))
+        except psycopg.Error:
+            pass  # the connection is gone, and the session's locks with it
