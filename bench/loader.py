@@ -183,7 +183,7 @@ async def _trickle(bootstrap: str, topic: str, count: int, rate_ms: float,
     await producer.start()
     try:
         next_at = time.perf_counter()
-        for i in range(count):
+        for _ in range(count):
             fact = dataclasses.replace(template, interaction_id=f"fresh-{uuid.uuid4().hex[:12]}")
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
             sent = time.perf_counter()

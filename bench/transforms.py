@@ -11,10 +11,10 @@ import argparse
 import os
 import time
 
-from gim_faust.codec import Source, decode
 from gim_faust.transforms.runner import Runner
+
+from gim_faust.codec import Source, decode
 from tests import scenario as sc
-from tests.unit.transforms.test_replay import config_view
 
 
 def main() -> None:
@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     messages = [(f"acme.{m.topic_suffix}", m.value) for m in sc.interleaved("day")]
-    view = config_view("day")
+    view = sc.config_view("day")
     best = float("inf")
     for _ in range(args.rounds):
         runner = Runner(view, "acme", 1800)
@@ -36,7 +36,8 @@ def main() -> None:
     for source, value in sources:
         decode(value, source, "acme")
     decode_s = time.perf_counter() - started
-    print(f"cores {os.cpu_count()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {len(messages)} events")
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(f"cores {os.cpu_count()}, {when}, {len(messages)} events")
     print(f"transforms (decode + apply + join): {len(messages) / best:,.0f} events/s "
           f"({best / len(messages) * 1e6:.1f} us/event, best of {args.rounds})")
     print(f"decode alone:                       {len(messages) / decode_s:,.0f} events/s")

@@ -15,8 +15,18 @@ from typing import Any
 import orjson
 
 from gim_faust.events import (
-    AGENT_TYPES, CAUSES, DIGITAL_MEDIA, DIRECTIONS, INTERACTION_TYPES, MEDIA, VOICE_ONLY_TYPES,
-    WORKMODES, AgentEvent, Event, InteractionEvent, to_ms,
+    AGENT_TYPES,
+    CAUSES,
+    DIGITAL_MEDIA,
+    DIRECTIONS,
+    INTERACTION_TYPES,
+    MEDIA,
+    VOICE_ONLY_TYPES,
+    WORKMODES,
+    AgentEvent,
+    Event,
+    InteractionEvent,
+    to_ms,
 )
 
 REASONS = ("not_json", "missing_field", "bad_value", "unknown_type", "wrong_tenant",

@@ -29,7 +29,7 @@ Which rows, per table:
 | facts (partitioned on ``start_ts``) | changed rows | all | ``end_ts`` in window |
 | other tables with audit keys (configuration dimensions and history) | changed rows | all | all |
 | ``date_time`` | rows the exported facts refer to | all | rows the exported facts refer to |
-| ``media_type``, ``interaction_type``, ``technical_descriptor``, ``resource_state`` | not exported (fixed codes) | all | all |
+| the four static code tables (``media_type`` and the like) | not exported | all | all |
 
 **Commit order.** Audit keys come from a sequence, drawn when a load begins; loads commit in
 any order. An export that took ``max(audit_key)`` of its snapshot as its mark would miss the
@@ -58,18 +58,18 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
 import psycopg
+from gim_faust.loaders import jobs, records
+from gim_faust.loaders.migrate import STATIC_DIMENSIONS
 from psycopg import sql
 
 from gim_faust.errors import ConfigError, FatalError, RetriableError
-from gim_faust.loaders import jobs, records
-from gim_faust.loaders.migrate import STATIC_DIMENSIONS
 from gim_faust.objectstore import NotFound, ObjectStore, open_store
 from gim_faust.settings import Settings
 
@@ -142,7 +142,7 @@ def csv_field(value: str | None, quote: bool) -> str:
 
 
 def csv_line(values: Sequence[str | None], quoted: Sequence[bool]) -> str:
-    return ",".join(csv_field(v, q) for v, q in zip(values, quoted)) + "\r\n"
+    return ",".join(csv_field(v, q) for v, q in zip(values, quoted, strict=True)) + "\r\n"
 
 
 # --------------------------------------------------------------- pending keys (pure)
@@ -555,7 +555,7 @@ def _export(conn: psycopg.Connection[Any], settings: Settings, store: ObjectStor
     if kind == "delta" and not full and manifest["rows"] == 0:
         manifest["folder"] = None
         return ExportResult(None, url, manifest, previous[0] if previous else None)
-    for table, _, path, *_ in files:
+    for _, _, path, *_ in files:
         store.put_file(f"{prefix}{folder}/{path.name}", path)
     # Still holding the job lock? (A lost session would have released it, and maintenance
     # might be deleting this manifest-less folder as a leftover.)

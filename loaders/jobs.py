@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from gim_faust.loaders.writer import connection_params, shown
 
 from gim_faust.errors import FatalError, RetriableError
-from gim_faust.loaders.writer import connection_params, shown
 
 log = logging.getLogger(__name__)
 

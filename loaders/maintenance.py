@@ -52,12 +52,12 @@ from typing import Any, TypeVar
 
 import orjson
 import psycopg
+from gim_faust.loaders import jobs
+from gim_faust.loaders.export import exports_prefix, incomplete_folders
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from gim_faust.errors import GimError
-from gim_faust.loaders import jobs
-from gim_faust.loaders.export import exports_prefix, incomplete_folders
 from gim_faust.objectstore import ObjectStore, open_store
 from gim_faust.settings import Settings
 

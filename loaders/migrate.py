@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from gim_faust.transforms import codes
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from gim_faust.errors import FatalError, RetriableError
 from gim_faust.settings import Settings, mask_url
-from gim_faust.transforms import codes
 
 log = logging.getLogger(__name__)
 

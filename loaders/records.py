@@ -27,8 +27,15 @@ import orjson
 
 from gim_faust.errors import BadInputError
 from gim_faust.facts import (
-    FACT_TYPES, Fact, InteractionFact, InteractionResourceFact, MediationSegmentFact,
-    PlaceholderResource, ReasonCode, SessionFact, StateFact,
+    FACT_TYPES,
+    Fact,
+    InteractionFact,
+    InteractionResourceFact,
+    MediationSegmentFact,
+    PlaceholderResource,
+    ReasonCode,
+    SessionFact,
+    StateFact,
 )
 
 # The fact tables proper, in the order a batch writes (and so locks) them.

@@ -36,14 +36,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from gim_faust.loaders import migrate as migrations
+from gim_faust.loaders import records
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
 from gim_faust.errors import FatalError, RetriableError
 from gim_faust.facts import Fact
-from gim_faust.loaders import migrate as migrations
-from gim_faust.loaders import records
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-
-from gim_faust.facts import InteractionResourceFact, from_record, to_record
 from gim_faust.transforms.after_call_work import Interval, Join, Pending
 from gim_faust.transforms.agent_state import AgentState, CurrentState, MediaState, Session
 from gim_faust.transforms.interaction import Ended, InteractionState, Party, Segment
+
+from gim_faust.facts import InteractionResourceFact, from_record, to_record
 
 # One outbox entry: [input offset, [[topic, key, value], ...]] with key and value as text.
 Outbox = list[list[Any]]

@@ -24,7 +24,7 @@ import time
 import urllib.parse
 import uuid
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 

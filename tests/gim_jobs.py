@@ -14,14 +14,14 @@ from typing import Any
 
 import orjson
 import psycopg
+from gim_faust.loaders.migrate import migrate
+from gim_faust.loaders.writer import Batch, Writer
 from psycopg import sql
 
 from gim_faust.gca import infomart as gca_infomart
 from gim_faust.gca.configdb import read_tenant
 from gim_faust.gca.dimensions import desired
 from gim_faust.gca.objects import build_objects
-from gim_faust.loaders.migrate import migrate
-from gim_faust.loaders.writer import Batch, Writer
 from gim_faust.objectstore import ObjectStore
 from gim_faust.settings import Settings, load_settings
 from tests import scenario as sc

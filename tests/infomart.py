@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from gim_faust.transforms.codes import TECHNICAL_RESULT
 from psycopg.rows import dict_row
 
-from gim_faust.transforms.codes import TECHNICAL_RESULT
 from tests import scenario as sc
 
 # Everything the loader writes, with an order that makes the checksum deterministic.

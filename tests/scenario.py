@@ -17,9 +17,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from gim_faust.facts import PlaceholderResource, ReasonCode, to_record
 from gim_faust.transforms.codes import TECHNICAL_RESULT
 from gim_faust.transforms.keys import dn_key, person_key, reason_key
+
+from gim_faust.facts import PlaceholderResource, ReasonCode, to_record
 
 SCENARIOS = Path(__file__).parent / "data" / "scenarios"
 TOPIC_FILES = ("voice.interactions", "voice.agents", "digital.interactions", "digital.agents")
@@ -161,8 +162,9 @@ def compare(expected_rows: Mapping[str, list[dict[str, Any]]],
 
 def config_view(name: str) -> Any:
     """The Stream Processor's view of the scenario's configuration, as GCA would publish it."""
-    from gim_faust.gca.objects import build_objects
     from gim_faust.transforms.config_view import ConfigView
+
+    from gim_faust.gca.objects import build_objects
 
     view = ConfigView()
     for (kind, dbid), obj in build_objects(config_rows(name)).items():

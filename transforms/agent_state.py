@@ -18,8 +18,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gim_faust.events import AgentEvent
-from gim_faust.facts import Fact, ReasonCode, SessionFact, StateFact, ts
 from gim_faust.transforms import after_call_work
 from gim_faust.transforms.after_call_work import Interval, Join, PartyFacts
 from gim_faust.transforms.codes import MEDIA_TYPE, RESOURCE_STATE
@@ -27,6 +25,9 @@ from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.keys import date_time_key, reason_key
 from gim_faust.transforms.outcome import Outcome, PartyEnded
+
+from gim_faust.events import AgentEvent
+from gim_faust.facts import Fact, ReasonCode, SessionFact, StateFact, ts
 
 ACW = "AFTER_CALL_WORK"
 

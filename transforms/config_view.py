@@ -11,10 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gim_faust.facts import PlaceholderResource
 from gim_faust.transforms.keys import (
-    UNKNOWN_AGENT_LOGIN, UNKNOWN_DN, dn_key, person_key, placeholder_key,
+    UNKNOWN_AGENT_LOGIN,
+    UNKNOWN_DN,
+    dn_key,
+    person_key,
+    placeholder_key,
 )
+
+from gim_faust.facts import PlaceholderResource
 
 # Object kinds published by the Config Adapter that the view reads; the rest it ignores.
 AGENT_LOGIN = "agent_login"

@@ -13,15 +13,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from gim_faust.events import InteractionEvent
-from gim_faust.facts import (
-    Fact, InteractionFact, InteractionResourceFact, MediationSegmentFact, ts,
-)
 from gim_faust.transforms.codes import INTERACTION_TYPE, MEDIA_TYPE, TECHNICAL_RESULT
 from gim_faust.transforms.config_view import ConfigView, Endpoint
 from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.keys import date_time_key
 from gim_faust.transforms.outcome import Outcome, PartyEnded
+
+from gim_faust.events import InteractionEvent
+from gim_faust.facts import (
+    Fact,
+    InteractionFact,
+    InteractionResourceFact,
+    MediationSegmentFact,
+    ts,
+)
 
 
 @dataclass

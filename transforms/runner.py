@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from gim_faust.codec import Rejection, Source, decode
-from gim_faust.events import AgentEvent, InteractionEvent
-from gim_faust.facts import Fact, InteractionResourceFact
 from gim_faust.transforms import agent_state, interaction
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.outcome import Outcome
+
+from gim_faust.codec import Rejection, Source, decode
+from gim_faust.events import AgentEvent, InteractionEvent
+from gim_faust.facts import Fact, InteractionResourceFact
 
 # The stuck-interaction sweep runs when a topic's event time has moved this far.
 SWEEP_EVERY_MS = 60_000

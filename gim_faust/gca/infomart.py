@@ -24,8 +24,14 @@ from psycopg import sql
 from gim_faust.errors import FatalError, RetriableError
 from gim_faust.gca.changes import format_ts
 from gim_faust.gca.dimensions import (
-    CONFIG_RESOURCE_TYPES, Dimensions, GroupRow, ReasonRow, ResourceRow, SkillRow,
-    plan_dimension, plan_history,
+    CONFIG_RESOURCE_TYPES,
+    Dimensions,
+    GroupRow,
+    ReasonRow,
+    ResourceRow,
+    SkillRow,
+    plan_dimension,
+    plan_history,
 )
 from gim_faust.settings import mask_url
 

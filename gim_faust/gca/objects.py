@@ -32,7 +32,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 
 
 def _dicts(rows: Rows, table: str) -> list[dict[str, Any]]:
-    return [dict(zip(COLUMNS[table], row)) for row in rows.get(table, ())]
+    return [dict(zip(COLUMNS[table], row, strict=True)) for row in rows.get(table, ())]
 
 
 def build_objects(rows: Rows) -> dict[ObjectKey, dict[str, Any]]:

@@ -27,8 +27,8 @@ import orjson
 from gim_faust.codec import Rejection, Source, decode
 from gim_faust.facts import from_record, to_record
 from gim_faust.tables import state_codec
-from gim_faust.tables.state_codec import Outbox
 from gim_faust.tables.specs import partition_items, state_table
+from gim_faust.tables.state_codec import Outbox
 from gim_faust.tables.store import CodecTable
 from gim_faust.transforms import agent_state, interaction
 from gim_faust.transforms.outcome import Outcome, PartyEnded

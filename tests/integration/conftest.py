@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from tests import scenario as sc
 from tests.deployment import Deployment
 
 
@@ -21,3 +23,17 @@ def deployment(kafka_bootstrap: str, topic_prefix: str, db_factory: Callable[[],
         yield d
     finally:
         d.stop_all()
+
+
+@pytest.fixture(scope="module")
+def versions() -> list[Any]:
+    """Every fact version the transforms make of the day, in emission order."""
+    return sc.fact_versions("day")
+
+
+@pytest.fixture(params=["file", "s3"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An object store of each kind: a local folder, and the S3-compatible store."""
+    if request.param == "file":
+        return f"file://{tmp_path / 'objects'}"
+    return str(request.getfixturevalue("s3_store"))

@@ -34,39 +34,25 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
-
-from gim_faust.errors import FatalError
-from gim_faust.facts import InteractionFact
 from gim_faust.loaders import export as export_module
 from gim_faust.loaders import records
 from gim_faust.loaders.export import export
 from gim_faust.loaders.jobs import JOB_LOCK_KEY, JobBusy
 from gim_faust.loaders.maintenance import maintain
+
+from gim_faust.errors import FatalError
+from gim_faust.facts import InteractionFact
 from gim_faust.objectstore import open_store
 from tests import gim_jobs as jobs
-from tests import scenario as sc
 
 pytestmark = pytest.mark.integration
 
-SCENARIO = "day"
 STATIC = {"media_type", "interaction_type", "technical_descriptor", "resource_state"}
 DIMENSIONS = {"resource_", "resource_state_reason", "group_", "skill", "resource_group_fact_",
               "resource_skill_fact_"}
 EVERY_TABLE = STATIC | DIMENSIONS | {"date_time"} | set(records.FACT_TABLES)
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 SCRIPT = Path(sys.executable).with_name("gim-faust")
-
-
-@pytest.fixture(scope="module")
-def versions() -> list[Any]:
-    return sc.fact_versions(SCENARIO)
-
-
-@pytest.fixture(params=["file", "s3"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "file":
-        return f"file://{tmp_path / 'objects'}"
-    return str(request.getfixturevalue("s3_store"))
 
 
 @pytest.fixture

@@ -19,12 +19,12 @@ from typing import Any, Iterator
 
 import psycopg
 import pytest
+from gim_faust.transforms.keys import dn_key, person_key, reason_key
 from psycopg import sql
 
 from gim_faust.cli import main
 from gim_faust.gca.configdb import read_tenant
 from gim_faust.gca.objects import build_objects
-from gim_faust.transforms.keys import dn_key, person_key, reason_key
 from tests.conftest import _with_dbname, split_s3_url, unique_name
 
 pytestmark = pytest.mark.integration

@@ -34,7 +34,12 @@ from gim_faust.topics import Topics
 from tests import infomart
 from tests import scenario as sc
 from tests.gim_worker import (
-    WorkerProcess, end_offsets, publish_facts, publish_records, set_group_offsets, wait_loaded,
+    WorkerProcess,
+    end_offsets,
+    publish_facts,
+    publish_records,
+    set_group_offsets,
+    wait_loaded,
 )
 from tests.pg_instance import PgInstance, make_certificates
 

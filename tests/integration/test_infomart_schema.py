@@ -34,14 +34,14 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-
-from gim_faust import facts
-from gim_faust.errors import FatalError, RetriableError
 from gim_faust.loaders import migrate as migrations
 from gim_faust.loaders.migrate import MIGRATIONS_DIR, STATIC_DIMENSIONS, migrate
 from gim_faust.transforms import codes
 from gim_faust.transforms.keys import date_time_key
+from psycopg import sql
+
+from gim_faust import facts
+from gim_faust.errors import FatalError, RetriableError
 
 pytestmark = pytest.mark.integration
 

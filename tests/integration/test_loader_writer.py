@@ -15,13 +15,16 @@ from typing import Any
 
 import psycopg
 import pytest
+from gim_faust.loaders.migrate import migrate
+from gim_faust.loaders.writer import Batch, Writer, prepare_schema
 
 from gim_faust.errors import FatalError, RetriableError
 from gim_faust.facts import (
-    InteractionFact, InteractionResourceFact, PlaceholderResource, ReasonCode,
+    InteractionFact,
+    InteractionResourceFact,
+    PlaceholderResource,
+    ReasonCode,
 )
-from gim_faust.loaders.migrate import migrate
-from gim_faust.loaders.writer import Batch, Writer, prepare_schema
 
 pytestmark = pytest.mark.integration
 

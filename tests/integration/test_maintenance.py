@@ -34,36 +34,22 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
-from psycopg import sql
-
 from gim_faust.loaders import maintenance as maintenance_module
 from gim_faust.loaders import records
 from gim_faust.loaders.jobs import JOB_LOCK_KEY
 from gim_faust.loaders.maintenance import CALENDAR_AHEAD_DAYS, maintain
+from gim_faust.transforms.keys import date_time_key
+from psycopg import sql
+
 from gim_faust.objectstore import open_store
 from gim_faust.topics import Topics
-from gim_faust.transforms.keys import date_time_key
 from tests import gim_jobs as jobs
-from tests import scenario as sc
 from tests.gim_worker import WorkerProcess
 
 pytestmark = pytest.mark.integration
 
-SCENARIO = "day"
 SESSION = "sm_res_session_fact"
 SCRIPT = Path(sys.executable).with_name("gim-faust")
-
-
-@pytest.fixture(scope="module")
-def versions() -> list[Any]:
-    return sc.fact_versions(SCENARIO)
-
-
-@pytest.fixture(params=["file", "s3"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "file":
-        return f"file://{tmp_path / 'objects'}"
-    return str(request.getfixturevalue("s3_store"))
 
 
 @pytest.fixture

@@ -21,8 +21,16 @@ from hypothesis import strategies as st
 
 from gim_faust.codec import REASONS, Rejection, Source, decode
 from gim_faust.events import (
-    AGENT_TYPES, CAUSES, DIRECTIONS, INTERACTION_TYPES, MEDIA, VOICE_ONLY_TYPES, WORKMODES,
-    AgentEvent, InteractionEvent, to_ms,
+    AGENT_TYPES,
+    CAUSES,
+    DIRECTIONS,
+    INTERACTION_TYPES,
+    MEDIA,
+    VOICE_ONLY_TYPES,
+    WORKMODES,
+    AgentEvent,
+    InteractionEvent,
+    to_ms,
 )
 
 TENANT = "acme"
@@ -135,11 +143,13 @@ def test_every_reason_is_exercised_by_the_scenarios() -> None:
 _INT64 = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 _SCALARS = (st.none() | st.booleans() | _INT64 | st.text(max_size=30)
             | st.floats(allow_nan=False, allow_infinity=False))
-JSON_VALUES = st.recursive(
-    _SCALARS,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
-                                                                max_size=4),
-    max_leaves=12)
+
+
+def _containers(inner: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+
+
+JSON_VALUES = st.recursive(_SCALARS, _containers, max_leaves=12)
 SOURCE_STRATEGY = st.sampled_from(list(SOURCES.values()))
 
 # Plausible values and junk, mixed: objects shaped like events reach the deep checks.

@@ -3,8 +3,8 @@
 from gim_faust.tables import state_codec
 from gim_faust.transforms.interaction import InteractionState
 from gim_faust.transforms.runner import Runner
+
 from tests import scenario as sc
-from tests.unit.transforms.test_replay import config_view
 
 OUTBOX = [[41, [["acme.gsp.facts", "interaction_fact:c-1", "{}"]]]]
 
@@ -14,7 +14,7 @@ def round_trip(state: object) -> tuple[dict, list]:
 
 
 def test_every_state_of_a_scenario_round_trips() -> None:
-    runner = Runner(config_view("small"), "acme", 1800)
+    runner = Runner(sc.config_view("small"), "acme", 1800)
     seen_open = 0
     for message in sc.interleaved("small"):
         runner.feed(f"acme.{message.topic_suffix}", message.value)

@@ -5,13 +5,20 @@ from datetime import datetime, timezone
 
 import orjson
 import pytest
-
-from gim_faust.gca.changes import (
-    CHANGED, CREATED, DELETED, diff, format_ts, parse_record, record_key, records,
-)
-from gim_faust.gca.objects import build_objects
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.keys import dn_key, person_key
+
+from gim_faust.gca.changes import (
+    CHANGED,
+    CREATED,
+    DELETED,
+    diff,
+    format_ts,
+    parse_record,
+    record_key,
+    records,
+)
+from gim_faust.gca.objects import build_objects
 
 T = datetime(2026, 11, 2, 9, 7, 12, 123456, tzinfo=timezone.utc)
 

@@ -3,14 +3,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from gim_faust.transforms.keys import dn_key, person_key, reason_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gim_faust.gca.dimensions import (
-    DimensionPlan, ResourceRow, desired, plan_dimension, plan_history,
+    DimensionPlan,
+    ResourceRow,
+    desired,
+    plan_dimension,
+    plan_history,
 )
 from gim_faust.gca.objects import build_objects
-from gim_faust.transforms.keys import dn_key, person_key, reason_key
 
 ROWS = {
     "cfg_switch": [(1, 1, "sip")],
@@ -117,7 +121,7 @@ def test_history_follows_any_sequence_of_readings(sequence: list[dict[str, int]]
         rows = sorted((r for r in table if r[0] == key), key=lambda r: r[2])
         # A key's rows never overlap, at most the last is open, and each row's value is the
         # value the key had for its whole interval.
-        for earlier, later in zip(rows, rows[1:]):
+        for earlier, later in zip(rows, rows[1:], strict=False):
             assert earlier[3] is not None and earlier[3] <= later[2]
         for row in rows:
             for ts, wanted in enumerate(sequence, start=1):

@@ -10,14 +10,23 @@ import io
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from gim_faust.loaders.export import (
+    Pending,
+    Progress,
+    compact,
+    csv_field,
+    csv_line,
+    folder_name,
+    format_ts,
+    incomplete_folders,
+    parse_ts,
+    settle,
+    subtract,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gim_faust.errors import ConfigError
-from gim_faust.loaders.export import (
-    Pending, Progress, compact, csv_field, csv_line, folder_name, format_ts,
-    incomplete_folders, parse_ts, settle, subtract,
-)
 
 # --- CSV -----------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import orjson
-
 from gim_faust.loaders.maintenance import Partition, Report, TableReport, days_to_create, expired
 
 

@@ -9,12 +9,17 @@ from typing import Any
 
 import orjson
 import pytest
+from gim_faust.loaders import records
 
 from gim_faust.errors import BadInputError
 from gim_faust.facts import (
-    FACT_TYPES, InteractionFact, PlaceholderResource, ReasonCode, StateFact, to_record,
+    FACT_TYPES,
+    InteractionFact,
+    PlaceholderResource,
+    ReasonCode,
+    StateFact,
+    to_record,
 )
-from gim_faust.loaders import records
 from tests import scenario as sc
 
 T0 = datetime(2026, 11, 2, 9, 7, 12, 345000, tzinfo=timezone.utc)

@@ -27,15 +27,19 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
-
-from gim_faust.events import from_ms, to_ms
-from gim_faust.facts import Fact, to_record
 from gim_faust.transforms.codes import TECHNICAL_RESULT
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.keys import (
-    UNKNOWN_AGENT_LOGIN, UNKNOWN_DN, dn_key, person_key, placeholder_key,
+    UNKNOWN_AGENT_LOGIN,
+    UNKNOWN_DN,
+    dn_key,
+    person_key,
+    placeholder_key,
 )
 from gim_faust.transforms.runner import Runner
+
+from gim_faust.events import from_ms, to_ms
+from gim_faust.facts import Fact, to_record
 
 TENANT = "acme"
 BASE_MS = to_ms(datetime(2026, 11, 2, 9, 0, 0, tzinfo=timezone.utc))

@@ -6,11 +6,22 @@ first. Every test runs each arrival order and requires the same final rows."""
 from __future__ import annotations
 
 import pytest
-
 from gim_faust.transforms.runner import Runner
 
 from tests.unit.transforms.events import (
-    Agent, Call, at, by_time, config, expect, feed, messages, party, result, row, run, state,
+    Agent,
+    Call,
+    at,
+    by_time,
+    config,
+    expect,
+    feed,
+    messages,
+    party,
+    result,
+    row,
+    run,
+    state,
     unversioned,
 )
 

@@ -7,9 +7,22 @@ from typing import Any
 
 from gim_faust.transforms.keys import reason_key
 from gim_faust.transforms.runner import Runner
+
 from tests.unit.transforms.events import (
-    BASE_MS, Agent, at, columns, config, expect, feed, person, row, rows, run, session,
-    state, unknown_login,
+    BASE_MS,
+    Agent,
+    at,
+    columns,
+    config,
+    expect,
+    feed,
+    person,
+    row,
+    rows,
+    run,
+    session,
+    state,
+    unknown_login,
 )
 
 NINE = BASE_MS // 1000  # date_time_key of the 09:00:00Z interval

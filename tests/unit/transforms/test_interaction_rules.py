@@ -7,8 +7,27 @@ from __future__ import annotations
 import pytest
 
 from tests.unit.transforms.events import (
-    BASE_MS, Agent, Call, at, by_time, columns, config, dn, expect, feed, interaction_row,
-    messages, party, person, result, row, rows, run, segment, unknown_dn, unknown_login,
+    BASE_MS,
+    Agent,
+    Call,
+    at,
+    by_time,
+    columns,
+    config,
+    dn,
+    expect,
+    feed,
+    interaction_row,
+    messages,
+    party,
+    person,
+    result,
+    row,
+    rows,
+    run,
+    segment,
+    unknown_dn,
+    unknown_login,
 )
 
 NINE = BASE_MS // 1000  # date_time_key of the 09:00:00Z interval

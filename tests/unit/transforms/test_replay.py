@@ -4,16 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gim_faust.facts import PlaceholderResource, ReasonCode, to_record
-from gim_faust.transforms.codes import TECHNICAL_RESULT
-from gim_faust.transforms.keys import reason_key
-from gim_faust.transforms.runner import Runner
 from tests import scenario as sc
-
-# Moved to tests/scenario.py (the loader tests and benchmark replay the same way).
-config_view = sc.config_view
-replay = sc.replay
-
 
 ORDERS = {
     "delivery": lambda name: list(sc.messages(name)),
@@ -31,7 +22,7 @@ ORDERS = {
 @pytest.mark.parametrize("order", sorted(ORDERS))
 @pytest.mark.parametrize("name", ["small", "day"])
 def test_scenario_rows_equal_expected(name: str, order: str) -> None:
-    runner = replay(name, ORDERS[order](name))
+    runner = sc.replay(name, ORDERS[order](name))
     problems = sc.compare(sc.expected(name), sc.natural_facts(name, runner.rows.values()))
     assert not problems, f"{len(problems)} differences, first ones:\n" + "\n".join(problems[:40])
     assert runner.counts["rejected:not_json"] == 2
@@ -40,6 +31,6 @@ def test_scenario_rows_equal_expected(name: str, order: str) -> None:
 
 @pytest.mark.parametrize("name", ["small", "day"])
 def test_every_row_final_after_the_scenario(name: str) -> None:
-    runner = replay(name, sc.interleaved(name))
+    runner = sc.replay(name, sc.interleaved(name))
     active = [f for f in runner.rows.values() if getattr(f, "active_flag", 0)]
     assert not active, active[:5]
