@@ -50,6 +50,11 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
 
 
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", required=True, metavar="FILE",
+                   help="where to write the report (a self-contained HTML file)")
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(("infomart", "migrate"), "create or upgrade the tenant's Info Mart schema",
             "gim_faust.loaders.migrate:run"),
@@ -66,6 +71,8 @@ COMMANDS: tuple[Command, ...] = (
             "retention, statistics)", "gim_faust.loaders.maintenance:run"),
     Command(("replay",), "re-read topics from a time, for reprocessing",
             None, _replay_args),
+    Command(("report",), "write an HTML report from the Info Mart", "gim_faust.report:run",
+            _report_args),
 )
 
 

@@ -3,7 +3,8 @@
 It seeds a Configuration Database with the day's configuration, publishes the day's raw
 events (repeats and bad input included) to fresh topics, runs ``gca run --once``, starts a
 GSP worker and a GIM loader as separate processes, shows progress until the Info Mart holds
-everything, then prints a summary computed by SQL on the Info Mart (``loaders/summary.py``).
+everything, then prints a summary computed by SQL on the Info Mart (``loaders/summary.py``)
+and writes the HTML report with charts (``loaders/report.py``) to ``var/demo/report.html``.
 
 The day comes from ``tests/data/scenarios/day``: 8 hours, 12 voice and 4 digital agents,
 made by a simulator independent of this project. The project's own simulator
@@ -26,7 +27,7 @@ import psycopg
 from aiokafka import AIOKafkaProducer
 
 from gim_faust.kafka import TopicSpec, ensure_topics, group_lag, topic_size
-from gim_faust.loaders import summary
+from gim_faust.loaders import report, summary
 from gim_faust.settings import Settings, load_settings
 from gim_faust.topics import RAW_SUFFIXES, Topics
 
@@ -130,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         for process in services:
             process.wait(timeout=60)
     print(summary.render(infomart_url))
+    html = workdir / "report.html"
+    html.write_text(report.build(infomart_url), encoding="utf-8")
+    print(f"\nHTML report with charts: {html}")
     return 0
 
 
