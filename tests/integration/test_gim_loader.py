@@ -49,11 +49,6 @@ SCENARIO = "day"
 PARTITIONS = 6
 
 
-@pytest.fixture(scope="module")
-def versions() -> list[Any]:
-    return sc.fact_versions(SCENARIO)
-
-
 @pytest.fixture
 async def fact_topic(make_topics: Any, topic_prefix: str) -> str:
     (name,) = await make_topics(Topics(topic_prefix).facts, partitions=PARTITIONS)
