@@ -72,38 +72,42 @@ async def partition_counts(settings: Settings, names: list[str]) -> dict[str, in
     return counts
 
 
+async def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
+    """The offset after the last message of every partition of ``topics`` (topics that do
+    not exist are left out)."""
+    counts = await partition_counts(settings, topics)
+    tps = [TopicPartition(t, p) for t, count in counts.items() for p in range(count or 0)]
+    if not tps:
+        return {}
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None)
+    try:
+        await consumer.start()
+        return await consumer.end_offsets(tps)
+    except KafkaError as exc:
+        raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+    finally:
+        await consumer.stop()
+
+
 async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | None:
     """How many messages of ``topics`` the consumer ``group`` has not committed yet (None
     while one of the topics does not exist)."""
     counts = await partition_counts(settings, topics)
     if any(count is None for count in counts.values()):
         return None
-    tps = [TopicPartition(t, p) for t, count in counts.items() for p in range(count or 0)]
+    ends = await end_offsets(settings, topics)
     admin = AIOKafkaAdminClient(**client_options(settings))
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None)
     try:
         await admin.start()
         committed = await admin.list_consumer_group_offsets(group)
-        await consumer.start()
-        ends = await consumer.end_offsets(tps)
     except KafkaError as exc:
         raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
     finally:
         await admin.close()
-        await consumer.stop()
     return sum(end - max(0, committed[tp].offset if tp in committed else 0)
                for tp, end in ends.items())
 
 
 async def topic_size(settings: Settings, topic: str) -> int:
     """How many messages ``topic`` has received, over all partitions (0 if it is missing)."""
-    count = (await partition_counts(settings, [topic]))[topic] or 0
-    if not count:
-        return 0
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None)
-    try:
-        await consumer.start()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(count)])
-    finally:
-        await consumer.stop()
-    return sum(ends.values())
+    return sum((await end_offsets(settings, [topic])).values())

@@ -230,8 +230,3 @@ def load_settings(overrides: Mapping[str, str | None] | None = None,
     values["infomart_db_url"] = (values["infomart_db_url"] or
                                  f"postgresql://127.0.0.1:5432/gim_infomart_{values['tenant']}")
     return Settings(**values)
-
-
-def setting(attr: str) -> Setting:
-    """The declaration of one setting, for flags and help text."""
-    return _BY_ATTR[attr]

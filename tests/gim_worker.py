@@ -18,10 +18,11 @@ from typing import Any
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from gim_faust import kafka
 from gim_faust.facts import Fact, to_record
+from tests import pipeline
 
 REPO = Path(__file__).resolve().parent.parent
 GIM_FAUST = REPO / ".venv" / "bin" / "gim-faust"
@@ -59,25 +60,10 @@ def publish_facts(bootstrap: str, topic: str, facts: Iterable[Fact]) -> None:
     publish_records(bootstrap, topic, ((record_key(f), record_value(f)) for f in facts))
 
 
-async def _end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    tps = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        return {tp.partition: o for tp, o in (await consumer.end_offsets(tps)).items()}
-    finally:
-        await consumer.stop()
-
-
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """partition -> offset after the last record, for every partition of ``topic``."""
-    return asyncio.run(_end_offsets(bootstrap, topic))
+    ends = asyncio.run(kafka.end_offsets(pipeline.settings_for(bootstrap), [topic]))
+    return {tp.partition: offset for tp, offset in ends.items()}
 
 
 async def _set_group_offsets(bootstrap: str, group: str, topic: str,

@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from gim_faust.facts import from_record
-from gim_faust.kafka import group_lag
-from gim_faust.settings import load_settings
+from gim_faust.kafka import group_lag, partition_counts, topic_size
+from gim_faust.settings import Settings, load_settings
 from gim_faust.topics import Topics
 from tests import scenario as sc
 
@@ -54,19 +54,10 @@ async def publish(bootstrap: str, prefix: str, messages: Iterable[sc.Message],
     return count
 
 
-async def _partitions(bootstrap: str, topic: str) -> list[TopicPartition]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return [TopicPartition(topic, p["partition"]) for p in described.get("partitions", ())]
-
-
 async def read_topic(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[tuple]:
     """Every message of ``topic`` from the beginning, as (key, value, headers)."""
-    tps = await _partitions(bootstrap, topic)
+    count = (await partition_counts(settings_for(bootstrap), [topic]))[topic] or 0
+    tps = [TopicPartition(topic, p) for p in range(count)]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
     await consumer.start()
@@ -83,17 +74,14 @@ async def read_topic(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[tu
         await consumer.stop()
 
 
+def settings_for(bootstrap: str) -> Settings:
+    """Settings that reach ``bootstrap``, for the shared Kafka helpers."""
+    return load_settings({"tenant": "test", "kafka_bootstrap": bootstrap}, environ={})
+
+
 async def end_offsets(bootstrap: str, topic: str) -> int:
     """How many messages ``topic`` has received, over all partitions."""
-    tps = await _partitions(bootstrap, topic)
-    if not tps:  # not created yet
-        return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    await consumer.start()
-    try:
-        return sum((await consumer.end_offsets(tps)).values())
-    finally:
-        await consumer.stop()
+    return await topic_size(settings_for(bootstrap), topic)
 
 
 def newest_facts(messages: list[tuple]) -> dict[tuple[str, str], object]:
@@ -144,8 +132,7 @@ class Service:
 async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int | None:
     """How far the consumer ``group`` is behind the end of ``topics``, by committed offsets
     (None while a topic does not exist yet)."""
-    settings = load_settings({"tenant": "test", "kafka_bootstrap": bootstrap}, environ={})
-    return await group_lag(settings, group, topics)
+    return await group_lag(settings_for(bootstrap), group, topics)
 
 
 async def wait_caught_up(bootstrap: str, group: str, topics: list[str], service: Service,
@@ -161,21 +148,3 @@ async def wait_caught_up(bootstrap: str, group: str, topics: list[str], service:
             return
         await asyncio.sleep(3.0)
     raise AssertionError(f"{group} did not catch up within {timeout_s} s:\n{service.tail()}")
-
-
-async def wait_quiet(bootstrap: str, topic: str, service: Service, quiet_s: float = 8.0,
-                     timeout_s: float = 300.0, minimum: int = 1) -> int:
-    """Wait until ``topic`` has at least ``minimum`` messages and stops growing."""
-    deadline = time.monotonic() + timeout_s
-    last, since = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        if not service.running():
-            raise AssertionError(f"service exited early:\n{service.tail()}")
-        count = await end_offsets(bootstrap, topic)
-        if count != last:
-            last, since = count, time.monotonic()
-        elif count >= minimum and time.monotonic() - since >= quiet_s:
-            return count
-        await asyncio.sleep(1.0)
-    raise AssertionError(f"{topic} did not settle within {timeout_s} s:\n{service.tail()}")
-
