@@ -24,7 +24,7 @@ Arguments = Callable[[argparse.ArgumentParser], None]
 class Command:
     path: tuple[str, ...]
     help: str
-    handler: str | None  # None: part of the operator interface, not built yet
+    handler: str  # module:function
     arguments: Arguments = field(default=lambda parser: None)
 
 
@@ -45,9 +45,17 @@ def _replay_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--topic", required=True, action="append",
                    help="topic to re-read (repeat for several)")
     p.add_argument("--from-time", required=True, metavar="TS", help="ISO 8601 UTC time")
-    p.add_argument("--to-time", metavar="TS", help="stop point (recorded for the operator)")
-    p.add_argument("--group", help="consumer group (default: the GSP's)")
+    p.add_argument("--to-time", metavar="TS",
+                   help="end of the window whose records are counted in the printout (workers "
+                        "read on to the end; re-reading later records changes nothing)")
+    p.add_argument("--group", help="consumer group to move (default: the GSP's for raw topics, "
+                                   "the loader's for the fact topic)")
     p.add_argument("--dry-run", action="store_true", help="print what would change, change nothing")
+
+
+def _snapshot_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--timeout", type=float, default=600.0, metavar="SECONDS",
+                   help="how long to wait for the snapshot (default 600)")
 
 
 def _report_args(p: argparse.ArgumentParser) -> None:
@@ -61,16 +69,17 @@ COMMANDS: tuple[Command, ...] = (
     Command(("gca", "run"), "run the Config Adapter service",
             "gim_faust.gca.service:run", _gca_run_args),
     Command(("gsp", "worker"), "run a Stream Processor worker", "gim_faust.gsp.worker:run"),
-    Command(("gsp", "snapshot"), "take a GSP state snapshot now", None),
-    Command(("gsp", "restore"), "rebuild local GSP state from the newest snapshot",
-            None),
+    Command(("gsp", "snapshot"), "ask the GSP worker on this host to take a state snapshot now",
+            "gim_faust.gsp.checkpoint:run", _snapshot_args),
+    Command(("gsp", "restore"), "rebuild local GSP state from the newest usable snapshot "
+            "(the worker must be stopped)", "gim_faust.gsp.restore:run"),
     Command(("gim", "worker"), "run an Info Mart loader worker", "gim_faust.gim.worker:run"),
     Command(("gim", "export"), "export Info Mart data to object storage",
             "gim_faust.loaders.export:run", _export_args),
     Command(("gim", "maintenance"), "one run of the maintenance job (partitions, calendar, "
             "retention, statistics)", "gim_faust.loaders.maintenance:run"),
-    Command(("replay",), "re-read topics from a time, for reprocessing",
-            None, _replay_args),
+    Command(("replay",), "move a stopped consumer group back to a time, for reprocessing",
+            "gim_faust.replay:run", _replay_args),
     Command(("report",), "write an HTML report from the Info Mart", "gim_faust.report:run",
             _report_args),
 )
@@ -101,9 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                 sub = groups[prefix[:-1]].add_parser(prefix[-1], help=f"{prefix[-1]} commands")
                 groups[prefix] = sub.add_subparsers(dest=f"command_{depth}", metavar="COMMAND",
                                                     required=True)
-        shown = command.help + ("" if command.handler else " (not available yet)")
         leaf = groups[command.path[:-1]].add_parser(
-            command.path[-1], parents=[parent], help=shown, description=shown)
+            command.path[-1], parents=[parent], help=command.help, description=command.help)
         command.arguments(leaf)
         leaf.set_defaults(handler=command.handler)
     return parser
@@ -123,10 +131,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.handler is None:
-        print(f"gim-faust: '{args.command} ...' is part of the operator interface but not "
-              "available in this version yet", file=sys.stderr)
-        return 1
     try:
         return _handler(args.handler)(settings, args)
     except ConfigError as exc:

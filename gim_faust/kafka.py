@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from gim_faust.errors import FatalError, RetriableError
@@ -111,3 +114,64 @@ async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | 
 async def topic_size(settings: Settings, topic: str) -> int:
     """How many messages ``topic`` has received, over all partitions (0 if it is missing)."""
     return sum((await end_offsets(settings, [topic])).values())
+
+
+@asynccontextmanager
+async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
+    """A started admin client; Kafka errors inside become :class:`RetriableError`."""
+    admin = AIOKafkaAdminClient(**client_options(settings))
+    try:
+        await admin.start()
+        yield admin
+    except KafkaError as exc:
+        raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def plain_consumer(settings: Settings, group: str | None = None
+                         ) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer that subscribes to nothing (offset queries, manual commits)."""
+    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group,
+                                enable_auto_commit=False)
+    try:
+        await consumer.start()
+        yield consumer
+    except KafkaError as exc:
+        raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+    finally:
+        await consumer.stop()
+
+
+async def offset_bounds(settings: Settings, tps: list[TopicPartition]
+                        ) -> dict[TopicPartition, tuple[int, int]]:
+    """The first offset each partition still holds and the offset after its last message."""
+    if not tps:
+        return {}
+    async with plain_consumer(settings) as consumer:
+        first = await consumer.beginning_offsets(tps)
+        end = await consumer.end_offsets(tps)
+    return {tp: (first[tp], end[tp]) for tp in tps}
+
+
+async def topic_setting(settings: Settings, topic: str, name: str) -> str | None:
+    """One configuration value of ``topic`` as the broker applies it (None: unknown)."""
+    async with admin_client(settings) as admin:
+        answers = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {name: None})])
+    for answer in answers:
+        for resource in answer.to_object()["resources"]:
+            for entry in resource["config_entries"]:
+                if entry["config_names"] == name:
+                    return str(entry["config_value"])
+    return None
+
+
+async def group_state(settings: Settings, group: str) -> tuple[str, int]:
+    """The consumer group's state (``Empty``, ``Dead``, ``Stable``...) and how many members it
+    has right now."""
+    async with admin_client(settings) as admin:
+        (answer,) = await admin.describe_consumer_groups([group])
+    (described,) = answer.groups
+    return described[2], len(described[5])

@@ -2,26 +2,31 @@
 
 Each service gets its own :class:`CollectorRegistry` (two apps in one test process must not
 collide in the global one), and reports readiness through a callable, so ``/readyz`` always
-tells the truth of the moment.
+tells the truth of the moment. A service may add actions (``POST /snapshot`` on the GSP), which
+answer only clients on the loopback interface: the port is open to Prometheus, the actions are
+for an operator's command run inside the pod.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 DEFAULT_PORTS = {"gca": 9250, "gsp": 9249, "gim": 8249}
+# An action runs on the server's thread and answers (HTTP status, body).
+Action = Callable[[], tuple[int, bytes]]
 
 
 class MetricsServer:
     """A small HTTP server on a daemon thread; ``port`` is the bound one (0 picks any)."""
 
     def __init__(self, registry: CollectorRegistry, ready: Callable[[], bool],
-                 host: str, port: int) -> None:
-        self.registry, self.ready = registry, ready
+                 host: str, port: int, actions: Mapping[str, Action] | None = None) -> None:
+        self.registry, self.ready, self.actions = registry, ready, dict(actions or {})
         handler = self._handler()
         self._server = ThreadingHTTPServer((host, port), handler)
         self.port = self._server.server_address[1]
@@ -42,6 +47,15 @@ class MetricsServer:
                     self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
                 else:
                     self._send(404, b"not found\n")
+
+            def do_POST(self) -> None:  # noqa: N802
+                action = server.actions.get(self.path)
+                if action is None:
+                    self._send(404, b"not found\n")
+                elif not ipaddress.ip_address(self.client_address[0]).is_loopback:
+                    self._send(403, b"actions answer only local clients\n")
+                else:
+                    self._send(*action())
 
             def _send(self, status: int, body: bytes, kind: str = "text/plain") -> None:
                 self.send_response(status)
@@ -65,7 +79,8 @@ class MetricsServer:
 
 
 def serve(service: str, registry: CollectorRegistry, ready: Callable[[], bool],
-          host: str, port: int | None) -> MetricsServer:
+          host: str, port: int | None, actions: Mapping[str, Action] | None = None
+          ) -> MetricsServer:
     """Start the endpoint of ``service`` on its contract port unless ``port`` overrides it."""
-    return MetricsServer(registry, ready, host,
-                         DEFAULT_PORTS[service] if port is None else port).start()
+    return MetricsServer(registry, ready, host, DEFAULT_PORTS[service] if port is None else port,
+                         actions).start()

@@ -60,6 +60,8 @@ class ObjectStore(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def get_file(self, key: str, path: Path) -> None: ...
+
     def exists(self, key: str) -> bool: ...
 
     def list(self, prefix: str = "") -> list[str]: ...
@@ -159,6 +161,16 @@ class FileStore:
             raise NotFound(key) from None
         except OSError as exc:
             raise RetriableError(f"cannot read {key!r} from {self.url}: {exc}") from exc
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Copies the object to the local file ``path`` in chunks."""
+        try:
+            with self._path(key).open("rb") as source, open(path, "wb") as target:
+                shutil.copyfileobj(source, target, _CHUNK)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise NotFound(key) from None
+        except OSError as exc:
+            raise RetriableError(f"cannot copy {key!r} from {self.url} to {path}: {exc}") from exc
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
@@ -271,6 +283,17 @@ class S3Store:
         try:
             answer = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
             return bytes(answer["Body"].read())
+        except Exception as exc:  # noqa: BLE001
+            raise self._fail("read", key, exc) from exc
+
+    def get_file(self, key: str, path: Path) -> None:
+        """Streams the object to the local file ``path`` (memory stays flat)."""
+        try:
+            answer = self._client.get_object(Bucket=self.bucket, Key=self._key(key))
+            with open(path, "wb") as target:
+                shutil.copyfileobj(answer["Body"], target, _CHUNK)
+        except OSError as exc:
+            raise RetriableError(f"cannot write {path} from {key!r}: {exc}") from exc
         except Exception as exc:  # noqa: BLE001
             raise self._fail("read", key, exc) from exc
 

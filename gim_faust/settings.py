@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from gim_faust.errors import ConfigError
+from gim_faust.topics import Topics
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _HOSTPORT = re.compile(r"^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$")
@@ -117,7 +118,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kafka_ssl_cafile", "GIM_KAFKA_SSL_CAFILE", "CA file for Kafka TLS"),
     Setting("kafka_replication_factor", "GIM_KAFKA_REPLICATION_FACTOR",
             "replication factor of the topics gim-faust creates", _positive(int), "1"),
-    Setting("config_db_url", "GIM_CONFIG_DB_URL", "the Configuration Database (GCA only)",
+    Setting("config_db_url", "GIM_CONFIG_DB_URL", "the Configuration Database (GCA; simulate writes it)",
             _postgres_url, "postgresql://127.0.0.1:5432/gim_config", secret=True),
     Setting("infomart_db_url", "GIM_INFOMART_DB_URL",
             "the tenant's Info Mart (default: postgresql://127.0.0.1:5432/gim_infomart_<tenant>)",
@@ -132,6 +133,8 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds between two reads of the Configuration Database", _positive(float), "30"),
     Setting("snapshot_interval", "GIM_SNAPSHOT_INTERVAL",
             "seconds between two GSP state snapshots", _positive(float), "300"),
+    Setting("snapshot_keep", "GIM_SNAPSHOT_KEEP",
+            "how many of its newest state snapshots each GSP worker keeps", _positive(int), "3"),
     Setting("loader_batch_rows", "GIM_LOADER_BATCH_ROWS",
             "the GIM loader writes a batch once it holds this many records", _positive(int),
             "5000"),
@@ -150,6 +153,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gsp_instance_id", "GIM_GSP_INSTANCE_ID",
             "stable identity of a GSP worker (e.g. the pod name): a restarted worker takes its "
             "partitions back at once instead of after the session timeout", _name),
+    Setting("gsp_app_id", "GIM_GSP_APP_ID",
+            "Faust app id (= consumer group, changelog names) of the GSP (default: gim-gsp-<prefix>); "
+            "a new id starts with empty state, e.g. to reprocess raw topics after `replay`", _name),
     Setting("metrics_port", "GIM_METRICS_PORT",
             "port of /metrics, /healthz, /readyz (default: 9250 GCA, 9249 GSP, 8249 GIM)", _port),
     Setting("metrics_host", "GIM_METRICS_HOST", "address the metrics server binds", str,
@@ -181,7 +187,9 @@ class Settings:
     interaction_timeout: int
     gca_poll_interval: float
     snapshot_interval: float
+    snapshot_keep: int
     gsp_instance_id: str | None
+    gsp_app_id: str
     loader_batch_rows: int
     loader_batch_delay_ms: int
     retention_days: int
@@ -227,6 +235,7 @@ def load_settings(overrides: Mapping[str, str | None] | None = None,
     if values["tenant"] is None:
         raise ConfigError("GIM_TENANT is not set: set it (or pass --tenant) to the tenant name")
     values["topic_prefix"] = values["topic_prefix"] or values["tenant"]
+    values["gsp_app_id"] = values["gsp_app_id"] or Topics(values["topic_prefix"]).gsp_app_id
     values["infomart_db_url"] = (values["infomart_db_url"] or
                                  f"postgresql://127.0.0.1:5432/gim_infomart_{values['tenant']}")
     return Settings(**values)

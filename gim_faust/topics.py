@@ -14,6 +14,7 @@ RAW_SUFFIXES = ("voice.interactions", "voice.agents", "digital.interactions", "d
 @dataclass(frozen=True)
 class Topics:
     prefix: str
+    app_id: str | None = None   # the GSP's Faust app id, when not the default (GIM_GSP_APP_ID)
 
     def raw(self, suffix: str) -> str:
         return f"{self.prefix}.{suffix}"
@@ -48,12 +49,14 @@ class Topics:
 
     def party_ended(self, channel: str) -> str:
         """Repartition topic of the after-call-work join of a channel, keyed by agent login
-        and partitioned like ``<prefix>.<channel>.agents``."""
-        return f"{self.prefix}.gsp.party-ended.{channel}"
+        and partitioned like ``<prefix>.<channel>.agents``. Internal to one GSP app, like its
+        changelogs, so it carries the app id: a second app (a replay) never reads the first
+        one's hand-offs."""
+        return f"{self.gsp_app_id}-party-ended-{channel}"
 
     @property
     def gsp_app_id(self) -> str:
-        return f"gim-gsp-{self.prefix}"
+        return self.app_id or f"gim-gsp-{self.prefix}"
 
     @property
     def loader_group(self) -> str:

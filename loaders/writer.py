@@ -370,8 +370,17 @@ class Writer:
             self._load_carefully(cur, table, facts[:middle], audit, counts, rejected, True)
             self._load_carefully(cur, table, facts[middle:], audit, counts, rejected, True)
 
-    def _save_offsets(self, cur: psycopg.Cursor[Any],
-                      offsets: Mapping[TopicPartition, int]) -> None:
+    def move_offsets(self, offsets: Mapping[TopicPartition, int]) -> None:
+        """Sets the next offsets to read, backwards too (``gim-faust replay``, with the
+        loader stopped)."""
+        try:
+            with self._connection().transaction(), self._connection().cursor() as cur:
+                self._save_offsets(cur, offsets, forward_only=False)
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+
+    def _save_offsets(self, cur: psycopg.Cursor[Any], offsets: Mapping[TopicPartition, int],
+                      forward_only: bool = True) -> None:
         if not offsets:
             return
         ordered = sorted(offsets.items())
@@ -381,7 +390,7 @@ class Writer:
             "AS u(t, p, n) ORDER BY t, p "
             "ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
             "SET next_offset = excluded.next_offset, updated_ts = now() "
-            "WHERE excluded.next_offset > o.next_offset",
+            + ("WHERE excluded.next_offset > o.next_offset" if forward_only else ""),
             (self.consumer_group, [t for (t, _), _ in ordered], [p for (_, p), _ in ordered],
              [n for _, n in ordered]))
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,20 +57,24 @@ class Deployment:
 
     def publish_scenario(self, partitions: int = 3) -> int:
         """Raw topics with ``partitions`` each, then every message and the bad input."""
+        return self.publish(sc.messages(self.scenario), sc.bad_input(self.scenario), partitions)
+
+    def publish(self, messages: Iterable[sc.Message], bad: Iterable[dict[str, str]] = (),
+                partitions: int = 3) -> int:
+        """``messages`` (and bad input), creating the raw topics the first time."""
         async def run() -> int:
             if not self._published:
                 await pl.create_raw_topics(self.bootstrap, self.prefix, partitions)
-            return await pl.publish(self.bootstrap, self.prefix, sc.messages(self.scenario),
-                                    sc.bad_input(self.scenario))
+            return await pl.publish(self.bootstrap, self.prefix, messages, bad)
         count = asyncio.run(run())
         self._published = True
         return count
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """A one-shot command (e.g. ``gca run --once``), checked."""
-        done = subprocess.run([pl.GIM_FAUST, *args], env={**pl.os.environ, **self.env},
+    def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+        """A one-shot command (e.g. ``gca run --once``), checked unless ``check`` is False."""
+        done = subprocess.run([pl.GIM_FAUST, *args], env={**pl.os.environ, **self.env, **env},
                               capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
+        assert not check or done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
         return done
 
     def start(self, *args: str, name: str, **env: str) -> pl.Service:
@@ -79,15 +84,18 @@ class Deployment:
         self.services.append(service)
         return service
 
-    def gsp(self, name: str = "gsp") -> pl.Service:
+    def gsp(self, name: str = "gsp", **env: str) -> pl.Service:
         return self.start("gsp", "worker", name=name,
-                          GIM_STATE_DIR=str(self.workdir / f"state-{name}"))
+                          GIM_STATE_DIR=str(self.state_dir(name)), **env)
 
-    def wait_gsp_caught_up(self, service: pl.Service) -> None:
+    def state_dir(self, name: str = "gsp") -> Path:
+        return self.workdir / f"state-{name}"
+
+    def wait_gsp_caught_up(self, service: pl.Service, app_id: str | None = None) -> None:
         """Every raw and internal input of the GSP committed: all its output is out."""
-        inputs = [*self.topics.raw_all, self.topics.party_ended("voice"),
-                  self.topics.party_ended("digital")]
-        asyncio.run(pl.wait_caught_up(self.bootstrap, self.topics.gsp_app_id, inputs, service))
+        topics = Topics(self.prefix, app_id)
+        inputs = [*topics.raw_all, topics.party_ended("voice"), topics.party_ended("digital")]
+        asyncio.run(pl.wait_caught_up(self.bootstrap, topics.gsp_app_id, inputs, service))
 
     def gim(self, name: str = "gim") -> pl.Service:
         return self.start("gim", "worker", name=name)

@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from prometheus_client.parser import text_string_to_metric_families
 
 from gim_faust.facts import from_record
 from gim_faust.kafka import group_lag, partition_counts, topic_size
@@ -148,3 +151,35 @@ async def wait_caught_up(bootstrap: str, group: str, topics: list[str], service:
             return
         await asyncio.sleep(3.0)
     raise AssertionError(f"{group} did not catch up within {timeout_s} s:\n{service.tail()}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(port: int, worker: Service, timeout_s: float = 120.0) -> None:
+    """Until the worker's /readyz says recovery is over (its group may be caught up already)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert worker.running(), worker.tail()
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"not ready within {timeout_s} s:\n{worker.tail()}")
+
+
+def metrics(port: int) -> dict[tuple[str, tuple], float]:
+    """Every sample the worker on ``port`` exports, by (name, sorted labels)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def total(samples: dict[tuple[str, tuple], float], name: str, **labels: str) -> float:
+    wanted = set(labels.items())
+    return sum(v for (n, ls), v in samples.items() if n == name and wanted <= set(ls))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -37,3 +39,43 @@ class GspMetrics:
         self.processing = Histogram("gim_gsp_event_processing_seconds",
                                     "Time to process one raw event", registry=r,
                                     buckets=(1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1, 1))
+        self.snapshots = Counter("gim_gsp_snapshots", "State snapshots attempted, by result "
+                                 "(ok, failed, skipped while recovering)", ["result"], registry=r)
+        self.snapshot_last_success = Gauge("gim_gsp_snapshot_last_success_timestamp_seconds",
+                                           "When the newest snapshot of this worker became "
+                                           "visible (0: none yet)", registry=r)
+        self.snapshot_age = Gauge("gim_gsp_snapshot_age_seconds",
+                                  "Seconds since this worker's newest snapshot (since the "
+                                  "worker started while it has none)", registry=r)
+        self.snapshot_age.set_function(self._snapshot_age)
+        self.snapshot_duration = Gauge("gim_gsp_snapshot_last_duration_seconds",
+                                       "Duration of the newest snapshot, checkpoint to "
+                                       "manifest", registry=r)
+        self.snapshot_bytes = Gauge("gim_gsp_snapshot_last_bytes",
+                                    "Size of the newest snapshot's files", registry=r)
+        self.snapshot_interval = Gauge("gim_gsp_snapshot_interval_seconds",
+                                       "GIM_SNAPSHOT_INTERVAL, for alerts on snapshot age",
+                                       registry=r)
+        self.restores = Counter("gim_gsp_restores", "Restores from a snapshot at start or by "
+                                "command, by result (ok, refused, none)", ["result"], registry=r)
+        self.restore_duration = Gauge("gim_gsp_restore_last_duration_seconds",
+                                      "Duration of the last restore (download, checks, "
+                                      "install)", registry=r)
+        self.restore_tail = Gauge("gim_gsp_restore_changelog_tail_records",
+                                  "Changelog records after the restored snapshot's offsets, "
+                                  "at restore time: what recovery has left to replay",
+                                  registry=r)
+        self.changelog_recovered = Counter("gim_gsp_changelog_records_recovered",
+                                           "Changelog records applied to local state by "
+                                           "recovery, by table", ["table"], registry=r)
+        self._newest_snapshot = time.time()
+
+    def _snapshot_age(self) -> float:
+        return time.time() - self._newest_snapshot
+
+    def snapshot_taken(self, done_at: float, seconds: float, size: int) -> None:
+        self.snapshots.labels("ok").inc()
+        self._newest_snapshot = done_at
+        self.snapshot_last_success.set(done_at)
+        self.snapshot_duration.set(seconds)
+        self.snapshot_bytes.set(size)

@@ -13,7 +13,8 @@ import logging
 import signal
 import ssl
 import types
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import faust
 import orjson
@@ -21,9 +22,12 @@ import orjson
 from gim_faust.codec import Rejection
 from gim_faust.errors import FatalError
 from gim_faust.facts import Fact, to_record
+from gim_faust.gsp import state_dir
 from gim_faust.gsp.channel import Channel
+from gim_faust.gsp.checkpoint import NotReady, Snapshotter
 from gim_faust.gsp.config_follower import ConfigFollower
 from gim_faust.gsp.metrics import GspMetrics
+from gim_faust.gsp.restore import restore
 from gim_faust.kafka import TopicSpec, ensure_topics, partition_counts
 from gim_faust.metrics import MetricsServer, serve
 from gim_faust.settings import Settings
@@ -42,15 +46,16 @@ REJECT_HEADER = "gim-reject-reason"
 class Gsp:
     def __init__(self, settings: Settings, partitions: dict[str, int]) -> None:
         self.settings = settings
-        self.topics = Topics(settings.topic_prefix)
+        self.topics = Topics(settings.topic_prefix, settings.gsp_app_id)
         self.timeout_ms = settings.interaction_timeout * 1000
         self.metrics = GspMetrics()
         self.view = ConfigView()
         self.follower = ConfigFollower(settings, self.topics.config, self.view)
         self.started = False
         self.metrics_server: MetricsServer | None = None
+        self.state_lock: IO[str] | None = None  # held while the worker runs (state_dir.lock)
         self.app = faust.App(
-            self.topics.gsp_app_id,
+            settings.gsp_app_id,
             broker=[f"kafka://{host}" for host in settings.kafka_bootstrap.split(",")],
             broker_credentials=_credentials(settings),
             store="rocksdb://",
@@ -72,6 +77,11 @@ class Gsp:
         self.rejected_out = self.raw_topic(self.topics.rejected)
         self.outputs: dict[str, Any] = {}
         self.channels = [Channel(self, c, partitions) for c in CHANNELS]
+        self.snapshotter = Snapshotter(self)
+        self.metrics.snapshot_interval.set(settings.snapshot_interval)
+        self.app.timer(settings.snapshot_interval)(self.snapshotter.take_logged)
+        for table in self.app.tables.values():
+            _count_recovery(table, self.metrics)
         self.app.task(self._start)
         self.app.on_partitions_revoked.connect(self._on_revoked)
 
@@ -88,11 +98,25 @@ class Gsp:
         # Faust's worker leaves the root logger at DEBUG whatever level it is given, and the
         # Kafka client's per-message debug records then cost a tenth of the worker's time.
         logging.root.setLevel(self.settings.log_level)
+        loop = asyncio.get_running_loop()
         self.metrics_server = serve("gsp", self.metrics.registry, self.ready,
-                                    self.settings.metrics_host, self.settings.metrics_port)
+                                    self.settings.metrics_host, self.settings.metrics_port,
+                                    {"/snapshot": lambda: self._snapshot_now(loop)})
         self.metrics.config_objects.set(self.follower.objects)
         self.follower.follow()
         self.started = True
+
+    def _snapshot_now(self, loop: asyncio.AbstractEventLoop) -> tuple[int, bytes]:
+        """``POST /snapshot`` (``gim-faust gsp snapshot``), on the metrics server's thread."""
+        try:
+            manifest = asyncio.run_coroutine_threadsafe(self.snapshotter.take(), loop).result()
+        except NotReady as exc:
+            return 503, f"{exc}\n".encode()
+        except Exception as exc:  # noqa: BLE001 - the operator gets the reason
+            return 500, f"snapshot failed: {exc}\n".encode()
+        return 200, orjson.dumps({"snapshot_id": manifest.snapshot_id,
+                                  "stores": len(manifest.partitions), "bytes": manifest.size,
+                                  "prefix": self.snapshotter.area.prefix})
 
     def _log_diagnostics(self) -> None:
         """``kill -USR2 <pid>``: what the consumer fetches and where each coroutine of this
@@ -167,7 +191,7 @@ def _credentials(settings: Settings) -> Any:
 
 async def _prepare(settings: Settings) -> dict[str, int]:
     """Partition counts of the inputs, after creating the topics the GSP owns."""
-    topics = Topics(settings.topic_prefix)
+    topics = Topics(settings.topic_prefix, settings.gsp_app_id)
     inputs = [*topics.raw_all, topics.config]
     counts = await partition_counts(settings, inputs)
     missing = [name for name, count in counts.items() if count is None]
@@ -182,13 +206,30 @@ async def _prepare(settings: Settings) -> dict[str, int]:
     return counts  # type: ignore[return-value]
 
 
+def _count_recovery(table: Any, metrics: GspMetrics) -> None:
+    """Count the changelog records Faust's recovery applies to ``table`` (it applies them in
+    batches through this method)."""
+    apply, counter = table.apply_changelog_batch, metrics.changelog_recovered.labels(table.name)
+
+    def counted(batch: Any) -> None:
+        counter.inc(len(batch))
+        apply(batch)
+    table.apply_changelog_batch = counted
+
+
 def build(settings: Settings) -> Gsp:
-    """Check and prepare Kafka, build the app, and load the configuration, all before the
-    worker starts: no event is processed against a configuration not yet read. This runs on
-    the event loop the Faust worker then uses, so clients made here belong to that loop."""
+    """Check and prepare Kafka, build the app, restore a snapshot when there is no local
+    state, and load the configuration, all before the worker starts: no event is processed
+    against a configuration not yet read. This runs on the event loop the Faust worker then
+    uses, so clients made here belong to that loop."""
     install_complete_flush()
+    held = state_dir.lock(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     gsp = Gsp(settings, loop.run_until_complete(_prepare(settings)))
+    gsp.state_lock = held
+    tables = Path(gsp.app.conf.tabledir)
+    if not state_dir.has_local_state(tables):
+        loop.run_until_complete(restore(settings, tables, gsp.metrics))
     loop.run_until_complete(gsp.follower.load())
     return gsp

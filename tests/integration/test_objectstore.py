@@ -70,3 +70,12 @@ def test_s3_put_file_streams_a_local_file(s3_store: str, tmp_path) -> None:
     source.write_bytes(bytes(range(256)) * 20_000)
     store.put_file("acme/gim/exports/1_a/t.csv.gz", source)
     assert store.get("acme/gim/exports/1_a/t.csv.gz") == source.read_bytes()
+
+
+def test_s3_get_file_streams_to_a_local_file(s3_store: str, tmp_path) -> None:
+    store = open_store(s3_store)
+    store.put("acme/gsp/snapshots/x/000001.sst", bytes(range(256)) * 10_000)
+    store.get_file("acme/gsp/snapshots/x/000001.sst", tmp_path / "copy")
+    assert (tmp_path / "copy").read_bytes() == bytes(range(256)) * 10_000
+    with pytest.raises(NotFound):
+        store.get_file("acme/gsp/snapshots/x/missing", tmp_path / "other")

@@ -117,3 +117,11 @@ def test_put_file_stores_a_local_file_whole(store: FileStore, tmp_path: Path) ->
     with pytest.raises(RetriableError):
         store.put_file("acme/gim/exports/1_a/u.csv.gz", tmp_path / "missing")
     assert not store.exists("acme/gim/exports/1_a/u.csv.gz")
+
+
+def test_get_file_copies_an_object_to_a_local_file(store: FileStore, tmp_path: Path) -> None:
+    store.put("acme/gsp/snapshots/x/CURRENT", b"y" * (2 * 1024 * 1024 + 3))
+    store.get_file("acme/gsp/snapshots/x/CURRENT", tmp_path / "copy")
+    assert (tmp_path / "copy").read_bytes() == b"y" * (2 * 1024 * 1024 + 3)
+    with pytest.raises(NotFound):
+        store.get_file("acme/gsp/snapshots/x/missing", tmp_path / "other")

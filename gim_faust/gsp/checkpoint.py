@@ -1,0 +1,158 @@
+"""Taking a GSP state snapshot: RocksDB checkpoints of the stores this worker holds, uploaded
+with a manifest (layout in :mod:`gim_faust.gsp.snapshots`).
+
+Only the process that holds the databases open can checkpoint them. Every checkpoint is
+taken in one synchronous stretch on the worker's event loop, so no agent runs in between:
+each store is captured together with the changelog offset it has persisted, and all stores at
+the same instant. Faust writes a value to RocksDB before it sends it to the changelog and
+records the offset only once the changelog acknowledged it, so a checkpoint holds at least
+everything up to its recorded offset; restoring it and replaying the changelog after that
+offset gives back the exact state. The checkpoint's files are hard links to immutable SST
+files, so hashing and uploading them runs on a thread while the worker carries on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import rocksdict
+
+from gim_faust.gsp.snapshots import (
+    FileEntry,
+    Manifest,
+    PartitionState,
+    SnapshotArea,
+    new_snapshot_id,
+    sha256_file,
+)
+from gim_faust.metrics import DEFAULT_PORTS
+from gim_faust.objectstore import open_store
+from gim_faust.settings import Settings
+
+if TYPE_CHECKING:
+    from gim_faust.gsp.service import Gsp
+
+log = logging.getLogger(__name__)
+
+
+class NotReady(Exception):
+    """The worker is recovering or rebalancing: its stores are not a state worth keeping."""
+
+
+class Snapshotter:
+    def __init__(self, gsp: Gsp) -> None:
+        self.gsp = gsp
+        settings = gsp.settings
+        self.area = SnapshotArea(open_store(settings.object_store), settings.tenant,
+                                 settings.gsp_app_id, settings.gsp_instance_id)
+        self.workdir = Path(settings.state_dir)
+        self._lock = asyncio.Lock()
+
+    async def take(self) -> Manifest:
+        """Checkpoint, upload, then prune; one snapshot at a time."""
+        async with self._lock:
+            if not self.gsp.ready():
+                self.gsp.metrics.snapshots.labels("skipped").inc()
+                raise NotReady("the worker is recovering or rebalancing; try again when "
+                               "/readyz answers 200")
+            started = time.monotonic()
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=self.workdir))
+            try:
+                manifest = await asyncio.to_thread(self._upload, self._checkpoint(staging))
+            except Exception:
+                self.gsp.metrics.snapshots.labels("failed").inc()
+                raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            seconds = time.monotonic() - started
+            self.gsp.metrics.snapshot_taken(time.time(), seconds, manifest.size)
+            log.info("snapshot %s: %d stores, %d bytes in %.2f s", manifest.snapshot_id,
+                     len(manifest.partitions), manifest.size, seconds)
+            return manifest
+
+    async def take_logged(self) -> None:
+        """The periodic snapshot: a failure is logged and counted, never fatal."""
+        try:
+            await self.take()
+        except NotReady as exc:
+            log.info("snapshot skipped: %s", exc)
+        except Exception:  # noqa: BLE001 - the worker goes on; the metric and log tell
+            log.exception("snapshot failed; the next one is due in %.0f s",
+                          self.gsp.settings.snapshot_interval)
+
+    def _checkpoint(self, staging: Path) -> Checkpoints:
+        """Synchronous on purpose: no agent may write between two checkpoints."""
+        taken = Checkpoints(datetime.now(UTC), dict(
+            self.gsp.app.consumer._committed_offset))  # noqa: SLF001 (no public view)
+        for table in self.gsp.app.tables.values():
+            for partition, db in sorted(table.data._dbs.items()):  # noqa: SLF001
+                raw = db.get(table.data.offset_key)
+                path = staging / f"{table.name}-{partition}"
+                rocksdict.Checkpoint(db).create_checkpoint(str(path))
+                taken.stores.append((table, partition, None if raw is None else int(raw), path))
+        return taken
+
+    def _upload(self, taken: Checkpoints) -> Manifest:
+        settings, area = self.gsp.settings, self.area
+        snapshot_id = new_snapshot_id(taken.at)
+        partitions = []
+        for table, partition, offset, path in taken.stores:
+            state = PartitionState(table.name, partition, table.changelog_topic.get_topic_name(),
+                                   offset, tuple(FileEntry(f.name, f.stat().st_size, sha256_file(f))
+                                                 for f in sorted(path.iterdir())))
+            for entry in state.files:
+                area.store.put_file(area.file_key(snapshot_id, state, entry.name),
+                                    path / entry.name)
+            partitions.append(state)
+        manifest = Manifest(settings.tenant, settings.gsp_app_id, area.instance, snapshot_id,
+                            taken.at.isoformat(timespec="milliseconds"), tuple(partitions),
+                            {f"{tp.topic}/{tp.partition}": offset
+                             for tp, offset in sorted(taken.committed.items())})
+        area.store.put(area.manifest_key(snapshot_id), manifest.to_json())
+        deleted = area.prune(settings.snapshot_keep)
+        if deleted:
+            log.info("pruned snapshots %s (keeping the newest %d)", deleted,
+                     settings.snapshot_keep)
+        return manifest
+
+
+@dataclass
+class Checkpoints:
+    """What one synchronous pass captured: when, the input offsets committed then, and per
+    store (table, partition, persisted changelog offset, checkpoint directory)."""
+
+    at: datetime
+    committed: dict[Any, int]
+    stores: list[tuple[Any, int, int | None, Path]] = field(default_factory=list)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """``gim-faust gsp snapshot``: ask the worker on this host (its metrics port, loopback
+    only) to take a snapshot now, and wait for it."""
+    port = settings.metrics_port or DEFAULT_PORTS["gsp"]
+    url = f"http://127.0.0.1:{port}/snapshot"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="POST"),
+                                    timeout=args.timeout) as answer:
+            print(answer.read().decode().strip())
+            return 0
+    except urllib.error.HTTPError as exc:
+        print(f"gim-faust: the worker at {url} answered {exc.code}: "
+              f"{exc.read().decode().strip()}", file=sys.stderr)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"gim-faust: no GSP worker answers at {url} ({exc}); snapshots are taken by a "
+              "running worker: run this next to it, with its GIM_METRICS_PORT", file=sys.stderr)
+    return 1

@@ -1,0 +1,145 @@
+"""Restoring GSP state from the newest usable snapshot (``gim-faust gsp restore``, and on its
+own when a worker starts without local state).
+
+A snapshot is used only when all of these hold, else it is refused with the reason and the
+next older one is tried; with none left the worker rebuilds from the changelog as Faust
+always can:
+
+- its manifest is readable and names this tenant and app id;
+- every file has the size and SHA-256 the manifest gives (all checked before any is
+  installed);
+- each changelog partition still holds every record after the snapshot's offset (the
+  snapshot cannot make up for records retention deleted), and the snapshot is younger than
+  the changelog's ``delete.retention.ms`` (after that, compaction may have dropped the
+  tombstones of keys deleted since, which the snapshot still holds).
+
+Installed stores keep the changelog offset they were checkpointed at, so Faust's recovery
+replays only the changelog records after it; ``gim_gsp_restore_changelog_tail_records`` says
+how many that is, ``gim_gsp_changelog_records_recovered_total`` counts what recovery applied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import TopicPartition
+
+from gim_faust.gsp import state_dir
+from gim_faust.gsp.metrics import GspMetrics
+from gim_faust.gsp.snapshots import Manifest, SnapshotArea, SnapshotRefused, sha256_file
+from gim_faust.kafka import offset_bounds, topic_setting
+from gim_faust.objectstore import open_store
+from gim_faust.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Kafka's default delete.retention.ms, used when the broker does not say.
+_DEFAULT_DELETE_RETENTION_MS = 86_400_000
+
+
+async def restore(settings: Settings, tables: Path, metrics: GspMetrics) -> Manifest | None:
+    """Install the newest usable snapshot of this worker into ``tables``; None if none."""
+    started = time.monotonic()
+    area = SnapshotArea(open_store(settings.object_store), settings.tenant,
+                        settings.gsp_app_id, settings.gsp_instance_id)
+    ids = await asyncio.to_thread(area.complete)
+    if not ids:
+        metrics.restores.labels("none").inc()
+        log.info("no snapshot under %s: state comes from the changelog", area.prefix)
+        return None
+    for snapshot_id in ids:
+        try:
+            manifest = await asyncio.to_thread(area.manifest, snapshot_id)
+            _check_identity(manifest, settings)
+            tail = await _check_changelog(settings, manifest)
+            await asyncio.to_thread(_install, area, manifest, tables)
+        except SnapshotRefused as exc:
+            metrics.restores.labels("refused").inc()
+            log.error("snapshot %s%s refused: %s", area.prefix, snapshot_id, exc)
+            continue
+        seconds = time.monotonic() - started
+        metrics.restores.labels("ok").inc()
+        metrics.restore_duration.set(seconds)
+        metrics.restore_tail.set(tail)
+        log.info("restored snapshot %s (%d stores, %d bytes) in %.2f s; %d changelog records "
+                 "after it to replay", snapshot_id, len(manifest.partitions), manifest.size,
+                 seconds, tail)
+        return manifest
+    log.warning("no usable snapshot: state is rebuilt from the changelog")
+    return None
+
+
+def _check_identity(manifest: Manifest, settings: Settings) -> None:
+    if (manifest.tenant, manifest.app_id) != (settings.tenant, settings.gsp_app_id):
+        raise SnapshotRefused(f"it belongs to tenant {manifest.tenant!r}, app "
+                              f"{manifest.app_id!r}, not {settings.tenant!r}, "
+                              f"{settings.gsp_app_id!r}")
+
+
+async def _check_changelog(settings: Settings, manifest: Manifest) -> int:
+    """Refuse a snapshot the changelog can no longer complete; return the tail to replay."""
+    age_ms = (datetime.now(UTC) - datetime.fromisoformat(manifest.created_ts)
+              ).total_seconds() * 1000
+    bounds = await offset_bounds(settings, [TopicPartition(p.changelog_topic, p.partition)
+                                            for p in manifest.partitions])
+    tail = 0
+    for topic in sorted({p.changelog_topic for p in manifest.partitions}):
+        kept = await topic_setting(settings, topic, "delete.retention.ms")
+        if age_ms > int(kept or _DEFAULT_DELETE_RETENTION_MS):
+            raise SnapshotRefused(f"it is older than {topic}'s delete.retention.ms ({kept}): "
+                                  "deletions since may be gone from the changelog")
+    for p in manifest.partitions:
+        first, end = bounds[TopicPartition(p.changelog_topic, p.partition)]
+        needed = 0 if p.changelog_offset is None else p.changelog_offset + 1
+        if first > needed:
+            raise SnapshotRefused(f"{p.changelog_topic}[{p.partition}] now starts at offset "
+                                  f"{first}, after the snapshot's {needed}: records between "
+                                  "were deleted; rebuild from the changelog")
+        if end < needed:
+            raise SnapshotRefused(f"{p.changelog_topic}[{p.partition}] ends at {end}, before "
+                                  f"the snapshot's {needed}: was the topic recreated?")
+        tail += end - needed
+    return tail
+
+
+def _install(area: SnapshotArea, manifest: Manifest, tables: Path) -> None:
+    """Download and verify every file, then move each store into place."""
+    tables.mkdir(parents=True, exist_ok=True)
+    staging = tables / f".restore-{manifest.snapshot_id}"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for p in manifest.partitions:
+            folder = staging / f"{p.directory}.db"
+            folder.mkdir(parents=True)
+            for entry in p.files:
+                path = folder / entry.name
+                area.store.get_file(area.file_key(manifest.snapshot_id, p, entry.name), path)
+                if path.stat().st_size != entry.size or sha256_file(path) != entry.sha256:
+                    raise SnapshotRefused(f"{p.directory}/{entry.name} does not match its "
+                                          "checksum in the manifest")
+        for p in manifest.partitions:
+            target = tables / f"{p.directory}.db"
+            shutil.rmtree(target, ignore_errors=True)
+            (staging / f"{p.directory}.db").rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """``gim-faust gsp restore``: replace this worker's local stores with the newest usable
+    snapshot's (the worker must be stopped)."""
+    with state_dir.lock(settings):
+        manifest = asyncio.run(restore(settings, state_dir.table_dir(settings), GspMetrics()))
+    if manifest is None:
+        print("gim-faust: no usable snapshot; a worker started on this state directory "
+              "rebuilds its state from the changelog")
+        return 1
+    print(f"restored snapshot {manifest.snapshot_id} taken {manifest.created_ts}: "
+          f"{len(manifest.partitions)} stores, {manifest.size} bytes")
+    return 0

@@ -1,0 +1,165 @@
+"""GSP disaster recovery and reprocessing on the real services: a snapshot taken halfway
+through the day, a worker that lost its disk restored from it, a corrupted snapshot refused,
+and a replay of the raw topics into a fresh group that leaves the Info Mart as it was."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+
+import orjson
+import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import RecordsToDelete
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+from gim_faust.kafka import admin_client, end_offsets
+from gim_faust.objectstore import open_store
+from tests import infomart
+from tests import pipeline as pl
+from tests import scenario as sc
+from tests.deployment import Deployment
+from tests.integration.test_end_to_end import assert_infomart_equals_expected
+
+pytestmark = pytest.mark.integration
+
+
+def changelog_records(d: Deployment) -> int:
+    """Every record the GSP's changelog topics have received."""
+    names = [f"{d.topics.gsp_app_id}-{t}-{c}-changelog" for t in ("interactions", "agents",
+                                                                    "party-facts")
+             for c in ("voice", "digital")]
+    return sum(asyncio.run(end_offsets(pl.settings_for(d.bootstrap), names)).values())
+
+
+class HalfDay:
+    """The day in three parts: the first half, a quarter processed after the snapshot (the
+    changelog tail a restore must replay), and the rest with the bad input."""
+
+    def __init__(self, d: Deployment) -> None:
+        self.d, self.port = d, pl.free_port()
+        messages = list(sc.messages(d.scenario))
+        half, three_quarters = len(messages) // 2, len(messages) * 3 // 4
+        self.parts = [messages[:half], messages[half:three_quarters], messages[three_quarters:]]
+        self.env = {"GIM_METRICS_PORT": str(self.port), "GIM_SNAPSHOT_INTERVAL": "3600"}
+
+    def gsp(self) -> pl.Service:
+        return self.d.gsp(**self.env)
+
+    def snapshot_then_lose_the_disk(self) -> dict:
+        d = self.d
+        d.publish(self.parts[0])
+        d.run("gca", "run", "--once")
+        worker = self.gsp()
+        d.wait_gsp_caught_up(worker)
+        taken = orjson.loads(d.run("gsp", "snapshot", **self.env).stdout)
+        d.publish(self.parts[1])
+        d.wait_gsp_caught_up(worker)
+        worker.stop()
+        shutil.rmtree(d.state_dir())
+        return taken
+
+    def finish(self, worker: pl.Service) -> None:
+        d = self.d
+        d.publish(self.parts[2], sc.bad_input(d.scenario))
+        d.wait_gsp_caught_up(worker)
+        d.wait_loaded(d.gim())
+        assert_infomart_equals_expected(d)
+
+
+def test_restore_from_a_snapshot_replays_only_the_changelog_tail(deployment: Deployment) -> None:
+    day = HalfDay(deployment)
+    taken = day.snapshot_then_lose_the_disk()
+    assert taken["stores"] > 0 and taken["bytes"] > 0
+    keys = open_store(deployment.store).list(taken["prefix"])
+    assert any(k.endswith(f"{taken['snapshot_id']}/MANIFEST.json") for k in keys)
+    changelog = changelog_records(deployment)
+
+    worker = day.gsp()  # no local state: restores the snapshot on its own
+    pl.wait_ready(day.port, worker)
+    samples = pl.metrics(day.port)
+    assert pl.total(samples, "gim_gsp_restores_total", result="ok") == 1
+    tail = pl.total(samples, "gim_gsp_restore_changelog_tail_records")
+    recovered = pl.total(samples, "gim_gsp_changelog_records_recovered_total")
+    assert 0 < recovered == tail < changelog / 2, (recovered, tail, changelog)
+    # a second worker cannot take the same state directory, nor can a restore under it
+    refused = deployment.run("gsp", "restore", check=False,
+                             GIM_STATE_DIR=str(deployment.state_dir()))
+    assert refused.returncode == 1 and "another GSP process" in refused.stderr
+    day.finish(worker)
+
+
+def test_a_corrupted_snapshot_is_refused_and_the_changelog_rebuilds_everything(
+        deployment: Deployment) -> None:
+    day = HalfDay(deployment)
+    taken = day.snapshot_then_lose_the_disk()
+    store = open_store(deployment.store)
+    victim = next(k for k in store.list(taken["prefix"]) if k.endswith(".sst"))
+    store.put(victim, b"not what the manifest hashed")
+
+    done = deployment.run("gsp", "restore", check=False,
+                          GIM_STATE_DIR=str(deployment.state_dir()))
+    assert done.returncode == 1 and "no usable snapshot" in done.stdout
+    assert "does not match its checksum" in done.stderr
+    changelog = changelog_records(deployment)
+    worker = day.gsp()
+    pl.wait_ready(day.port, worker)
+    samples = pl.metrics(day.port)
+    assert pl.total(samples, "gim_gsp_restores_total", result="refused") == 1
+    assert pl.total(samples, "gim_gsp_restores_total", result="ok") == 0
+    assert pl.total(samples, "gim_gsp_changelog_records_recovered_total") == changelog
+    day.finish(worker)
+
+
+def test_a_snapshot_older_than_the_changelog_retains_is_refused(deployment: Deployment) -> None:
+    day = HalfDay(deployment)
+    taken = day.snapshot_then_lose_the_disk()
+    manifest = orjson.loads(open_store(deployment.store).get(
+        f"{taken['prefix']}{taken['snapshot_id']}/MANIFEST.json"))
+    store = next(p for p in manifest["partitions"] if p["changelog_offset"] is not None)
+    tp = TopicPartition(store["changelog_topic"], store["partition"])
+
+    async def delete_up_to_the_end() -> None:
+        """What time retention does to a changelog run with cleanup.policy=compact,delete
+        (Kafka deletes records only from topics with a delete policy)."""
+        async with admin_client(pl.settings_for(deployment.bootstrap)) as admin:
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, tp.topic,
+                                                      {"cleanup.policy": "compact,delete"})])
+            end = await end_offsets(pl.settings_for(deployment.bootstrap), [tp.topic])
+            await admin.delete_records({tp: RecordsToDelete(end[tp])})
+    asyncio.run(delete_up_to_the_end())
+    done = deployment.run("gsp", "restore", check=False,
+                          GIM_STATE_DIR=str(deployment.state_dir()))
+    assert done.returncode == 1
+    assert f"{tp.topic}[{tp.partition}] now starts at offset" in done.stderr
+
+
+def test_replaying_the_raw_topics_into_a_fresh_group_changes_nothing(
+        deployment: Deployment) -> None:
+    d = deployment
+    d.publish_scenario()
+    d.run("gca", "run", "--once")
+    gsp, gim = d.gsp(), d.gim()
+    d.wait_gsp_caught_up(gsp)
+    d.wait_loaded(gim)
+    with infomart.connect(d.infomart_db) as conn:
+        before = infomart.checksum(conn)
+    topics = [arg for t in d.topics.raw_all for arg in ("--topic", t)]
+    busy = d.run("replay", *topics, "--from-time", "2000-01-01T00:00:00Z", check=False)
+    assert busy.returncode == 1 and "running member" in busy.stderr  # the live GSP's group
+
+    fresh = f"{d.topics.gsp_app_id}-replay"
+    dry = d.run("replay", *topics, "--from-time", "2000-01-01T00:00:00Z", "--group", fresh,
+                "--dry-run")
+    assert "dry run: nothing changed" in dry.stdout
+    d.run("replay", *topics, "--from-time", "2000-01-01T00:00:00Z", "--group", fresh)
+    first = asyncio.run(pl.read_topic(d.bootstrap, d.topics.facts))
+    replayer = d.gsp("gsp-replay", GIM_GSP_APP_ID=fresh)
+    d.wait_gsp_caught_up(replayer, app_id=fresh)
+    d.wait_loaded(gim)
+    after = asyncio.run(pl.read_topic(d.bootstrap, d.topics.facts))
+    rows = pl.newest_facts(first)
+    assert len(after) - len(first) >= len(rows)   # the replay sent every row again ...
+    assert pl.newest_facts(after) == rows         # ... and the same newest versions
+    with infomart.connect(d.infomart_db) as conn:
+        assert infomart.checksum(conn) == before
