@@ -63,6 +63,27 @@ def _report_args(p: argparse.ArgumentParser) -> None:
                    help="where to write the report (a self-contained HTML file)")
 
 
+def _simulate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--agents", type=int, default=20, help="voice and digital agents (default 20)")
+    p.add_argument("--hours", type=float, default=8.0, help="length of the day (default 8)")
+    p.add_argument("--calls-per-hour", type=float, metavar="N",
+                   help="mean inbound calls per hour (default: 7 per voice agent)")
+    p.add_argument("--digital-share", type=float, default=0.2, metavar="SHARE",
+                   help="share of the agents on chat and email (default 0.2)")
+    p.add_argument("--seed", type=int, default=1, help="the same seed gives the same day")
+    p.add_argument("--start", metavar="TS",
+                   help="when the day starts, ISO 8601 UTC (default: 08:00 UTC yesterday)")
+    p.add_argument("--speed", default="max", metavar="max|FACTOR",
+                   help="'max' (default): as fast as possible; a number: that many times real "
+                        "time (60: an hour a minute)")
+    p.add_argument("--partitions", type=int, default=3,
+                   help="partitions of the raw topics it creates (default 3)")
+    p.add_argument("--no-config", action="store_true",
+                   help="leave the Configuration Database (GIM_CONFIG_DB_URL) alone")
+    p.add_argument("--output", metavar="FILE",
+                   help="write the events to FILE as JSON lines instead of publishing them")
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(("infomart", "migrate"), "create or upgrade the tenant's Info Mart schema",
             "gim_faust.loaders.migrate:run"),
@@ -82,6 +103,9 @@ COMMANDS: tuple[Command, ...] = (
             "gim_faust.replay:run", _replay_args),
     Command(("report",), "write an HTML report from the Info Mart", "gim_faust.report:run",
             _report_args),
+    Command(("simulate",), "simulate a contact-center day: its configuration into the "
+            "Configuration Database, its raw events into the topics", "gim_faust.simulate.publish:run",
+            _simulate_args),
 )
 
 

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import psycopg
 
+from gim_faust.simulate.configdb import contract_schema
 from gim_faust.topics import Topics
 from tests import gim_worker, infomart
 from tests import pipeline as pl
 from tests import scenario as sc
-
-CONTRACT_SCHEMA = Path(__file__).parent / "data" / "config-db.sql"
 
 
 @dataclass
@@ -52,7 +51,7 @@ class Deployment:
     def load_config(self) -> None:
         """The contact center's Configuration Database, seeded with the scenario's objects."""
         with psycopg.connect(self.config_db, autocommit=True) as conn:
-            conn.execute(CONTRACT_SCHEMA.read_text())
+            conn.execute(contract_schema())
             conn.execute((sc.scenario(self.scenario) / "config.sql").read_text())
 
     def publish_scenario(self, partitions: int = 3) -> int:

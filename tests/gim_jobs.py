@@ -9,7 +9,6 @@ import asyncio
 import gzip
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -24,9 +23,9 @@ from gim_faust.gca.dimensions import desired
 from gim_faust.gca.objects import build_objects
 from gim_faust.objectstore import ObjectStore
 from gim_faust.settings import Settings, load_settings
+from gim_faust.simulate.configdb import contract_schema
 from tests import scenario as sc
 
-CONFIG_SCHEMA = Path(__file__).parent / "data" / "config-db.sql"
 TENANT = "acme"
 
 
@@ -49,7 +48,7 @@ def load_facts(url: str, facts: Sequence[Any], batch_rows: int = 500) -> list[in
 def config_db(url: str, scenario: str = "day") -> str:
     """Seeds the empty database ``url`` as the contact center's Configuration Database."""
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(CONFIG_SCHEMA.read_text())
+        conn.execute(contract_schema())
         conn.execute((sc.scenario(scenario) / "config.sql").read_text())
     return url
 

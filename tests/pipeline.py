@@ -159,16 +159,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def ready(port: int) -> bool:
+    try:
+        return urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).status == 200
+    except OSError:
+        return False
+
+
 def wait_ready(port: int, worker: Service, timeout_s: float = 120.0) -> None:
     """Until the worker's /readyz says recovery is over (its group may be caught up already)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert worker.running(), worker.tail()
-        try:
-            if urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5).status == 200:
-                return
-        except OSError:
-            pass
+        if ready(port):
+            return
         time.sleep(0.5)
     raise AssertionError(f"not ready within {timeout_s} s:\n{worker.tail()}")
 

@@ -1,7 +1,7 @@
 """GCA on the real services (issue 4, "Done when"): PostgreSQL, Kafka and S3.
 
-The Configuration Database is the contract schema (tests/data/config-db.sql, a copy of
-contract/config-db.sql) with the day scenario's rows, plus a second tenant that GCA must
+The Configuration Database is the contract schema (gim_faust/simulate/config-db.sql, a copy
+of contract/config-db.sql) with the day scenario's rows, plus a second tenant that GCA must
 never read. ``gca run --once`` runs through the CLI's ``main()`` in this process, like an
 operator's command.
 """
@@ -25,12 +25,12 @@ from psycopg import sql
 from gim_faust.cli import main
 from gim_faust.gca.configdb import read_tenant
 from gim_faust.gca.objects import build_objects
+from gim_faust.simulate.configdb import contract_schema
 from tests.conftest import _with_dbname, split_s3_url, unique_name
 
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-SCHEMA = DATA / "config-db.sql"
 SCENARIO = DATA / "scenarios" / "day" / "config.sql"
 
 # A second tenant in the same Configuration Database: none of it may show up anywhere.
@@ -72,7 +72,7 @@ KIND_COUNTS = {"switch": 2, "dn": 20, "person": 17, "agent_login": 15, "skill": 
 @pytest.fixture
 def config_db(fresh_db: str) -> str:
     with psycopg.connect(fresh_db, autocommit=True) as conn:
-        conn.execute(SCHEMA.read_text())
+        conn.execute(contract_schema())
         conn.execute(SCENARIO.read_text())
         conn.execute(OTHER_TENANT)
     return fresh_db

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import time
 
 import orjson
 import pytest
@@ -163,3 +164,24 @@ def test_replaying_the_raw_topics_into_a_fresh_group_changes_nothing(
     assert pl.newest_facts(after) == rows         # ... and the same newest versions
     with infomart.connect(d.infomart_db) as conn:
         assert infomart.checksum(conn) == before
+
+
+def test_snapshots_are_taken_on_schedule_and_the_newest_are_kept(deployment: Deployment) -> None:
+    port = pl.free_port()
+    deployment.publish_scenario()
+    deployment.run("gca", "run", "--once")
+    worker = deployment.gsp(GIM_METRICS_PORT=str(port), GIM_SNAPSHOT_INTERVAL="1",
+                            GIM_SNAPSHOT_KEEP="2", GIM_GSP_INSTANCE_ID="gsp-7")
+    deadline = time.monotonic() + 180
+    while pl.total(pl.metrics(port) if pl.ready(port) else {}, "gim_gsp_snapshots_total",
+                   result="ok") < 4:
+        assert time.monotonic() < deadline and worker.running(), worker.tail()
+        time.sleep(0.5)
+    samples = pl.metrics(port)
+    assert pl.total(samples, "gim_gsp_snapshot_last_bytes") > 0
+    assert pl.total(samples, "gim_gsp_snapshot_interval_seconds") == 1
+    assert pl.total(samples, "gim_gsp_snapshot_age_seconds") < 120
+    keys = open_store(deployment.store).list(
+        f"acme/gsp/snapshots/{deployment.topics.gsp_app_id}/gsp-7/")
+    # 4 or more taken, 2 kept (3 for a moment: a new manifest is written before pruning)
+    assert 2 <= sum(k.endswith("/MANIFEST.json") for k in keys) <= 3

@@ -1,0 +1,163 @@
+"""``gim-faust simulate``: a simulated day into the raw topics (or a JSONL file).
+
+The configuration goes to the Configuration Database first (unless ``--no-config``), so GCA
+can know every agent and DN before their events are read. Messages are published in
+event-time order with the contract's keys, as fast as the broker takes them (``--speed
+max``) or paced at a multiple of real time (``--speed 60`` plays an hour in a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
+
+from gim_faust.errors import ConfigError, RetriableError
+from gim_faust.kafka import TopicSpec, client_options, ensure_topics
+from gim_faust.loaders.export import parse_ts
+from gim_faust.settings import Settings, mask_url
+from gim_faust.simulate import SimMessage, SimOptions, generate, write_configuration
+from gim_faust.topics import RAW_SUFFIXES, Topics
+
+
+def parse_speed(text: str) -> float | None:
+    """``max`` (None: no pacing) or a factor of real time greater than 0."""
+    if text.strip().lower() == "max":
+        return None
+    try:
+        factor = float(text)
+    except ValueError:
+        factor = 0.0
+    if not factor > 0:
+        raise ConfigError(f"simulate: --speed {text!r}: use 'max' or a number greater than 0, "
+                          "e.g. 60 for an hour a minute")
+    return factor
+
+
+def options_of(settings: Settings, args: argparse.Namespace) -> SimOptions:
+    try:
+        return SimOptions(
+            settings.tenant, agents=args.agents, hours=args.hours,
+            calls_per_hour=args.calls_per_hour, seed=args.seed,
+            start=parse_ts(args.start, "--start") if args.start else None,
+            digital_share=args.digital_share)
+    except ValueError as exc:
+        raise ConfigError(f"simulate: {exc}") from None
+
+
+class _Batches:
+    """Messages gathered into one batch per partition, sent when full: twice the rate of one
+    ``send`` per message. Keys are partitioned as every Kafka client does (murmur2), so each
+    key's events stay in order on one partition."""
+
+    def __init__(self, producer: AIOKafkaProducer, partitions: dict[str, list[int]]) -> None:
+        self.producer, self.partitions = producer, partitions
+        self.partitioner = DefaultPartitioner()
+        self.open: dict[tuple[str, int], BatchBuilder] = {}
+        self.sent: list[asyncio.Future[Any]] = []
+
+    async def add(self, topic: str, key: bytes, value: bytes) -> None:
+        choices = self.partitions[topic]
+        where = (topic, self.partitioner(key, choices, choices))
+        batch = self.open.get(where)
+        if batch is None:
+            batch = self.open[where] = self.producer.create_batch()
+        if batch.append(key=key, value=value, timestamp=None) is None:  # full
+            await self._send(where)
+            self.open[where] = self.producer.create_batch()
+            self.open[where].append(key=key, value=value, timestamp=None)
+
+    async def _send(self, where: tuple[str, int]) -> None:
+        batch = self.open.pop(where)
+        self.sent.append(await self.producer.send_batch(batch, where[0], partition=where[1]))
+        if len(self.sent) > 1000:  # keep the list short: wait for the oldest
+            await asyncio.gather(*self.sent[:500])
+            del self.sent[:500]
+
+    async def flush(self) -> None:
+        for where in list(self.open):
+            await self._send(where)
+        await asyncio.gather(*self.sent)
+        self.sent.clear()
+
+
+async def publish(settings: Settings, messages: Iterable[SimMessage], partitions: int = 3,
+                  speed: float | None = None) -> int:
+    """Publish ``messages`` (in event-time order) to the tenant's raw topics, creating the
+    missing ones; paced at ``speed`` times real time if given. Returns how many."""
+    topics = Topics(settings.topic_prefix)
+    names = {suffix: topics.raw(suffix) for suffix in RAW_SUFFIXES}
+    await ensure_topics(settings, [TopicSpec(name, partitions) for name in names.values()])
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=20,
+                                max_batch_size=256 * 1024, acks="all")
+    count, loop = 0, asyncio.get_running_loop()
+    try:
+        await producer.start()
+        batches = _Batches(producer, {name: sorted(await producer.partitions_for(name))
+                                      for name in names.values()})
+        began, first_ms = loop.time(), None
+        for message in messages:
+            if speed is not None:
+                first_ms = message.ts_ms if first_ms is None else first_ms
+                delay = began + (message.ts_ms - first_ms) / 1000 / speed - loop.time()
+                if delay > 0:
+                    await batches.flush()
+                    await asyncio.sleep(delay)
+            await batches.add(names[message.topic_suffix], message.key, message.value)
+            count += 1
+        await batches.flush()
+    except KafkaError as exc:
+        raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
+    finally:
+        await producer.stop()
+    return count
+
+
+def _write(path: Path, messages: Iterable[SimMessage]) -> int:
+    count = 0
+    with path.open("wb") as out:
+        for message in messages:
+            out.write(message.value + b"\n")
+            count += 1
+    return count
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    options = options_of(settings, args)
+    pace = parse_speed(args.speed)
+    if args.partitions < 1:
+        raise ConfigError("simulate: --partitions must be 1 or more")
+    if not args.no_config and not args.output:
+        write_configuration(settings.config_db_url, options)
+        print(f"configuration of tenant {options.tenant!r} written to "
+              f"{mask_url(settings.config_db_url)}")
+    by_topic: Counter[str] = Counter()
+
+    def counted() -> Iterable[SimMessage]:
+        for message in generate(options):
+            by_topic[message.topic_suffix] += 1
+            yield message
+
+    began = time.monotonic()
+    if args.output:
+        total = _write(Path(args.output), counted())
+        where = args.output
+    else:
+        total = asyncio.run(publish(settings, counted(), args.partitions, pace))
+        where = f"{settings.topic_prefix}.*"
+    took = time.monotonic() - began
+    shown = ", ".join(f"{by_topic[s]} {s}" for s in RAW_SUFFIXES)
+    print(f"{total} events of {options.start:%Y-%m-%d %H:%M} UTC + {options.hours:g} h "
+          f"({options.voice_agents} voice, {options.digital_agents} digital agents) to {where} "
+          f"in {took:.1f} s ({total / max(took, 1e-9):,.0f}/s): {shown}", file=sys.stdout)
+    return 0
