@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,31 +117,27 @@ async def topic_size(settings: Settings, topic: str) -> int:
 
 
 @asynccontextmanager
-async def admin_client(settings: Settings) -> AsyncIterator[AIOKafkaAdminClient]:
-    """A started admin client; Kafka errors inside become :class:`RetriableError`."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
+async def _running(client: Any, settings: Settings, stop: str) -> AsyncIterator[Any]:
+    """``client`` started, stopped with its method ``stop`` on the way out; Kafka errors
+    inside become :class:`RetriableError`."""
     try:
-        await admin.start()
-        yield admin
+        await client.start()
+        yield client
     except KafkaError as exc:
         raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
     finally:
-        await admin.close()
+        await getattr(client, stop)()
 
 
-@asynccontextmanager
-async def plain_consumer(settings: Settings, group: str | None = None
-                         ) -> AsyncIterator[AIOKafkaConsumer]:
-    """A started consumer that subscribes to nothing (offset queries, manual commits)."""
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=group,
-                                enable_auto_commit=False)
-    try:
-        await consumer.start()
-        yield consumer
-    except KafkaError as exc:
-        raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
-    finally:
-        await consumer.stop()
+def admin_client(settings: Settings) -> AbstractAsyncContextManager[AIOKafkaAdminClient]:
+    return _running(AIOKafkaAdminClient(**client_options(settings)), settings, "close")
+
+
+def plain_consumer(settings: Settings, group: str | None = None
+                   ) -> AbstractAsyncContextManager[AIOKafkaConsumer]:
+    """A consumer that subscribes to nothing (offset queries, manual commits)."""
+    return _running(AIOKafkaConsumer(**client_options(settings), group_id=group,
+                                     enable_auto_commit=False), settings, "stop")
 
 
 async def offset_bounds(settings: Settings, tps: list[TopicPartition]
