@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 import psycopg
 
+from gim_faust.metrics import free_port
 from tests import pipeline as pl
 from tests.deployment import Deployment
 
@@ -56,7 +57,7 @@ def main() -> None:
         try:
             d.publish_scenario()
             d.run("gca", "run", "--once")
-            port = pl.free_port()
+            port = free_port()
             env = {"GIM_METRICS_PORT": str(port), "GIM_SNAPSHOT_INTERVAL": "36000",
                    "GIM_GSP_INSTANCE_ID": "bench-0"}
             worker = d.gsp(**env)

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gim_faust.kafka import group_lag, topic_size
 from gim_faust.loaders import report, summary
+from gim_faust.metrics import free_port
 from gim_faust.settings import Settings, load_settings
 from gim_faust.simulate import SimOptions, generate, write_configuration
 from gim_faust.simulate.publish import publish
@@ -41,12 +41,6 @@ def _recreate(admin_url: str, name: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _events_read(port: int) -> int:
@@ -119,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([*command, "gca", "run", "--once"], env=env, check=True,
                    stdout=(workdir / "gca.log").open("wb"), stderr=subprocess.STDOUT)
     print("GCA published the configuration and filled the Info Mart dimensions")
-    ports = {service: _free_port() for service in ("gsp", "gim")}
+    ports = {service: free_port() for service in ("gsp", "gim")}
     services = [subprocess.Popen([*command, service, "worker"],
                                  env={**env, "GIM_METRICS_PORT": str(port)},
                                  stdout=(workdir / f"{service}.log").open("wb"),

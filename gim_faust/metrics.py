@@ -10,6 +10,7 @@ for an operator's command run inside the pod.
 from __future__ import annotations
 
 import ipaddress
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -84,3 +85,11 @@ def serve(service: str, registry: CollectorRegistry, ready: Callable[[], bool],
     """Start the endpoint of ``service`` on its contract port unless ``port`` overrides it."""
     return MetricsServer(registry, ready, host, DEFAULT_PORTS[service] if port is None else port,
                          actions).start()
+
+
+def free_port() -> int:
+    """A local port nothing listens on right now, for a server started next (the demo and
+    tests run several services on one host)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -18,13 +18,14 @@ import ipaddress
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+
+from gim_faust.metrics import free_port
 
 BIN = Path(os.environ.get("GIM_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 RUN_AS = "postgres"
@@ -86,12 +87,6 @@ def make_certificates(directory: Path, hosts: tuple[str, ...] = ("localhost", "1
     return paths
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class PgInstance:
     """One throwaway server; ``with PgInstance(...) as pg`` starts it and removes it after."""
 
@@ -103,7 +98,7 @@ class PgInstance:
         self.base.chmod(0o755)
         self.data = self.base / "data"
         self.log = self.base / "server.log"
-        self.port = _free_port()
+        self.port = free_port()
         self.certs = certs
         self.user = RUN_AS if self._as_root else pwd.getpwuid(os.geteuid()).pw_name
         if certs is not None:

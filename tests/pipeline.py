@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -151,12 +150,6 @@ async def wait_caught_up(bootstrap: str, group: str, topics: list[str], service:
             return
         await asyncio.sleep(3.0)
     raise AssertionError(f"{group} did not catch up within {timeout_s} s:\n{service.tail()}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def ready(port: int) -> bool:

@@ -15,6 +15,7 @@ from aiokafka.admin import RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from gim_faust.kafka import admin_client, end_offsets
+from gim_faust.metrics import free_port
 from gim_faust.objectstore import open_store
 from tests import infomart
 from tests import pipeline as pl
@@ -38,7 +39,7 @@ class HalfDay:
     changelog tail a restore must replay), and the rest with the bad input."""
 
     def __init__(self, d: Deployment) -> None:
-        self.d, self.port = d, pl.free_port()
+        self.d, self.port = d, free_port()
         messages = list(sc.messages(d.scenario))
         half, three_quarters = len(messages) // 2, len(messages) * 3 // 4
         self.parts = [messages[:half], messages[half:three_quarters], messages[three_quarters:]]
@@ -167,7 +168,7 @@ def test_replaying_the_raw_topics_into_a_fresh_group_changes_nothing(
 
 
 def test_snapshots_are_taken_on_schedule_and_the_newest_are_kept(deployment: Deployment) -> None:
-    port = pl.free_port()
+    port = free_port()
     deployment.publish_scenario()
     deployment.run("gca", "run", "--once")
     worker = deployment.gsp(GIM_METRICS_PORT=str(port), GIM_SNAPSHOT_INTERVAL="1",
