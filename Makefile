@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install services services-down test unit demo bench clean
+.PHONY: install services services-down tools test unit demo bench clean
 
 install: $(STAMP)
 
@@ -21,7 +21,12 @@ services: $(STAMP)
 services-down:
 	bash scripts/services.sh down
 
-test: services
+# helm (built once into .local/bin) and promtool (Debian's prometheus package) for the
+# deployment tests: tests/deploy and tests/integration/test_metrics_names.py.
+tools:
+	bash scripts/tools.sh
+
+test: services tools
 	set -a && source .local/services.env && set +a && $(PY) -m pytest -q -p no:cacheprovider
 
 unit: $(STAMP)

@@ -68,6 +68,7 @@ import psycopg
 from gim_faust.loaders import jobs, records
 from gim_faust.loaders.migrate import STATIC_DIMENSIONS
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from gim_faust.errors import ConfigError, FatalError, RetriableError
 from gim_faust.objectstore import NotFound, ObjectStore, open_store
@@ -575,6 +576,25 @@ def _export(conn: psycopg.Connection[Any], settings: Settings, store: ObjectStor
     return ExportResult(folder, url, manifest, manifest["previous"])
 
 
+def record_run(settings: Settings, result: ExportResult) -> None:
+    """The command's ``ctl_audit_log`` row (source ``gim-export``): a scheduled export (a
+    CronJob) has no metrics endpoint of its own, so the loader reads these rows and serves
+    when the export last succeeded (``gim_job_last_completed_timestamp_seconds``), the figure
+    the export alert watches. Written after the export, also when nothing changed (the run
+    still succeeded), never by :func:`export` itself, whose marks it would move. An account
+    that may not insert it only loses the record: the export stands, a warning says so."""
+    detail = {"folder": result.folder, "kind": result.manifest["kind"], "rows": result.rows,
+              "seconds": round(result.seconds, 3)}
+    try:
+        conn = jobs.connect(settings.infomart_db_url, APPLICATION)
+        with conn:
+            conn.execute("INSERT INTO ctl_audit_log (source, rows, detail) VALUES (%s, %s, %s)",
+                         (jobs.RUN_SOURCES["export"], result.rows, Jsonb(detail)))
+    except (psycopg.Error, RetriableError) as exc:
+        log.warning("export done, but its run could not be recorded in ctl_audit_log (%s); "
+                    "the export alert will count it as missing", jobs.one_line(exc))
+
+
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """``gim-faust gim export [--from TS --to TS]``: a summary line, then the manifest (or,
     when nothing changed, what would have been its marks) as JSON."""
@@ -588,6 +608,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         if window[0] >= window[1]:
             raise ConfigError(f"--from {from_ts} is not before --to {to_ts}")
     result = export(settings, window)
+    record_run(settings, result)
     print(result.summary())
     print(orjson.dumps({"written": result.folder is not None, "url": result.url,
                         "manifest": result.manifest}, option=orjson.OPT_SORT_KEYS).decode())

@@ -15,10 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
 from gim_faust.loaders.writer import connection_params, shown
+from psycopg import sql
 
 from gim_faust.errors import FatalError, RetriableError
 
@@ -97,3 +99,34 @@ def job_lock(conn: psycopg.Connection[Any], job: str) -> Iterator[None]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (JOB_LOCK_KEY,))
         except psycopg.Error:
             pass  # the connection is gone, and the session's locks with it
+
+
+# What ``ctl_audit_log.source`` each job's completed runs carry (maintenance writes its row
+# itself; the export command writes one after each successful run, see export.record_run).
+RUN_SOURCES = {"maintenance": "gim-maintenance", "export": "gim-export"}
+
+
+def last_completed(conn: psycopg.Connection[Any]) -> dict[str, datetime | None]:
+    """When each job last completed on this Info Mart, by any process (a worker's schedule,
+    a CronJob, an operator), or when the schema was first created if it never did: a new
+    Info Mart gets one schedule interval of grace before it counts as overdue."""
+    parts = sql.SQL(", ").join(
+        sql.SQL("(SELECT created_ts FROM ctl_audit_log WHERE source = {} "
+                "ORDER BY audit_key DESC LIMIT 1)").format(sql.Literal(source))
+        for source in RUN_SOURCES.values())
+    row = conn.execute(sql.SQL("SELECT {}, (SELECT min(applied_ts) FROM ctl_schema_version)")
+                       .format(parts)).fetchone()
+    if row is None:
+        return dict.fromkeys(RUN_SOURCES)
+    created = row[-1]
+    return {job: last or created for job, last in zip(RUN_SOURCES, row[:-1], strict=True)}
+
+
+def read_last_completed(conninfo: str) -> dict[str, datetime | None]:
+    """:func:`last_completed` on a connection of its own (for the worker's thread)."""
+    conn = connect(conninfo, "gim-faust job status")
+    try:
+        with conn:
+            return last_completed(conn)
+    except psycopg.Error as exc:
+        raise translate(exc, conninfo, "reading when the jobs last ran") from None

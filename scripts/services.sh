@@ -13,6 +13,10 @@
 #   env     print the environment for clients (same as .local/services.env).
 #
 # Everything lives under .local/ (data, logs, jars, pidfiles) plus Maven's ~/.m2 cache.
+#
+# With Docker: when a Docker engine answers (`docker info` succeeds), up/down/status run the
+# kafka, postgres and s3 services of docker-compose.yml instead, on the same ports and with the
+# same credentials, and nothing is installed. GIM_SERVICES_DOCKER=never forces local processes.
 # Settings here are for LOCAL DEV/TEST ONLY: PostgreSQL trusts every local TCP connection and
 # runs with fsync=off; s3proxy uses a fixed, public access key. See docs/services.md.
 #
@@ -377,6 +381,57 @@ s3_up() {
 }
 
 # ------------------------------------------------------------------------------------------
+# Docker: the same three services from docker-compose.yml
+# ------------------------------------------------------------------------------------------
+COMPOSE_FILE="$ROOT/docker-compose.yml"
+COMPOSE_SERVICES=(kafka postgres s3)
+
+use_docker() {
+    [[ "${GIM_SERVICES_DOCKER:-auto}" != never ]] && command -v docker >/dev/null \
+        && docker info >/dev/null 2>&1
+}
+
+compose() {
+    # Compose substitutes these in docker-compose.yml: same ports, and the PostgreSQL superuser
+    # named like the local user, as the local cluster has it (clients connect without a user).
+    local env=(GIM_PG_USER="$ME" GIM_KAFKA_PORT="$KAFKA_PORT" GIM_PG_PORT="$PG_PORT" GIM_S3_PORT="$S3_PORT")
+    if docker compose version >/dev/null 2>&1; then
+        env "${env[@]}" docker compose -f "$COMPOSE_FILE" "$@"
+    elif command -v docker-compose >/dev/null; then
+        env "${env[@]}" docker-compose -f "$COMPOSE_FILE" "$@"
+    else
+        die docker "a Docker engine answers but neither 'docker compose' nor 'docker-compose' is installed (or set GIM_SERVICES_DOCKER=never)"
+    fi
+}
+
+docker_pg_probe() {
+    port_open "$PG_PORT" && compose exec -T postgres pg_isready -q -h 127.0.0.1 -U "$ME"
+}
+
+# wait_probe NAME PROBE...: until the probe succeeds, or die after TIMEOUT seconds.
+wait_probe() {
+    local name="$1" deadline=$(( $(date +%s) + TIMEOUT )) last=""
+    shift
+    until last="$("$@" 2>&1)"; do
+        (( $(date +%s) < deadline )) \
+            || die "$name" "not ready after ${TIMEOUT}s (last check: ${last:-none}; see: docker compose -f $COMPOSE_FILE logs $name)"
+        sleep 0.5
+    done
+}
+
+docker_up() {
+    local t0
+    t0=$(now_ms)
+    say docker "a Docker engine answers: starting ${COMPOSE_SERVICES[*]} from $COMPOSE_FILE"
+    compose up -d "${COMPOSE_SERVICES[@]}" >>"$LOGS/compose.log" 2>&1 \
+        || die docker "docker compose up failed" "$LOGS/compose.log"
+    wait_probe kafka kafka_probe
+    wait_probe postgres docker_pg_probe
+    wait_probe s3 s3_probe      # also creates the test bucket
+    say docker "kafka 127.0.0.1:$KAFKA_PORT, postgres 127.0.0.1:$PG_PORT, s3 http://127.0.0.1:$S3_PORT ($(since "$t0"))"
+}
+
+# ------------------------------------------------------------------------------------------
 env_lines() {
     cat <<EOF
 AWS_ENDPOINT_URL=http://127.0.0.1:$S3_PORT
@@ -393,6 +448,11 @@ cmd_up() {
     local t0 rc=0 failed=() name
     t0=$(now_ms)
     mkdir -p "$RUN" "$LOGS"
+    if use_docker; then
+        docker_up
+        write_env "$t0"
+        return
+    fi
     prereqs
     declare -A starters=()
     kafka_up & starters[kafka]=$!
@@ -405,15 +465,23 @@ cmd_up() {
         echo "services.sh: ERROR: failed to start: ${failed[*]} (logs in $LOGS; the others were left running; 'make services-down' stops them)" >&2
         exit 1
     fi
+    write_env "$t0"
+}
+
+write_env() {
     {
         echo "# Written by scripts/services.sh up. Load with: set -a; source .local/services.env; set +a"
         env_lines
     } >"$ENV_FILE"
-    echo "all services ready in $(since "$t0"); environment written to $ENV_FILE:"
+    echo "all services ready in $(since "$1"); environment written to $ENV_FILE:"
     env_lines
 }
 
 cmd_down() {
+    if use_docker; then
+        compose stop "${COMPOSE_SERVICES[@]}"   # data stays in the compose volumes
+        return
+    fi
     stop kafka "$KAFKA_PATTERN" TERM &
     local k=$!
     # postgres: SIGINT = fast shutdown, then SIGQUIT = immediate shutdown
@@ -426,6 +494,11 @@ cmd_down() {
 
 cmd_status() {
     local rc=0 pid
+    if use_docker; then
+        compose ps "${COMPOSE_SERVICES[@]}"
+        kafka_probe >/dev/null 2>&1 && docker_pg_probe && s3_probe >/dev/null 2>&1
+        return
+    fi
     if pid="$(pid_of kafka "$KAFKA_PATTERN")"; then say kafka "running, pid $pid: $(kafka_probe 2>&1 || true)"
     elif kafka_probe >/dev/null 2>&1; then say kafka "answering on 127.0.0.1:$KAFKA_PORT but not started by services.sh"
     else say kafka "stopped"; rc=3; fi

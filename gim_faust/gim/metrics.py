@@ -6,6 +6,8 @@ anything that could carry a secret (contract ``operations.md``).
 
 from __future__ import annotations
 
+from collections import deque
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gim_faust.loaders.maintenance import Report
@@ -52,6 +54,16 @@ class LoaderMetrics:
                            registry=registry)
         self.assigned = Gauge("gim_loader_assigned_partitions",
                               "Fact topic partitions this worker owns", registry=registry)
+        self.caught_up = Gauge(
+            "gim_loader_caught_up_timestamp_seconds", "Unix time up to which the Info Mart is "
+            "complete: every record on the owned fact topic partitions at that time is loaded "
+            "(now minus this is the age of the oldest record not yet loaded, at most)",
+            registry=registry)
+        self.job_completed = Gauge(
+            "gim_job_last_completed_timestamp_seconds", "Unix time of the newest completed "
+            "maintenance run or successful export recorded in the Info Mart's ctl_audit_log, by "
+            "any process (the schema's creation before the first), by task",
+            ["task"], registry=registry)
 
     def batch_done(self, result: BatchResult, records: int, bad: int, now: float) -> None:
         self.batches.inc()
@@ -69,6 +81,34 @@ class LoaderMetrics:
         self.date_time_rows.inc(result.date_time_rows)
         self.last_load.set(now)
         self.db_up.set(1)
+
+
+class Freshness:
+    """Sets ``gim_loader_caught_up_timestamp_seconds`` from samples of the fact topic's high
+    watermarks: the newest sample whose every offset the Info Mart holds tells when the
+    Info Mart was last complete. Comparing timestamps of facts instead would call a quiet
+    night stale, and waiting for zero lag would never see it under steady load.
+
+    Samples are taken at most once per ``every`` seconds and at most ``keep`` are kept;
+    dropping the oldest only delays the gauge (a newer sample covers everything an older one
+    did), it never makes the Info Mart look fresher than it is.
+    """
+
+    def __init__(self, gauge: Gauge, every: float = 1.0, keep: int = 3600) -> None:
+        self.gauge, self.every = gauge, every
+        self.samples: deque[tuple[float, dict[tuple[str, int], int]]] = deque(maxlen=keep)
+
+    def observe(self, now: float, highs: dict[tuple[str, int], int],
+                loaded: dict[tuple[str, int], int]) -> None:
+        if not self.samples or now - self.samples[-1][0] >= self.every:
+            self.samples.append((now, dict(highs)))
+        covered = None
+        # Partitions no longer owned are some other worker's to report.
+        while self.samples and all(loaded[tp] >= high for tp, high in self.samples[0][1].items()
+                                   if tp in loaded):
+            covered = self.samples.popleft()[0]
+        if covered is not None:
+            self.gauge.set(covered)
 
 
 class MaintenanceMetrics:

@@ -49,9 +49,9 @@ from prometheus_client import CollectorRegistry
 from gim_faust.errors import BadInputError, FatalError, GimError, RetriableError
 from gim_faust.gim.backoff import Backoff
 from gim_faust.gim.batch import Accumulator
-from gim_faust.gim.metrics import LoaderMetrics, MaintenanceMetrics
+from gim_faust.gim.metrics import Freshness, LoaderMetrics, MaintenanceMetrics
 from gim_faust.kafka import client_options
-from gim_faust.loaders import maintenance, records
+from gim_faust.loaders import jobs, maintenance, records
 from gim_faust.loaders.jobs import JobBusy
 from gim_faust.loaders.writer import BatchResult, Writer, prepare_schema, shown
 from gim_faust.metrics import serve
@@ -73,6 +73,9 @@ METADATA_MAX_AGE_MS = 30_000
 # is tried again this much later: exports take minutes, and a database that failed a run is
 # usually back within minutes too.
 MAINTENANCE_RETRY_S = 300.0
+# How often the worker reads when maintenance and the export last completed (for the alerts'
+# gim_job_last_completed_timestamp_seconds); they run hours apart, so minutes are precise enough.
+JOB_STATUS_EVERY_S = 300.0
 
 
 class _GaveUp:
@@ -90,6 +93,7 @@ class Loader:
         self.registry = registry or CollectorRegistry()
         self.metrics = LoaderMetrics(self.registry)
         self.maintenance_metrics = MaintenanceMetrics(self.registry)
+        self.freshness = Freshness(self.metrics.caught_up)
         # Set with `stopping`: a maintenance run on its thread stops between two operations.
         self._maintenance_stop = threading.Event()
         self.writer = Writer(settings.infomart_db_url, self.group)
@@ -272,10 +276,12 @@ class Loader:
     def _update_lag(self) -> None:
         if self.consumer is None:
             return
+        highs = {}
         for (topic, partition), loaded in list(self.loaded.items()):
             high = self.consumer.highwater(TopicPartition(topic, partition))
             if high is None:
                 continue
+            highs[(topic, partition)] = high
             self.metrics.lag.labels(topic, str(partition)).set(max(0, high - loaded))
             if high < loaded and (topic, partition) not in self._warned:
                 self._warned.add((topic, partition))
@@ -283,6 +289,8 @@ class Loader:
                             "was the topic deleted and created again? Its new records are "
                             "not loaded until its rows in ctl_kafka_offset are deleted",
                             topic, partition, high, loaded)
+        if highs:
+            self.freshness.observe(time.time(), highs, self.loaded)
 
     def _report_progress(self, records_in: int) -> None:
         self._progress[0] += records_in
@@ -327,16 +335,31 @@ class Loader:
             log.info("migrated the Info Mart: applied %s", ", ".join(applied))
         if await self._db("connecting to the Info Mart", self.writer.connect) is GAVE_UP:
             return 0
-        scheduled = (asyncio.create_task(self._maintenance_loop(), name="maintenance")
-                     if self.settings.maintenance_interval > 0 else None)
+        background = [asyncio.create_task(self._job_status_loop(), name="job status")]
+        if self.settings.maintenance_interval > 0:
+            background.append(asyncio.create_task(self._maintenance_loop(), name="maintenance"))
         try:
             return await self._consume()
         finally:
             self._maintenance_stop.set()
-            if scheduled is not None:
-                scheduled.cancel()
+            for task in background:
+                task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await scheduled
+                    await task
+
+    async def _job_status_loop(self) -> None:
+        """Serves when maintenance and the export last completed (``ctl_audit_log``), so an
+        alert sees a CronJob's runs too, and a restarted worker does not look overdue."""
+        while not self.stopping.is_set():
+            try:
+                done = await asyncio.to_thread(jobs.read_last_completed,
+                                               self.settings.infomart_db_url)
+                for task, at in done.items():
+                    if at is not None:
+                        self.metrics.job_completed.labels(task).set(at.timestamp())
+            except GimError as exc:
+                log.warning("could not read when maintenance and export last ran: %s", exc)
+            await self._sleep(JOB_STATUS_EVERY_S)
 
     async def _consume(self) -> int:
         consumer = AIOKafkaConsumer(
