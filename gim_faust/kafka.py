@@ -170,4 +170,7 @@ async def group_state(settings: Settings, group: str) -> tuple[str, int]:
     async with admin_client(settings) as admin:
         (answer,) = await admin.describe_consumer_groups([group])
     (described,) = answer.groups
+    if described[0]:
+        raise RetriableError(f"describing consumer group {group!r}: Kafka error code "
+                             f"{described[0]}")
     return described[2], len(described[5])

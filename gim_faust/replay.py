@@ -99,8 +99,10 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigError("--to-time must be after --from-time")
     state, members = await group_state(settings, group)
     if members:
-        raise FatalError(f"consumer group {group!r} has {members} running member(s) (state "
-                         f"{state}): stop its workers first, then replay")
+        raise FatalError(f"consumer group {group!r} has {members} member(s) (state {state}): "
+                         "stop its workers first, then replay (a GSP worker with "
+                         "GIM_GSP_INSTANCE_ID stays a member until its session times out, "
+                         "60 s after it stopped)")
     tps = await partitions(settings, topics)
     writer = (Writer(settings.infomart_db_url, group)
               if group == Topics(settings.topic_prefix).loader_group else None)
@@ -112,12 +114,21 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
             current = await committed(settings, group, tps)
         moves = await plan(settings, tps, from_ms, to_ms, current)
         _print(moves, group, "the Info Mart (ctl_kafka_offset)" if writer else "Kafka")
+        ahead = [m for m in moves if m.current is not None and m.target > m.current]
+        if ahead:
+            raise FatalError(f"--from-time is past where group {group!r} stands on "
+                             f"{len(ahead)} partition(s), e.g. {ahead[0].tp.topic}"
+                             f"[{ahead[0].tp.partition}] at {ahead[0].current}: moving there "
+                             "would skip records it has not read; choose an earlier time")
         if args.dry_run:
             print("dry run: nothing changed")
             return 0
         if writer is not None:
             writer.move_offsets({(m.tp.topic, m.tp.partition): m.target for m in moves})
-        else:
+            if (await group_state(settings, group))[1]:   # the loader has no fence of its own
+                raise FatalError(f"a loader of {group!r} started during the move and may have "
+                                 "written its own offsets over it: stop it and replay again")
+        else:  # Kafka refuses this commit while the group has members
             async with plain_consumer(settings, group) as consumer:
                 consumer.assign([m.tp for m in moves])  # commits need an assignment
                 await consumer.commit({m.tp: OffsetAndMetadata(m.target, "gim-faust replay")

@@ -4,11 +4,13 @@ with a manifest (layout in :mod:`gim_faust.gsp.snapshots`).
 Only the process that holds the databases open can checkpoint them. Every checkpoint is
 taken in one synchronous stretch on the worker's event loop, so no agent runs in between:
 each store is captured together with the changelog offset it has persisted, and all stores at
-the same instant. Faust writes a value to RocksDB before it sends it to the changelog and
-records the offset only once the changelog acknowledged it, so a checkpoint holds at least
-everything up to its recorded offset; restoring it and replaying the changelog after that
-offset gives back the exact state. The checkpoint's files are hard links to immutable SST
-files, so hashing and uploading them runs on a thread while the worker carries on.
+the same instant. Faust queues a value for the changelog and writes it to RocksDB in one step,
+and records the changelog offset only once Kafka acknowledged it, so a checkpoint holds at
+least everything up to its recorded offset, plus writes still on their way; the snapshot is
+published only after the producer has flushed those, so restoring it and replaying the
+changelog after its offsets gives back the changelog's state exactly. The checkpoint's files
+are hard links to immutable SST files, so hashing and uploading them runs on a thread while
+the worker carries on.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import rocksdict
 
+from gim_faust.errors import ConfigError
+from gim_faust.gsp import state_dir
 from gim_faust.gsp.snapshots import (
     FileEntry,
     Manifest,
@@ -69,9 +74,14 @@ class Snapshotter:
                                "/readyz answers 200")
             started = time.monotonic()
             self.workdir.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=self.workdir))
+            staging = Path(tempfile.mkdtemp(prefix=state_dir.SNAPSHOT_PREFIX, dir=self.workdir))
             try:
-                manifest = await asyncio.to_thread(self._upload, self._checkpoint(staging))
+                taken = self._checkpoint(staging)
+                # The checkpoint may hold writes whose changelog sends are still in flight; once
+                # the producer is flushed the changelog holds all of them, so a restore never
+                # starts from a state the changelog cannot reproduce.
+                await self.gsp.app.producer.flush()
+                manifest = await asyncio.to_thread(self._upload, taken)
             except Exception:
                 self.gsp.metrics.snapshots.labels("failed").inc()
                 raise
@@ -142,17 +152,26 @@ class Checkpoints:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """``gim-faust gsp snapshot``: ask the worker on this host (its metrics port, loopback
     only) to take a snapshot now, and wait for it."""
+    if settings.metrics_port == 0:
+        raise ConfigError("GIM_METRICS_PORT=0 names no worker: set it to the worker's port")
     port = settings.metrics_port or DEFAULT_PORTS["gsp"]
     url = f"http://127.0.0.1:{port}/snapshot"
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="POST"),
                                     timeout=args.timeout) as answer:
-            print(answer.read().decode().strip())
-            return 0
+            body = answer.read().decode().strip()
     except urllib.error.HTTPError as exc:
         print(f"gim-faust: the worker at {url} answered {exc.code}: "
               f"{exc.read().decode().strip()}", file=sys.stderr)
+        return 1
     except (urllib.error.URLError, OSError) as exc:
         print(f"gim-faust: no GSP worker answers at {url} ({exc}); snapshots are taken by a "
               "running worker: run this next to it, with its GIM_METRICS_PORT", file=sys.stderr)
-    return 1
+        return 1
+    ours = f"{settings.tenant}/gsp/snapshots/{settings.gsp_app_id}/"
+    if not orjson.loads(body)["prefix"].startswith(ours):
+        print(f"gim-faust: the worker at {url} serves another tenant or app ({body}); "
+              f"set GIM_METRICS_PORT to this tenant's worker", file=sys.stderr)
+        return 1
+    print(body)
+    return 0

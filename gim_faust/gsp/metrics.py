@@ -56,8 +56,12 @@ class GspMetrics:
         self.snapshot_interval = Gauge("gim_gsp_snapshot_interval_seconds",
                                        "GIM_SNAPSHOT_INTERVAL, for alerts on snapshot age",
                                        registry=r)
-        self.restores = Counter("gim_gsp_restores", "Restores from a snapshot at start or by "
-                                "command, by result (ok, refused, none)", ["result"], registry=r)
+        self.restores = Counter("gim_gsp_restores", "Restore attempts at start or by command, "
+                                "by result (ok; none: no usable snapshot, the changelog "
+                                "rebuilds the state)", ["result"], registry=r)
+        self.snapshots_refused = Counter("gim_gsp_snapshots_refused",
+                                         "Snapshots a restore refused (corrupted, foreign, "
+                                         "or beyond what the changelog retains)", registry=r)
         self.restore_duration = Gauge("gim_gsp_restore_last_duration_seconds",
                                       "Duration of the last restore (download, checks, "
                                       "install)", registry=r)

@@ -33,8 +33,8 @@ from aiokafka import TopicPartition
 from gim_faust.gsp import state_dir
 from gim_faust.gsp.metrics import GspMetrics
 from gim_faust.gsp.snapshots import Manifest, SnapshotArea, SnapshotRefused, sha256_file
-from gim_faust.kafka import offset_bounds, topic_setting
-from gim_faust.objectstore import open_store
+from gim_faust.kafka import offset_bounds, partition_counts, topic_setting
+from gim_faust.objectstore import NotFound, open_store
 from gim_faust.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,19 +48,14 @@ async def restore(settings: Settings, tables: Path, metrics: GspMetrics) -> Mani
     started = time.monotonic()
     area = SnapshotArea(open_store(settings.object_store), settings.tenant,
                         settings.gsp_app_id, settings.gsp_instance_id)
-    ids = await asyncio.to_thread(area.complete)
-    if not ids:
-        metrics.restores.labels("none").inc()
-        log.info("no snapshot under %s: state comes from the changelog", area.prefix)
-        return None
-    for snapshot_id in ids:
+    for snapshot_id in await asyncio.to_thread(area.complete):
         try:
             manifest = await asyncio.to_thread(area.manifest, snapshot_id)
-            _check_identity(manifest, settings)
+            _check_identity(manifest, snapshot_id, area, settings)
             tail = await _check_changelog(settings, manifest)
             await asyncio.to_thread(_install, area, manifest, tables)
-        except SnapshotRefused as exc:
-            metrics.restores.labels("refused").inc()
+        except (SnapshotRefused, NotFound) as exc:  # NotFound: pruned under us
+            metrics.snapshots_refused.inc()
             log.error("snapshot %s%s refused: %s", area.prefix, snapshot_id, exc)
             continue
         seconds = time.monotonic() - started
@@ -71,21 +66,32 @@ async def restore(settings: Settings, tables: Path, metrics: GspMetrics) -> Mani
                  "after it to replay", snapshot_id, len(manifest.partitions), manifest.size,
                  seconds, tail)
         return manifest
-    log.warning("no usable snapshot: state is rebuilt from the changelog")
+    metrics.restores.labels("none").inc()
+    log.warning("no usable snapshot under %s: state is rebuilt from the changelog", area.prefix)
     return None
 
 
-def _check_identity(manifest: Manifest, settings: Settings) -> None:
-    if (manifest.tenant, manifest.app_id) != (settings.tenant, settings.gsp_app_id):
-        raise SnapshotRefused(f"it belongs to tenant {manifest.tenant!r}, app "
-                              f"{manifest.app_id!r}, not {settings.tenant!r}, "
-                              f"{settings.gsp_app_id!r}")
+def _check_identity(manifest: Manifest, snapshot_id: str, area: SnapshotArea,
+                    settings: Settings) -> None:
+    found = (manifest.tenant, manifest.app_id, manifest.instance, manifest.snapshot_id)
+    wanted = (settings.tenant, settings.gsp_app_id, area.instance, snapshot_id)
+    if found != wanted:
+        raise SnapshotRefused(f"its manifest names {found}, not {wanted}")
+    for p in manifest.partitions:
+        for entry in p.files:
+            if "/" in entry.name or entry.name in ("", ".", ".."):
+                raise SnapshotRefused(f"file name {entry.name!r} in the manifest")
 
 
 async def _check_changelog(settings: Settings, manifest: Manifest) -> int:
     """Refuse a snapshot the changelog can no longer complete; return the tail to replay."""
     age_ms = (datetime.now(UTC) - datetime.fromisoformat(manifest.created_ts)
               ).total_seconds() * 1000
+    counts = await partition_counts(settings, sorted({p.changelog_topic
+                                                      for p in manifest.partitions}))
+    for p in manifest.partitions:
+        if p.partition >= (counts[p.changelog_topic] or 0):
+            raise SnapshotRefused(f"{p.changelog_topic}[{p.partition}] does not exist (any more)")
     bounds = await offset_bounds(settings, [TopicPartition(p.changelog_topic, p.partition)
                                             for p in manifest.partitions])
     tail = 0
@@ -109,9 +115,11 @@ async def _check_changelog(settings: Settings, manifest: Manifest) -> int:
 
 
 def _install(area: SnapshotArea, manifest: Manifest, tables: Path) -> None:
-    """Download and verify every file, then move each store into place."""
+    """Download and verify every file, then swap each store in: the old one is renamed
+    aside before the new one takes its name, so a crash leaves either store whole (and the
+    leftovers for :func:`state_dir.sweep`)."""
     tables.mkdir(parents=True, exist_ok=True)
-    staging = tables / f".restore-{manifest.snapshot_id}"
+    staging = tables / f"{state_dir.RESTORE_PREFIX}{manifest.snapshot_id}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
         for p in manifest.partitions:
@@ -124,8 +132,9 @@ def _install(area: SnapshotArea, manifest: Manifest, tables: Path) -> None:
                     raise SnapshotRefused(f"{p.directory}/{entry.name} does not match its "
                                           "checksum in the manifest")
         for p in manifest.partitions:
-            target = tables / f"{p.directory}.db"
-            shutil.rmtree(target, ignore_errors=True)
+            target, old = tables / f"{p.directory}.db", staging / f"{p.directory}.old"
+            if target.exists():
+                target.rename(old)
             (staging / f"{p.directory}.db").rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -135,6 +144,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     """``gim-faust gsp restore``: replace this worker's local stores with the newest usable
     snapshot's (the worker must be stopped)."""
     with state_dir.lock(settings):
+        state_dir.sweep(settings)
         manifest = asyncio.run(restore(settings, state_dir.table_dir(settings), GspMetrics()))
     if manifest is None:
         print("gim-faust: no usable snapshot; a worker started on this state directory "

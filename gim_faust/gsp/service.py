@@ -92,16 +92,19 @@ class Gsp:
     def ready(self) -> bool:
         return self.started and not self.app.in_recovery and not self.app.rebalancing
 
+    def serve_metrics(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Started before a restore and Faust's recovery (Faust runs app tasks only after
+        the first recovery), so /healthz answers while they run."""
+        self.metrics_server = serve("gsp", self.metrics.registry, self.ready,
+                                    self.settings.metrics_host, self.settings.metrics_port,
+                                    {"/snapshot": lambda: self._snapshot_now(loop)})
+
     async def _start(self) -> None:
-        """Serve metrics and keep following configuration (loaded before the worker)."""
+        """Keep following configuration (loaded before the worker)."""
         asyncio.get_running_loop().add_signal_handler(signal.SIGUSR2, self._log_diagnostics)
         # Faust's worker leaves the root logger at DEBUG whatever level it is given, and the
         # Kafka client's per-message debug records then cost a tenth of the worker's time.
         logging.root.setLevel(self.settings.log_level)
-        loop = asyncio.get_running_loop()
-        self.metrics_server = serve("gsp", self.metrics.registry, self.ready,
-                                    self.settings.metrics_host, self.settings.metrics_port,
-                                    {"/snapshot": lambda: self._snapshot_now(loop)})
         self.metrics.config_objects.set(self.follower.objects)
         self.follower.follow()
         self.started = True
@@ -228,6 +231,8 @@ def build(settings: Settings) -> Gsp:
     asyncio.set_event_loop(loop)
     gsp = Gsp(settings, loop.run_until_complete(_prepare(settings)))
     gsp.state_lock = held
+    gsp.serve_metrics(loop)
+    state_dir.sweep(settings)
     tables = Path(gsp.app.conf.tabledir)
     if not state_dir.has_local_state(tables):
         loop.run_until_complete(restore(settings, tables, gsp.metrics))

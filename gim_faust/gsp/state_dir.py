@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 from pathlib import Path
 from typing import IO
 
@@ -14,6 +15,9 @@ from gim_faust.errors import FatalError
 from gim_faust.settings import Settings
 
 LOCK_FILE = "gsp.lock"
+# Work folders of a snapshot being taken (checkpoint.py) and of a restore (restore.py).
+SNAPSHOT_PREFIX = ".snapshot-"
+RESTORE_PREFIX = ".restore-"
 
 
 def table_dir(settings: Settings) -> Path:
@@ -24,6 +28,14 @@ def table_dir(settings: Settings) -> Path:
 def has_local_state(tables: Path) -> bool:
     """True when at least one store (``<table>-<partition>.db``) exists."""
     return tables.is_dir() and any(tables.glob("*.db"))
+
+
+def sweep(settings: Settings) -> None:
+    """Remove what a crash left of snapshots and restores (call holding the lock): a
+    checkpoint's hard links would keep deleted SST files on disk for good."""
+    for folder in (*Path(settings.state_dir).glob(f"{SNAPSHOT_PREFIX}*"),
+                   *table_dir(settings).glob(f"{RESTORE_PREFIX}*")):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def lock(settings: Settings) -> IO[str]:

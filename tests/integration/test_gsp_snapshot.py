@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from datetime import UTC, datetime
 
 import orjson
 import pytest
@@ -17,6 +18,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from gim_faust.kafka import admin_client, end_offsets
 from gim_faust.metrics import free_port
 from gim_faust.objectstore import open_store
+from gim_faust.replay import committed
 from tests import infomart
 from tests import pipeline as pl
 from tests import scenario as sc
@@ -107,13 +109,14 @@ def test_a_corrupted_snapshot_is_refused_and_the_changelog_rebuilds_everything(
     worker = day.gsp()
     pl.wait_ready(day.port, worker)
     samples = pl.metrics(day.port)
-    assert pl.total(samples, "gim_gsp_restores_total", result="refused") == 1
+    assert pl.total(samples, "gim_gsp_snapshots_refused_total") == 1
+    assert pl.total(samples, "gim_gsp_restores_total", result="none") == 1
     assert pl.total(samples, "gim_gsp_restores_total", result="ok") == 0
     assert pl.total(samples, "gim_gsp_changelog_records_recovered_total") == changelog
     day.finish(worker)
 
 
-def test_a_snapshot_older_than_the_changelog_retains_is_refused(deployment: Deployment) -> None:
+def test_a_snapshot_the_changelog_no_longer_covers_is_refused(deployment: Deployment) -> None:
     day = HalfDay(deployment)
     taken = day.snapshot_then_lose_the_disk()
     manifest = orjson.loads(open_store(deployment.store).get(
@@ -148,14 +151,18 @@ def test_replaying_the_raw_topics_into_a_fresh_group_changes_nothing(
         before = infomart.checksum(conn)
     topics = [arg for t in d.topics.raw_all for arg in ("--topic", t)]
     busy = d.run("replay", *topics, "--from-time", "2000-01-01T00:00:00Z", check=False)
-    assert busy.returncode == 1 and "running member" in busy.stderr  # the live GSP's group
+    assert busy.returncode == 1 and "stop its workers first" in busy.stderr  # the live GSP
 
     fresh = f"{d.topics.gsp_app_id}-replay"
     dry = d.run("replay", *topics, "--from-time", "2000-01-01T00:00:00Z", "--group", fresh,
                 "--dry-run")
     assert "dry run: nothing changed" in dry.stdout
     d.run("replay", *topics, "--from-time", "2000-01-01T00:00:00Z", "--group", fresh)
+    settings = pl.settings_for(d.bootstrap)
+    raw_ends = asyncio.run(end_offsets(settings, list(d.topics.raw_all)))
+    assert asyncio.run(committed(settings, fresh, list(raw_ends))) == dict.fromkeys(raw_ends, 0)
     first = asyncio.run(pl.read_topic(d.bootstrap, d.topics.facts))
+    replay_started = datetime.now(UTC)
     replayer = d.gsp("gsp-replay", GIM_GSP_APP_ID=fresh)
     d.wait_gsp_caught_up(replayer, app_id=fresh)
     d.wait_loaded(gim)
@@ -163,6 +170,17 @@ def test_replaying_the_raw_topics_into_a_fresh_group_changes_nothing(
     rows = pl.newest_facts(first)
     assert len(after) - len(first) >= len(rows)   # the replay sent every row again ...
     assert pl.newest_facts(after) == rows         # ... and the same newest versions
+    with infomart.connect(d.infomart_db) as conn:
+        assert infomart.checksum(conn) == before
+
+    # The loader's positions live in the Info Mart: replay moves them there.
+    gim.stop()
+    d.run("replay", "--topic", d.topics.facts, "--from-time", replay_started.isoformat())
+    fact_ends = asyncio.run(end_offsets(settings, [d.topics.facts]))
+    with infomart.connect(d.infomart_db) as conn:
+        moved = infomart.stored_offsets(conn, d.topics.loader_group)
+    assert sum(fact_ends[tp] - moved[tp.partition] for tp in fact_ends) == len(after) - len(first)
+    d.wait_loaded(d.gim("gim-again"))
     with infomart.connect(d.infomart_db) as conn:
         assert infomart.checksum(conn) == before
 
