@@ -4,6 +4,9 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+# make bench BENCH_ARGS="--events 200000 --workers 2" (python -m bench --help lists them)
+BENCH_ARGS ?=
 
 .PHONY: install services services-down tools test unit demo bench clean
 
@@ -31,6 +34,14 @@ test: services tools
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# The figures of docs/performance.md on the local services; JSON in bench/results/.
+bench: services $(BENCH_STAMP)
+	set -a && source .local/services.env && set +a && $(PY) -m bench $(BENCH_ARGS)
 
 demo: services
 	set -a && source .local/services.env && set +a && $(PY) -m gim_faust.demo

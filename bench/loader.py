@@ -21,7 +21,6 @@ import argparse
 import asyncio
 import dataclasses
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -36,6 +35,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from psycopg import sql
 
+from bench.harness import percentile
 from gim_faust.facts import Fact, InteractionFact
 from gim_faust.topics import Topics
 from tests import scenario as sc
@@ -209,10 +209,6 @@ def _connect_when_created(url: str, worker: WorkerProcess) -> psycopg.Connection
         time.sleep(0.05)
 
 
-def _percentile(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(p) - 1]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loader", description=__doc__)
     parser.add_argument("--copies", type=int, default=17,
@@ -251,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"freshness : only {len(latencies)} of {args.fresh} records became visible")
         return 1
     print(f"freshness : one record every {args.rate_ms:.0f} ms, {len(latencies)} records, "
-          f"produce -> row visible: p50 {_percentile(latencies, 50):.0f} ms, "
-          f"p95 {_percentile(latencies, 95):.0f} ms, p99 {_percentile(latencies, 99):.0f} ms, "
+          f"produce -> row visible: p50 {percentile(latencies, 50):.0f} ms, "
+          f"p95 {percentile(latencies, 95):.0f} ms, p99 {percentile(latencies, 99):.0f} ms, "
           f"max {max(latencies):.0f} ms")
     print(f"logs in {log_dir}")
     return 0

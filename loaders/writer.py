@@ -410,15 +410,23 @@ def _write_statement(table: str, columns: tuple[str, ...]) -> sql.Composed:
         "SELECT {names}, %(audit)s::bigint, %(audit)s::bigint FROM {stage} ORDER BY {key} "
     ).format(target=target, names=names, stage=stage, key=key)
     if table in records.FACT_TABLES:
+        changing = [c for c in columns if c not in (records.ID_COLUMN[table], "start_ts")]
         assignments = sql.SQL(", ").join(
             sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
-            for c in (*columns, "update_audit_key") if c not in (records.ID_COLUMN[table],
-                                                                 "start_ts"))
+            for c in (*changing, "update_audit_key"))
+        # A higher version whose content equals the row's changes nothing: the after-call-work
+        # join may number the same row differently in another delivery order (a replay).
+        content = [c for c in changing if c != "version"]
         conflict = sql.SQL(
             "ON CONFLICT ({key}, start_ts) DO UPDATE SET {assignments} "
             "WHERE excluded.version > t.version "
+            "AND ({old}) IS DISTINCT FROM ({new}) "
             "RETURNING t.create_audit_key = %(audit)s::bigint AS inserted"
-        ).format(key=key, assignments=assignments)
+        ).format(key=key, assignments=assignments,
+                 old=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c))
+                                        for c in content),
+                 new=sql.SQL(", ").join(sql.SQL("excluded.{}").format(sql.Identifier(c))
+                                        for c in content))
     else:
         # Dimension rows are added if absent and never changed here: the Config Adapter owns
         # configured rows, and a placeholder's or reason code's content is fixed by its key.

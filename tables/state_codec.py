@@ -1,10 +1,15 @@
 """Bytes for the state the tables hold, and back.
 
-A stored value is ``{"state": ..., "outbox": [...]}``: the state of one key, and the
-messages the latest events of that key sent, each with the input offset that caused it.
-The outbox is what makes a crash harmless: when an event comes again (the worker died after
-saving the state but before its output reached Kafka), the agent re-sends the outbox instead
-of losing that output. Entries leave the outbox once their offset is committed.
+A stored value is ``{"state": ..., "outbox": [...]}``: the state of one key, and what the
+latest events of that key sent that may not have reached Kafka yet, each entry with the input
+topic and offset that caused it. The outbox is what makes a crash harmless: when an event
+comes again (the worker died after saving the state but before its output reached Kafka),
+the agent re-sends what the outbox holds for that offset instead of losing that output. An
+entry leaves the outbox once Kafka has acknowledged all its messages (the agent knows, it
+holds their delivery futures) or, after a restart, once its offset is committed. Leaving at
+acknowledgement keeps the outbox to a few milliseconds of output: kept until the commit, a
+busy agent's outbox re-wrote seconds of its output on every event (30 KB per event at 500
+events/s). The sent values are embedded as raw JSON (``orjson.Fragment``), not escaped.
 
 orjson writes the dataclasses as they are; reading rebuilds them by hand, which is faster
 and clearer than a generic reflective decoder.
@@ -21,7 +26,9 @@ from gim_faust.transforms.interaction import Ended, InteractionState, Party, Seg
 
 from gim_faust.facts import InteractionResourceFact, from_record, to_record
 
-# One outbox entry: [input offset, [[topic, key, value], ...]] with key and value as text.
+# One message sent: (topic, key, value).
+Sent = tuple[str, bytes, bytes]
+# One outbox entry: [input topic, input offset, [[topic, key, value], ...]].
 Outbox = list[list[Any]]
 
 
@@ -31,7 +38,22 @@ def pack(state: Any, outbox: Outbox) -> bytes:
 
 def unpack(data: bytes) -> tuple[dict[str, Any], Outbox]:
     raw = orjson.loads(data)
-    return raw["state"], raw["outbox"]
+    # Entries written before they named their input topic ([offset, sent]) are dropped: a
+    # worker stopped cleanly for the upgrade has committed their offsets.
+    return raw["state"], [entry for entry in raw["outbox"] if len(entry) == 3]
+
+
+def entry(topic: str, offset: int, sent: list[Sent]) -> list[Any]:
+    """The outbox entry of what the message at ``topic``/``offset`` sent."""
+    return [topic, offset, [[t, key.decode(), orjson.Fragment(value)] for t, key, value in sent]]
+
+
+def sent_at(outbox: Outbox, topic: str, offset: int) -> list[Sent]:
+    """What the message at ``topic``/``offset`` sent, as the outbox recorded it."""
+    return [(t, key.encode(), orjson.dumps(value))
+            for entry_topic, entry_offset, sent in outbox
+            if entry_offset == offset and entry_topic == topic
+            for t, key, value in sent]
 
 
 def interaction_from(raw: dict[str, Any]) -> InteractionState | Ended:

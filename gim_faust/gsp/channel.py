@@ -2,11 +2,11 @@
 
 Each agent does four things per message: decode (bad input goes to the rejected topic),
 read state, call the pure transform, then send the output and write the state together
-with an outbox of that output (``tables/state_codec.py``). Kafka does not deliver the output
-and the state change atomically, so after a crash the state may already hold an event whose
-output was lost; that message then comes again, from the same offset, as a duplicate, and the
-agent re-sends what the outbox holds for that offset. Keys and versions are deterministic, so
-re-sending is harmless.
+with an outbox of the output Kafka has not acknowledged yet (``tables/state_codec.py``).
+Kafka does not deliver the output and the state change atomically, so after a crash the
+state may already hold an event whose output was lost; that message then comes again, from
+the same offset, as a duplicate, and the agent re-sends what the outbox holds for that
+offset. Keys and versions are deterministic, so re-sending is harmless.
 
 Interaction timeouts run in event time per partition: each partition keeps the newest event
 time seen and an index of its open interactions, and sweeps them when its event time has
@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 
 import faust
 import orjson
+from faust.types import TP
 
 from gim_faust.codec import Rejection, Source, decode
-from gim_faust.facts import from_record, to_record
+from gim_faust.facts import from_record
+from gim_faust.gsp.output import Output, child, delivered
 from gim_faust.tables import state_codec
 from gim_faust.tables.specs import partition_items, state_table
 from gim_faust.tables.state_codec import Outbox
@@ -41,6 +43,9 @@ log = logging.getLogger(__name__)
 SWEEP_EVERY_MS = 60_000
 # Repeats come "seconds or hours later" (contract events.md); a day of event time covers it.
 DEDUPE_WINDOW_MS = 24 * 3600 * 1000
+# Delivery futures kept for outbox entries are dropped once acknowledged, when this many
+# accumulate (keys that see no more events never look at theirs again).
+IN_FLIGHT_KEPT = 10_000
 
 
 @dataclass
@@ -72,6 +77,9 @@ class Channel:
                         "ended party rows the after-call-work join may re-emit"),
             state_codec.encode_fact, state_codec.decode_fact)
         self.clocks: dict[int, PartitionClock] = {}
+        self.output = Output(gsp, self.party_topic)
+        # Delivery futures of the outbox entries this process wrote, by (topic, offset).
+        self.in_flight: dict[tuple[str, int], list[Any]] = {}
         app.agent(gsp.raw_topic(self.interaction_topic),
                   name=f"interactions-{channel}")(self._interaction_agent)
         app.agent(gsp.raw_topic(self.agent_topic, self.party_topic),
@@ -93,7 +101,7 @@ class Channel:
             if isinstance(decoded, Rejection):
                 await self.gsp.reject(message, event.value, decoded)
                 continue
-            self.gsp.metrics.events_in.labels(message.topic, decoded.type).inc()
+            child(self.gsp.metrics.events_in, message.topic, decoded.type).inc()
             clock = self._clock(message.partition)
             key = decoded.interaction_id.encode()
             state, outbox = self._load(self.interactions, key, state_codec.interaction_from)
@@ -101,7 +109,7 @@ class Channel:
                                         clock.watermark_ms)
             await self._settle_interaction(message, key, outcome, outbox, clock)
             clock.watermark_ms = max(clock.watermark_ms, decoded.ts_ms)
-            self.gsp.metrics.event_time.labels(message.topic, message.partition).set(
+            child(self.gsp.metrics.event_time, message.topic, message.partition).set(
                 clock.watermark_ms / 1000)
             if clock.watermark_ms - clock.swept_ms >= SWEEP_EVERY_MS:
                 await self._sweep(message, clock)
@@ -116,7 +124,7 @@ class Channel:
             else:
                 clock.open.pop(key, None)
                 clock.ended[key] = state.end_ms
-        self.gsp.metrics.open_interactions.labels(self.channel).set(
+        child(self.gsp.metrics.open_interactions, self.channel).set(
             sum(len(c.open) for c in self.clocks.values()))
 
     def _clock(self, partition: int) -> PartitionClock:
@@ -143,7 +151,7 @@ class Channel:
             state, outbox = self._load(self.interactions, key, state_codec.interaction_from)
             outcome = interaction.expire(state, clock.watermark_ms, self.gsp.timeout_ms)
             if outcome is not None:
-                self.gsp.metrics.timed_out.labels(self.channel).inc()
+                child(self.gsp.metrics.timed_out, self.channel).inc()
                 await self._settle_interaction(message, key, outcome, outbox, clock)
         horizon = clock.watermark_ms - DEDUPE_WINDOW_MS
         for key, end_ms in list(clock.ended.items()):
@@ -169,7 +177,7 @@ class Channel:
                 if isinstance(decoded, Rejection):
                     await self.gsp.reject(message, event.value, decoded)
                     continue
-                self.gsp.metrics.events_in.labels(message.topic, decoded.type).inc()
+                child(self.gsp.metrics.events_in, message.topic, decoded.type).inc()
                 key = decoded.agent_login.encode()
                 state, outbox = self._load(self.agents, key, state_codec.agent_from)
                 outcome = agent_state.apply(state, decoded, self.gsp.view, self.party_facts)
@@ -189,37 +197,49 @@ class Channel:
     async def _save(self, table: faust.Table, message: Any, key: bytes, outcome: Outcome,
                     outbox: Outbox) -> bool:
         """Send the outcome and store the new state with its outbox; for a duplicate, re-send
-        the outbox instead. True when the state changed."""
+        what the outbox holds for its offset instead. True when the state changed."""
+        metrics = self.gsp.metrics
         if outcome.out_of_state:
-            self.gsp.metrics.out_of_state.labels(message.topic).inc()
+            child(metrics.out_of_state, message.topic).inc()
         if outcome.duplicate:
             # The same message again (same offset) is a replay after a crash: its output may
             # be lost, so send it again. A repeat the source sent (another offset) had its
             # effect the first time and sends nothing.
-            self.gsp.metrics.duplicates.labels(message.topic).inc()
-            for offset, sent in outbox:
-                if offset == message.offset:
-                    for topic, out_key, value in sent:
-                        await self.gsp.send(topic, out_key.encode(), value.encode())
+            child(metrics.duplicates, message.topic).inc()
+            await self.output.send(state_codec.sent_at(outbox, message.topic, message.offset))
+            if self._uncommitted(message.topic, message.partition, message.offset):
+                # Maybe that replay: RocksDB kept the state this message wrote, but the
+                # changelog may never have received it. Writing it again puts it there, or a
+                # later rebuild from the changelog would miss the message for good.
+                table[key] = table[key]
             return False
-        sent = await self._publish(outcome)
-        committed = self.gsp.app.consumer._committed_offset.get(message.tp)  # noqa: SLF001
-        kept = [entry for entry in outbox if committed is None or entry[0] >= committed]
+        sent, futures = await self.output.publish(outcome)
+        kept = [entry for entry in outbox if self._unsettled(entry, message.partition)]
         if sent:
-            kept.append([message.offset, sent])
+            kept.append(state_codec.entry(message.topic, message.offset, sent))
+            self.in_flight[message.topic, message.offset] = futures
+            if len(self.in_flight) > IN_FLIGHT_KEPT:
+                self.in_flight = {k: f for k, f in self.in_flight.items() if not delivered(f)}
         table[key] = state_codec.pack(outcome.state, kept)
         return True
 
-    async def _publish(self, outcome: Outcome) -> list[list[str]]:
-        sent = []
-        for fact in outcome.facts:
-            sent.append(await self.gsp.send_fact(fact))
-        for ended in outcome.handoffs:
-            value = orjson.dumps({"agent_login": ended.agent_login, "media": ended.media,
-                                  "end_ms": ended.end_ms, "fact": to_record(ended.fact)})
-            await self.gsp.send(self.party_topic, ended.agent_login.encode(), value)
-            sent.append([self.party_topic, ended.agent_login, value.decode()])
-        return sent
+    def _unsettled(self, entry: list[Any], partition: int) -> bool:
+        """Whether an outbox entry may still be needed: some of its messages are not
+        acknowledged, or (written before a restart) its offset is not committed yet. Entries
+        of a table partition come from the same partition of its input topics."""
+        topic, offset = entry[0], entry[1]
+        futures = self.in_flight.get((topic, offset))
+        if futures is not None:
+            if not delivered(futures):
+                return True
+            del self.in_flight[topic, offset]
+            return False
+        return self._uncommitted(topic, partition, offset)
+
+    def _uncommitted(self, topic: str, partition: int, offset: int) -> bool:
+        committed = self.gsp.app.consumer._committed_offset.get(  # noqa: SLF001
+            TP(topic, partition))
+        return committed is None or offset >= committed
 
 
 def _party_ended(value: bytes) -> PartyEnded:

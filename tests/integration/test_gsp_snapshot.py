@@ -5,9 +5,11 @@ and a replay of the raw topics into a fresh group that leaves the Info Mart as i
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 import pytest
@@ -26,6 +28,12 @@ from tests.deployment import Deployment
 from tests.integration.test_end_to_end import assert_infomart_equals_expected
 
 pytestmark = pytest.mark.integration
+
+
+def unversioned(rows: dict[tuple[str, str], Any]) -> dict[tuple[str, str], Any]:
+    """Rows without their version: the after-call-work join numbers a re-emitted row after
+    what it has seen, so another delivery order may give the same row a higher version."""
+    return {key: dataclasses.replace(row, version=0) for key, row in rows.items()}
 
 
 def changelog_records(d: Deployment) -> int:
@@ -169,7 +177,7 @@ def test_replaying_the_raw_topics_into_a_fresh_group_changes_nothing(
     after = asyncio.run(pl.read_topic(d.bootstrap, d.topics.facts))
     rows = pl.newest_facts(first)
     assert len(after) - len(first) >= len(rows)   # the replay sent every row again ...
-    assert pl.newest_facts(after) == rows         # ... and the same newest versions
+    assert unversioned(pl.newest_facts(after)) == unversioned(rows)   # ... the same content
     with infomart.connect(d.infomart_db) as conn:
         assert infomart.checksum(conn) == before
 

@@ -188,6 +188,17 @@ def test_rows_the_database_refuses_are_skipped_and_the_rest_is_loaded(
     assert writer.stored_offsets([(TOPIC, 0)]) == {(TOPIC, 0): 99}
 
 
+def test_a_higher_version_that_changes_no_column_changes_nothing(
+        writer: Writer, conn: psycopg.Connection[Any]) -> None:
+    writer.write(batch(interaction(1), offsets={(TOPIC, 0): 1}))
+    row = "SELECT version, update_audit_key, status FROM interaction_fact"
+    before = one(conn, row)
+    writer.write(batch(interaction(2), offsets={(TOPIC, 0): 2}))   # same content, renumbered
+    assert one(conn, row) == before
+    writer.write(batch(interaction(3, status="COMPLETED"), offsets={(TOPIC, 0): 3}))
+    assert one(conn, row)[0::2] == (3, "COMPLETED")
+
+
 def test_a_lost_connection_fails_the_batch_whole_and_the_next_attempt_reconnects(
         writer: Writer, conn: psycopg.Connection[Any]) -> None:
     writer.write(batch(interaction(1), offsets={(TOPIC, 0): 1}))
@@ -195,10 +206,10 @@ def test_a_lost_connection_fails_the_batch_whole_and_the_next_attempt_reconnects
                     "'gim-faust loader' AND datname = current_database()")[0]
     conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
     with pytest.raises(RetriableError):
-        writer.write(batch(interaction(2), party(1), offsets={(TOPIC, 0): 3}))
+        writer.write(batch(interaction(2, status="COMPLETED"), party(1), offsets={(TOPIC, 0): 3}))
     assert one(conn, "SELECT version FROM interaction_fact") == (1,)
     assert one(conn, "SELECT next_offset FROM ctl_kafka_offset") == (1,)
-    writer.write(batch(interaction(2), party(1), offsets={(TOPIC, 0): 3}))
+    writer.write(batch(interaction(2, status="COMPLETED"), party(1), offsets={(TOPIC, 0): 3}))
     assert one(conn, "SELECT version FROM interaction_fact") == (2,)
     assert one(conn, "SELECT next_offset FROM ctl_kafka_offset") == (3,)
 

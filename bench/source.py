@@ -1,0 +1,76 @@
+"""The events the benchmark replays: a simulated contact-center day (``gim_faust.simulate``)
+sized to the number of events asked for, and the next day of the same center for the
+freshness run. The simulator is deterministic, so every corner gets the same events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from itertools import islice
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from gim_faust.kafka import client_options
+from gim_faust.settings import Settings
+from gim_faust.simulate import SimMessage, SimOptions, generate, write_configuration
+from gim_faust.simulate.publish import publish
+from gim_faust.topics import Topics
+
+# A simulated agent-hour makes 60 to 80 events (fewer in small centers): sized with the low
+# figure, a day has enough events and the backlog is its first ``events``.
+EVENTS_PER_AGENT_HOUR = 60
+HOURS = 8.0
+START = datetime(2026, 3, 2, 8, tzinfo=UTC)
+
+
+def options(events: int, tenant: str) -> SimOptions:
+    """A center whose 8-hour day has about ``events`` events or more."""
+    agents = max(2, math.ceil(events / EVENTS_PER_AGENT_HOUR / HOURS))
+    return SimOptions(tenant, agents=agents, hours=HOURS, start=START)
+
+
+def day(sim: SimOptions, events: int, next_day: bool = False) -> Iterator[SimMessage]:
+    """The first ``events`` events of the center's day (or of the next day)."""
+    if next_day:
+        sim = SimOptions(**{**_fields(sim), "start": sim.start + timedelta(days=1)})
+    return islice(generate(sim), events)
+
+
+def _fields(sim: SimOptions) -> dict[str, object]:
+    return {name: getattr(sim, name) for name in sim.__dataclass_fields__}
+
+
+def prepare(settings: Settings, sim: SimOptions, events: int, partitions: int) -> int:
+    """The center's configuration into the corner's Configuration Database, its day into
+    the corner's raw topics; how many events were published."""
+    write_configuration(settings.config_db_url, sim)
+    return asyncio.run(publish(settings, day(sim, events), partitions))
+
+
+async def trickle(settings: Settings, messages: Iterator[SimMessage], rate: float,
+                  first_seen: dict[str, float]) -> int:
+    """Publish at ``rate`` events/s; for each interaction, when its first event was handed
+    to the producer (``time.perf_counter``) goes to ``first_seen``."""
+    topics = Topics(settings.topic_prefix)
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=1, acks="all")
+    await producer.start()
+    count, began = 0, time.perf_counter()
+    try:
+        for message in messages:
+            ahead = began + count / rate - time.perf_counter()
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+            await producer.send(topics.raw(message.topic_suffix), message.value, key=message.key)
+            interaction = orjson.loads(message.value).get("interaction_id")
+            if interaction is not None and interaction not in first_seen:
+                first_seen[interaction] = time.perf_counter()
+            count += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return count

@@ -1,0 +1,37 @@
+"""The benchmark runner runs on a tiny input against the real services and writes every
+figure it promises (their values are the machine's business, not the test's)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+KEYS = ("raw_floor_events_per_s", "transforms_events_per_s", "gsp_events_per_s",
+        "end_to_end_events_per_s", "ratio_to_raw_floor", "freshness_p50_s", "freshness_p95_s",
+        "freshness_p99_s", "freshness_max_s")
+
+
+def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, tmp_path: Path) -> None:
+    output = tmp_path / "result.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--events", "3000", "--gsp-events", "1500",
+         "--rate", "100", "--fresh-seconds", "3", "--no-profile", "--output", str(output)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(output.read_text())
+    for key in KEYS:
+        assert result[key] > 0, key
+    assert result["cores"] >= 1 and result["date"]
+    assert result["events"] == result["raw_floor"]["events"] == 3000
+    assert set(result["peak_rss_mb"]) == {"gsp-0", "loader"}
+    assert all(mb > 0 for mb in result["peak_rss_mb"].values())
+    assert result["rocksdb_mb"] > 0
+    fresh = result["freshness"]
+    assert fresh["interactions"] > 0 and fresh["visible"] == fresh["interactions"]
+    assert "end to end" in done.stdout and "freshness" in done.stdout
