@@ -205,7 +205,9 @@ def test_a_load_that_commits_after_the_snapshot_is_in_the_next_export(
             "update_audit_key) VALUES (%s, 1, 1, %s, %s, 'ACTIVE', 1, 1, %s, %s)",
             (late.interaction_id, late.start_ts, late.start_date_time_key, key, key))
         # ... while a later load commits first.
-        later = jobs.load_facts(mart, [dataclasses.replace(versions[0], version=10**6)])
+        first = versions[0]   # a new version that changes the row (a renumbering alone would not)
+        later = jobs.load_facts(mart, [dataclasses.replace(
+            first, version=10**6, active_flag=1 - first.active_flag)])
         assert later[0] > key
         middle = export(settings)
         assert middle.folder is not None
