@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -39,23 +40,14 @@ class TopicSpec:
 
 async def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> None:
     """Create the topics that are missing; existing ones are left as they are."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    try:
-        await admin.start()
-    except KafkaError as exc:
-        raise RetriableError(f"Kafka at {settings.kafka_bootstrap} is unreachable: {exc}") from exc
-    try:
+    async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         missing = [NewTopic(s.name, s.partitions, settings.kafka_replication_factor,
                             topic_configs={"cleanup.policy": "compact"} if s.compacted else {})
                    for s in specs if s.name not in existing]
         if missing:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):   # created meanwhile
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        await admin.close()
 
 
 async def partition_counts(settings: Settings, names: list[str]) -> dict[str, int | None]:
@@ -82,14 +74,8 @@ async def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartit
     tps = [TopicPartition(t, p) for t, count in counts.items() for p in range(count or 0)]
     if not tps:
         return {}
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None)
-    try:
-        await consumer.start()
+    async with plain_consumer(settings) as consumer:
         return await consumer.end_offsets(tps)
-    except KafkaError as exc:
-        raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
-    finally:
-        await consumer.stop()
 
 
 async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | None:
@@ -99,14 +85,8 @@ async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | 
     if any(count is None for count in counts.values()):
         return None
     ends = await end_offsets(settings, topics)
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    try:
-        await admin.start()
+    async with admin_client(settings) as admin:
         committed = await admin.list_consumer_group_offsets(group)
-    except KafkaError as exc:
-        raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: {exc}") from exc
-    finally:
-        await admin.close()
     return sum(end - max(0, committed[tp].offset if tp in committed else 0)
                for tp, end in ends.items())
 
