@@ -12,10 +12,19 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    CoordinatorLoadInProgressError,
+    GroupCoordinatorNotAvailableError,
+    KafkaError,
+    NotCoordinatorForGroupError,
+    TopicAlreadyExistsError,
+)
 
 from gim_faust.errors import FatalError, RetriableError
 from gim_faust.settings import Settings
+
+_COORDINATOR_PENDING = (GroupCoordinatorNotAvailableError, CoordinatorLoadInProgressError,
+                        NotCoordinatorForGroupError)
 
 
 def client_options(settings: Settings) -> dict[str, Any]:
@@ -80,13 +89,19 @@ async def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartit
 
 async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | None:
     """How many messages of ``topics`` the consumer ``group`` has not committed yet (None
-    while one of the topics does not exist)."""
+    while one of the topics does not exist or the group has no coordinator yet: a group the
+    broker has just started to track is briefly unknown, which is not an error)."""
     counts = await partition_counts(settings, topics)
     if any(count is None for count in counts.values()):
         return None
     ends = await end_offsets(settings, topics)
-    async with admin_client(settings) as admin:
-        committed = await admin.list_consumer_group_offsets(group)
+    try:
+        async with admin_client(settings) as admin:
+            committed = await admin.list_consumer_group_offsets(group)
+    except RetriableError as exc:
+        if isinstance(exc.__cause__, _COORDINATOR_PENDING):
+            return None
+        raise
     return sum(end - max(0, committed[tp].offset if tp in committed else 0)
                for tp, end in ends.items())
 
