@@ -1,8 +1,10 @@
 """The agents of one channel (``voice`` or ``digital``): a thin shell around the transforms.
 
-Each agent does four things per message: decode (bad input goes to the rejected topic),
-read state, call the pure transform, then send the output and write the state together
-with an outbox of the output Kafka has not acknowledged yet (``tables/state_codec.py``).
+Each agent does three things per message: decode (bad input goes to the rejected topic),
+read state, call the pure transform. It works in batches of the messages already fetched:
+at the end of one it sends the output and writes the state of every key the batch changed,
+once, together with an outbox of the output Kafka has not acknowledged yet
+(``tables/state_codec.py``, ``gsp/batch.py``), and only then acks the messages.
 Kafka does not deliver the output and the state change atomically, so after a crash the
 state may already hold an event whose output was lost; that message then comes again, from
 the same offset, as a duplicate, and the agent re-sends what the outbox holds for that
@@ -17,20 +19,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import faust
 import orjson
 from faust.types import TP
 
 from gim_faust.codec import Rejection, Source, decode
 from gim_faust.facts import from_record
-from gim_faust.gsp.output import Output, child, delivered
+from gim_faust.gsp.batch import Batch, BatchEnd, Touched
+from gim_faust.gsp.output import Origin, Output, child, delivered
 from gim_faust.tables import state_codec
 from gim_faust.tables.specs import partition_items, state_table
-from gim_faust.tables.state_codec import Outbox
 from gim_faust.tables.store import CodecTable
 from gim_faust.transforms import agent_state, interaction
 from gim_faust.transforms.outcome import Outcome, PartyEnded
@@ -78,8 +79,8 @@ class Channel:
             state_codec.encode_fact, state_codec.decode_fact)
         self.clocks: dict[int, PartitionClock] = {}
         self.output = Output(gsp, self.party_topic)
-        # Delivery futures of the outbox entries this process wrote, by (topic, offset).
-        self.in_flight: dict[tuple[str, int], list[Any]] = {}
+        # Delivery futures of the outbox entries this process wrote, by their origin.
+        self.in_flight: dict[Origin, list[Any]] = {}
         app.agent(gsp.raw_topic(self.interaction_topic),
                   name=f"interactions-{channel}")(self._interaction_agent)
         app.agent(gsp.raw_topic(self.agent_topic, self.party_topic),
@@ -93,32 +94,35 @@ class Channel:
     # --- interactions --------------------------------------------------------------------
 
     async def _interaction_agent(self, stream: Any) -> None:
-        async for event in stream.events():
-            started = time.perf_counter()
-            message = event.message
-            self.gsp.observe_lag(message)
-            decoded = decode(event.value, self.interaction_source, self.gsp.settings.tenant)
-            if isinstance(decoded, Rejection):
-                await self.gsp.reject(message, event.value, decoded)
-                continue
-            child(self.gsp.metrics.events_in, message.topic, decoded.type).inc()
-            clock = self._clock(message.partition)
-            key = decoded.interaction_id.encode()
-            state, outbox = self._load(self.interactions, key, state_codec.interaction_from)
-            outcome = interaction.apply(state, decoded, self.gsp.view, self.gsp.timeout_ms,
-                                        clock.watermark_ms)
-            await self._settle_interaction(message, key, outcome, outbox, clock)
-            clock.watermark_ms = max(clock.watermark_ms, decoded.ts_ms)
-            child(self.gsp.metrics.event_time, message.topic, message.partition).set(
-                clock.watermark_ms / 1000)
-            if clock.watermark_ms - clock.swept_ms >= SWEEP_EVERY_MS:
-                await self._sweep(message, clock)
-            self.gsp.metrics.processing.observe(time.perf_counter() - started)
+        await self._in_batches(stream, Batch(self.interactions, state_codec.interaction_from),
+                               self._interaction_event)
 
-    async def _settle_interaction(self, message: Any, key: bytes, outcome: Outcome,
-                                  outbox: Outbox, clock: PartitionClock) -> None:
+    async def _interaction_event(self, event: Any, batch: Batch) -> None:
+        started = time.perf_counter()
+        message = event.message
+        self.gsp.observe_lag(message)
+        decoded = decode(event.value, self.interaction_source, self.gsp.settings.tenant)
+        if isinstance(decoded, Rejection):
+            await self.gsp.reject(message, event.value, decoded)
+            return
+        child(self.gsp.metrics.events_in, message.topic, decoded.type).inc()
+        clock = self._clock(message.partition)
+        key = decoded.interaction_id.encode()
+        touched = batch.get(key, event)
+        outcome = interaction.apply(touched.state, decoded, self.gsp.view, self.gsp.timeout_ms,
+                                    clock.watermark_ms)
+        self._settle_interaction(message, batch, key, touched, outcome, clock)
+        clock.watermark_ms = max(clock.watermark_ms, decoded.ts_ms)
+        child(self.gsp.metrics.event_time, message.topic, message.partition).set(
+            clock.watermark_ms / 1000)
+        if clock.watermark_ms - clock.swept_ms >= SWEEP_EVERY_MS:
+            self._sweep(event, batch, clock)
+        self.gsp.metrics.processing.observe(time.perf_counter() - started)
+
+    def _settle_interaction(self, message: Any, batch: Batch, key: bytes, touched: Touched,
+                            outcome: Outcome, clock: PartitionClock) -> None:
         state = outcome.state
-        if await self._save(self.interactions, message, key, outcome, outbox):
+        if self._save(message, batch, touched, outcome):
             if isinstance(state, interaction.InteractionState):
                 clock.open[key] = state.last_ms
             else:
@@ -143,20 +147,20 @@ class Channel:
             clock.swept_ms = clock.watermark_ms
         return clock
 
-    async def _sweep(self, message: Any, clock: PartitionClock) -> None:
+    def _sweep(self, event: Any, batch: Batch, clock: PartitionClock) -> None:
         clock.swept_ms = clock.watermark_ms
         for key, last_ms in list(clock.open.items()):
             if clock.watermark_ms - last_ms <= self.gsp.timeout_ms:
                 continue
-            state, outbox = self._load(self.interactions, key, state_codec.interaction_from)
-            outcome = interaction.expire(state, clock.watermark_ms, self.gsp.timeout_ms)
+            touched = batch.get(key, event)
+            outcome = interaction.expire(touched.state, clock.watermark_ms, self.gsp.timeout_ms)
             if outcome is not None:
                 child(self.gsp.metrics.timed_out, self.channel).inc()
-                await self._settle_interaction(message, key, outcome, outbox, clock)
+                self._settle_interaction(event.message, batch, key, touched, outcome, clock)
         horizon = clock.watermark_ms - DEDUPE_WINDOW_MS
         for key, end_ms in list(clock.ended.items()):
             if end_ms < horizon:
-                del self.interactions[key]
+                batch.get(key, event).delete()
                 del clock.ended[key]
         self.gsp.metrics.tombstones.labels(self.channel).set(
             sum(len(c.ended) for c in self.clocks.values()))
@@ -164,40 +168,44 @@ class Channel:
     # --- agents and the after-call-work join ---------------------------------------------
 
     async def _agent_agent(self, stream: Any) -> None:
+        await self._in_batches(stream, Batch(self.agents, state_codec.agent_from),
+                               self._agent_event)
+
+    async def _agent_event(self, event: Any, batch: Batch) -> None:
+        message = event.message
+        self.gsp.observe_lag(message)
+        if message.topic == self.party_topic:
+            ended = _party_ended(event.value)
+            touched = batch.get(ended.agent_login.encode(), event)
+            outcome = agent_state.apply_party_ended(touched.state, ended, self.party_facts)
+        else:
+            decoded = decode(event.value, self.agent_source, self.gsp.settings.tenant)
+            if isinstance(decoded, Rejection):
+                await self.gsp.reject(message, event.value, decoded)
+                return
+            child(self.gsp.metrics.events_in, message.topic, decoded.type).inc()
+            touched = batch.get(decoded.agent_login.encode(), event)
+            outcome = agent_state.apply(touched.state, decoded, self.gsp.view, self.party_facts)
+        self._save(message, batch, touched, outcome)
+
+    # --- batches, state and output -------------------------------------------------------
+
+    async def _in_batches(self, stream: Any, batch: Batch,
+                          handle: Callable[[Any, Batch], Awaitable[None]]) -> None:
+        """Handle the stream's events one by one; a batch ends (output sent, states
+        written, then its events acked) when it is full or ``BATCH_WITHIN_S`` after its
+        first event, whichever comes first. Only acked events are committed."""
+        stream = stream.noack()
+        ending = BatchEnd(stream, lambda: self._finish(batch), self.gsp.app.crash)
         async for event in stream.events():
-            message = event.message
-            self.gsp.observe_lag(message)
-            if message.topic == self.party_topic:
-                ended = _party_ended(event.value)
-                key = ended.agent_login.encode()
-                state, outbox = self._load(self.agents, key, state_codec.agent_from)
-                outcome = agent_state.apply_party_ended(state, ended, self.party_facts)
-            else:
-                decoded = decode(event.value, self.agent_source, self.gsp.settings.tenant)
-                if isinstance(decoded, Rejection):
-                    await self.gsp.reject(message, event.value, decoded)
-                    continue
-                child(self.gsp.metrics.events_in, message.topic, decoded.type).inc()
-                key = decoded.agent_login.encode()
-                state, outbox = self._load(self.agents, key, state_codec.agent_from)
-                outcome = agent_state.apply(state, decoded, self.gsp.view, self.party_facts)
-            await self._save(self.agents, message, key, outcome, outbox)
+            async with ending.lock:
+                await handle(event, batch)
+                await ending.add(event)
 
-    # --- state and output -----------------------------------------------------------------
-
-    @staticmethod
-    def _load(table: faust.Table, key: bytes,
-              build: Callable[[Any], Any]) -> tuple[Any, Outbox]:
-        raw = table.get(key)
-        if raw is None:
-            return None, []
-        state, outbox = state_codec.unpack(raw)
-        return build(state), outbox
-
-    async def _save(self, table: faust.Table, message: Any, key: bytes, outcome: Outcome,
-                    outbox: Outbox) -> bool:
-        """Send the outcome and store the new state with its outbox; for a duplicate, re-send
-        what the outbox holds for its offset instead. True when the state changed."""
+    def _save(self, message: Any, batch: Batch, touched: Touched, outcome: Outcome) -> bool:
+        """Record the key's new state and the outcome's output for the end of the batch; for
+        a duplicate, queue what the outbox holds for its offset again instead. True when the
+        state changed."""
         metrics = self.gsp.metrics
         if outcome.out_of_state:
             child(metrics.out_of_state, message.topic).inc()
@@ -206,33 +214,40 @@ class Channel:
             # be lost, so send it again. A repeat the source sent (another offset) had its
             # effect the first time and sends nothing.
             child(metrics.duplicates, message.topic).inc()
-            await self.output.send(state_codec.sent_at(outbox, message.topic, message.offset))
+            batch.resend += state_codec.sent_at(touched.outbox, message.topic, message.offset)
             if self._uncommitted(message.topic, message.partition, message.offset):
                 # Maybe that replay: RocksDB kept the state this message wrote, but the
                 # changelog may never have received it. Writing it again puts it there, or a
                 # later rebuild from the changelog would miss the message for good.
-                table[key] = table[key]
+                touched.dirty = True
             return False
-        sent, futures = await self.output.publish(outcome)
-        kept = [entry for entry in outbox if self._unsettled(entry, message.partition)]
-        if sent:
-            kept.append(state_codec.entry(message.topic, message.offset, sent))
-            self.in_flight[message.topic, message.offset] = futures
-            if len(self.in_flight) > IN_FLIGHT_KEPT:
-                self.in_flight = {k: f for k, f in self.in_flight.items() if not delivered(f)}
-        table[key] = state_codec.pack(outcome.state, kept)
+        origin = message.topic, message.partition, message.offset
+        batch.outgoing.add(outcome, origin)
+        batch.owners[origin] = touched
+        touched.update(outcome.state)
         return True
+
+    async def _finish(self, batch: Batch) -> None:
+        """Send the batch's output, then write its states with their outbox entries."""
+        await self.output.send(batch.resend)
+        for origin, (sent, futures) in (await self.output.publish(batch.outgoing)).items():
+            topic, _, offset = origin
+            batch.owners[origin].added.append(state_codec.entry(topic, offset, sent))
+            self.in_flight[origin] = futures
+        if len(self.in_flight) > IN_FLIGHT_KEPT:
+            self.in_flight = {k: f for k, f in self.in_flight.items() if not delivered(f)}
+        batch.write(self._unsettled)
 
     def _unsettled(self, entry: list[Any], partition: int) -> bool:
         """Whether an outbox entry may still be needed: some of its messages are not
         acknowledged, or (written before a restart) its offset is not committed yet. Entries
         of a table partition come from the same partition of its input topics."""
         topic, offset = entry[0], entry[1]
-        futures = self.in_flight.get((topic, offset))
+        futures = self.in_flight.get((topic, partition, offset))
         if futures is not None:
             if not delivered(futures):
                 return True
-            del self.in_flight[topic, offset]
+            del self.in_flight[topic, partition, offset]
             return False
         return self._uncommitted(topic, partition, offset)
 

@@ -1,5 +1,10 @@
 """What the agents send: fact versions and ended parties, straight to Faust's Kafka producer.
 
+A batch's output is held until the batch ends (:class:`Outgoing`), and of the versions one
+batch makes of a fact only the highest is sent: the loader keeps only the highest version
+anyway, and an interaction's rows change with almost every event, so a batch of a busy
+backlog would otherwise send most rows several times. Ended parties are all sent, in order.
+
 Faust's ``Topic.send`` costs more per message than the transform that made it (schema,
 callbacks, a channel hop); the producer's own ``send`` only queues the message in the Kafka
 client's batch and returns. The message still goes through the producer that Faust flushes
@@ -10,6 +15,7 @@ are left to the client's default partitioner, as ``Topic.send`` leaves them.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +47,34 @@ def party_message(topic: str, ended: PartyEnded) -> Sent:
         "fact": to_record(ended.fact)})
 
 
+# The input message whose processing produced an output: (topic, partition, offset).
+Origin = tuple[str, int, int]
+
+
+@dataclass
+class Outgoing:
+    """The output of one batch of events, by the message that produced each part."""
+
+    facts: dict[str, tuple[Fact, Origin]] = field(default_factory=dict)  # by fact key
+    handoffs: list[tuple[PartyEnded, Origin]] = field(default_factory=list)
+    origins: dict[Origin, None] = field(default_factory=dict)  # in the order of the events
+
+    def add(self, outcome: Outcome, origin: Origin) -> None:
+        self.origins[origin] = None
+        for fact in outcome.facts:
+            key = f"{fact.table}:{fact.id}"
+            held = self.facts.get(key)
+            # Ties keep the first, as the loader does.
+            if held is None or fact.version > held[0].version:
+                self.facts[key] = fact, origin
+        self.handoffs += [(ended, origin) for ended in outcome.handoffs]
+
+    def clear(self) -> None:
+        self.facts.clear()
+        self.handoffs.clear()
+        self.origins.clear()
+
+
 class Output:
     def __init__(self, gsp: Gsp, party_topic: str) -> None:
         self.gsp, self.party_topic = gsp, party_topic
@@ -51,14 +85,19 @@ class Output:
         return [await producer.send(topic, key, value, None, None, None)
                 for topic, key, value in messages]
 
-    async def publish(self, outcome: Outcome) -> tuple[list[Sent], list[asyncio.Future[Any]]]:
-        """Send the outcome's facts and ended parties; returns them and their futures."""
+    async def publish(self, outgoing: Outgoing
+                      ) -> dict[Origin, tuple[list[Sent], list[asyncio.Future[Any]]]]:
+        """Send a batch's output in the order of the events that produced it; per origin,
+        the messages sent and their futures."""
         facts_topic, facts_out = self.gsp.topics.facts, self.gsp.metrics.facts_out
-        messages = [fact_message(facts_topic, fact) for fact in outcome.facts]
-        for fact in outcome.facts:
+        by_origin: dict[Origin, list[Sent]] = {origin: [] for origin in outgoing.origins}
+        for fact, origin in outgoing.facts.values():
+            by_origin[origin].append(fact_message(facts_topic, fact))
             child(facts_out, fact.table).inc()
-        messages += [party_message(self.party_topic, ended) for ended in outcome.handoffs]
-        return messages, await self.send(messages)
+        for ended, origin in outgoing.handoffs:
+            by_origin[origin].append(party_message(self.party_topic, ended))
+        return {origin: (sent, await self.send(sent)) for origin, sent in by_origin.items()
+                if sent}
 
 
 def delivered(futures: list[asyncio.Future[Any]]) -> bool:

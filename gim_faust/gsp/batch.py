@@ -1,0 +1,154 @@
+"""The states one batch of events touches: each key read once and written once per batch.
+
+Every table write costs a RocksDB put, a changelog record through Faust's producer and,
+once Kafka acknowledges that record, a second put for the changelog offset. The agents
+handle the messages already fetched as one batch (``Channel._in_batches``) and keep the keys
+it touches here until it ends, so a busy key costs one write per batch instead of one per
+event. The batch's messages are acked only after the write, so no offset is committed ahead
+of the state it produced.
+
+A table access happens in the partition of Faust's *current event*, which is the batch's
+last event when it ends; :func:`acting_for` makes each key's write go to its own partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from faust import streams
+
+from gim_faust.gsp.output import Origin, Outgoing
+from gim_faust.tables import state_codec
+from gim_faust.tables.state_codec import Outbox, Sent
+
+BATCH_MAX = 1000       # events per batch at most
+BATCH_WITHIN_S = 0.05  # a batch ends this long after its first event (the most it delays one)
+
+
+@contextmanager
+def acting_for(event: Any) -> Iterator[None]:
+    """Table reads and writes inside go to ``event``'s partition."""
+    token = streams._current_event.set(weakref.ref(event))  # noqa: SLF001 (no public setter)
+    try:
+        yield
+    finally:
+        streams._current_event.reset(token)  # noqa: SLF001
+
+
+@dataclass
+class Touched:
+    """One key as the batch left it. ``outbox``: the entries its stored value came with;
+    ``added``: the entries this batch's events added; ``event``: the latest event of the
+    key, whose partition the write goes to."""
+
+    state: Any
+    outbox: Outbox
+    event: Any
+    stored: bool
+    added: Outbox = field(default_factory=list)
+    dirty: bool = False
+    deleted: bool = False
+
+    def update(self, state: Any) -> None:
+        self.state, self.dirty, self.deleted = state, True, False
+
+    def delete(self) -> None:
+        self.dirty, self.deleted = True, True
+
+
+class Batch:
+    """The keys a batch touched, and its output with the key each part's outbox entry goes
+    to."""
+
+    def __init__(self, table: faust.Table, build: Callable[[Any], Any]) -> None:
+        self.table, self.build = table, build
+        self.keys: dict[bytes, Touched] = {}
+        self.outgoing = Outgoing()
+        self.owners: dict[Origin, Touched] = {}
+        self.resend: list[Sent] = []  # what duplicates of unacknowledged messages re-send
+
+    def get(self, key: bytes, event: Any) -> Touched:
+        """The key's state as this batch left it, read from the table the first time."""
+        touched = self.keys.get(key)
+        if touched is None:
+            raw = self.table.get(key)
+            if raw is None:
+                touched = Touched(None, [], event, stored=False)
+            else:
+                state, outbox = state_codec.unpack(raw)
+                touched = Touched(self.build(state), outbox, event, stored=True)
+            self.keys[key] = touched
+        touched.event = event
+        return touched
+
+    def write(self, keep: Callable[[list[Any], int], bool]) -> None:
+        """Store every changed key once, with the outbox entries (stored and added by this
+        batch) that ``keep(entry, partition)`` still wants."""
+        for key, touched in self.keys.items():
+            if not touched.dirty:
+                continue
+            with acting_for(touched.event):
+                if not touched.deleted:
+                    partition = touched.event.message.partition
+                    kept = [entry for entry in touched.outbox + touched.added
+                            if keep(entry, partition)]
+                    self.table[key] = state_codec.pack(touched.state, kept)
+                elif touched.stored:
+                    del self.table[key]
+        self.keys.clear()
+        self.outgoing.clear()
+        self.owners.clear()
+        self.resend.clear()
+
+
+class BatchEnd:
+    """Ends a stream's batch when it is full or ``BATCH_WITHIN_S`` after its first event:
+    ``finish()`` sends the output and writes the states, then the events are acked. The
+    timer fires while the agent waits for the stream, so a quiet stream's last events are
+    never held back; ``lock`` keeps handling an event and ending a batch apart. A batch that
+    fails to end crashes the app (``crash``): its events stay unacked and come again."""
+
+    def __init__(self, stream: Any, finish: Callable[[], Awaitable[None]],
+                 crash: Callable[[BaseException], Awaitable[None]]) -> None:
+        self.stream, self.finish, self.crash = stream, finish, crash
+        self.events: list[Any] = []
+        self.lock = asyncio.Lock()
+        self.timer: asyncio.TimerHandle | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def add(self, event: Any) -> None:
+        """Count a handled event in (call with ``lock`` held)."""
+        self.events.append(event)
+        if len(self.events) >= BATCH_MAX:
+            await self.end()
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(BATCH_WITHIN_S, self._due)
+
+    def _due(self) -> None:
+        self.timer = None
+        self.task = asyncio.ensure_future(self._end_when_free())
+
+    async def _end_when_free(self) -> None:
+        try:
+            async with self.lock:
+                await self.end()
+        except Exception as exc:  # noqa: BLE001 (anything: the worker must stop)
+            await self.crash(exc)
+
+    async def end(self) -> None:
+        """Finish the batch and ack its events (call with ``lock`` held)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.events:
+            return
+        await self.finish()
+        for event in self.events:
+            await self.stream.ack(event)
+        self.events.clear()

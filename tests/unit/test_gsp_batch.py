@@ -1,0 +1,137 @@
+"""The GSP's batches: one read and one write per key, and when a batch ends and acks."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from faust.streams import current_event
+from gim_faust.tables import state_codec
+
+from gim_faust.gsp.batch import BATCH_MAX, BATCH_WITHIN_S, Batch, BatchEnd
+
+
+@dataclass
+class Message:
+    topic: str
+    partition: int
+    offset: int
+
+
+class Event:
+    def __init__(self, partition: int, offset: int) -> None:
+        self.message = Message("raw", partition, offset)
+
+
+class Table(dict):
+    """Records every write with the partition of the event it was made for."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[tuple[bytes, int]] = []
+        self.reads = 0
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        self.reads += 1
+        return super().get(key, default)
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.writes.append((key, current_event().message.partition))
+        super().__setitem__(key, value)
+
+
+def test_a_key_is_read_once_and_written_once_in_its_own_partition() -> None:
+    table = Table()
+    batch = Batch(table, lambda state: state)
+    for offset in range(5):
+        touched = batch.get(b"k1", Event(1, offset))
+        touched.update({"n": offset})
+        touched.added.append(["raw", offset, []])
+    batch.get(b"k2", Event(2, 9)).update({"n": 9})
+    batch.get(b"k3", Event(0, 10))  # read, not changed: not written
+    batch.write(lambda entry, partition: True)
+
+    assert table.reads == 3
+    assert sorted(table.writes) == [(b"k1", 1), (b"k2", 2)]
+    state, outbox = state_codec.unpack(table[b"k1"])
+    assert state == {"n": 4}
+    assert [entry[1] for entry in outbox] == [0, 1, 2, 3, 4]
+    assert batch.keys == {}
+
+
+def test_the_write_keeps_only_the_outbox_entries_still_wanted() -> None:
+    table = Table()
+    dict.__setitem__(table, b"k", state_codec.pack({"n": 0}, [["raw", 1, []], ["raw", 2, []]]))
+    batch = Batch(table, lambda state: state)
+    touched = batch.get(b"k", Event(0, 3))
+    touched.update({"n": 3})
+    touched.added.append(["raw", 3, []])
+    batch.write(lambda entry, partition: entry[1] != 2)
+    assert [entry[1] for entry in state_codec.unpack(table[b"k"])[1]] == [1, 3]
+
+
+def test_a_deleted_key_is_removed_unless_it_was_never_stored() -> None:
+    table = Table()
+    dict.__setitem__(table, b"old", state_codec.pack({"n": 0}, []))
+    batch = Batch(table, lambda state: state)
+    batch.get(b"old", Event(0, 1)).delete()
+    batch.get(b"new", Event(0, 2)).delete()
+    batch.write(lambda entry, partition: True)
+    assert b"old" not in table and b"new" not in table
+
+
+class Stream:
+    def __init__(self) -> None:
+        self.acked: list[int] = []
+
+    async def ack(self, event: Event) -> None:
+        self.acked.append(event.message.offset)
+
+
+def _ending(finish: Any = None) -> tuple[BatchEnd, Stream, list[int], list[BaseException]]:
+    stream, finished, crashes = Stream(), [], []
+
+    async def default_finish() -> None:
+        finished.append(len(stream.acked))
+
+    async def crash(exc: BaseException) -> None:
+        crashes.append(exc)
+
+    return BatchEnd(stream, finish or default_finish, crash), stream, finished, crashes
+
+
+async def test_a_full_batch_ends_at_once_and_acks_after_finishing() -> None:
+    ending, stream, finished, _ = _ending()
+    for offset in range(BATCH_MAX):
+        async with ending.lock:
+            await ending.add(Event(0, offset))
+    assert finished == [0]  # finish ran before any ack
+    assert stream.acked == list(range(BATCH_MAX))
+    assert ending.timer is None
+
+
+async def test_a_quiet_stream_s_batch_ends_after_the_window() -> None:
+    ending, stream, finished, _ = _ending()
+    async with ending.lock:
+        await ending.add(Event(0, 7))
+    assert stream.acked == []
+    await asyncio.sleep(BATCH_WITHIN_S * 4)
+    assert finished == [0] and stream.acked == [7]
+
+
+async def test_a_batch_that_fails_to_end_crashes_and_acks_nothing() -> None:
+    async def failing() -> None:
+        raise RuntimeError("Kafka is gone")
+
+    ending, stream, _, crashes = _ending(failing)
+    async with ending.lock:
+        await ending.add(Event(0, 1))
+    await asyncio.sleep(BATCH_WITHIN_S * 4)
+    assert stream.acked == [] and [str(c) for c in crashes] == ["Kafka is gone"]
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_event() -> None:
+    assert current_event() is None
