@@ -113,9 +113,9 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     # Sized so that the whole run stays under 15 minutes on 2 cores at today's GSP speed
     # (docs/performance.md); --events 1000000 takes about 30 minutes in all.
-    parser.add_argument("--events", type=int, default=250_000,
+    parser.add_argument("--events", type=int, default=1_000_000,
                         help="end-to-end backlog (raw floor too)")
-    parser.add_argument("--gsp-events", type=int, default=80_000, help="GSP-alone backlog")
+    parser.add_argument("--gsp-events", type=int, default=50_000, help="GSP-alone backlog")
     parser.add_argument("--rate", type=float, default=2000.0, help="freshness: events/s")
     parser.add_argument("--fresh-seconds", type=float, default=20.0,
                         help="freshness: how long to publish")

@@ -21,6 +21,11 @@ from faust.transport.producer import ProducerBuffer
 
 V = TypeVar("V")
 
+# Changelog writes Faust may queue before it stops handing events to the agents until the
+# queue is down again. Faust's 100 is less than one batch writes (``gsp/batch.py``), and each
+# of those stops cost a wait per queued message.
+CHANGELOG_BUFFER_MAX = 10_000
+
 
 def install_complete_flush() -> None:
     """Patch Faust's producer buffer (idempotent; call before the app starts)."""
@@ -46,6 +51,7 @@ def install_complete_flush() -> None:
 
     ProducerBuffer._send_pending = send_pending  # noqa: SLF001
     ProducerBuffer.flush = flush
+    ProducerBuffer.max_messages = CHANGELOG_BUFFER_MAX
     ProducerBuffer._gim_complete_flush = True
 
 

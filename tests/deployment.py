@@ -90,11 +90,13 @@ class Deployment:
     def state_dir(self, name: str = "gsp") -> Path:
         return self.workdir / f"state-{name}"
 
-    def wait_gsp_caught_up(self, service: pl.Service, app_id: str | None = None) -> None:
+    def wait_gsp_caught_up(self, service: pl.Service, app_id: str | None = None,
+                           timeout_s: float = 300.0) -> None:
         """Every raw and internal input of the GSP committed: all its output is out."""
         topics = Topics(self.prefix, app_id)
         inputs = [*topics.raw_all, topics.party_ended("voice"), topics.party_ended("digital")]
-        asyncio.run(pl.wait_caught_up(self.bootstrap, topics.gsp_app_id, inputs, service))
+        asyncio.run(pl.wait_caught_up(self.bootstrap, topics.gsp_app_id, inputs, service,
+                                      timeout_s))
 
     def gim(self, name: str = "gim") -> pl.Service:
         return self.start("gim", "worker", name=name)
