@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
-# make bench BENCH_ARGS="--events 200000 --workers 2" (python -m bench --help lists them)
+# make bench BENCH_ARGS="--events 250000" (python -m bench --help lists them)
 BENCH_ARGS ?=
 
 .PHONY: install services services-down tools test unit demo bench clean
