@@ -14,6 +14,7 @@ last event when it ends; :func:`acting_for` makes each key's write go to its own
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +48,7 @@ class Touched:
     ``added``: the entries this batch's events added; ``event``: the latest event of the
     key, whose partition the write goes to."""
 
+    key: bytes
     state: Any
     outbox: Outbox
     event: Any
@@ -63,14 +65,12 @@ class Touched:
 
 
 class Batch:
-    """The keys a batch touched, and its output with the key each part's outbox entry goes
-    to."""
+    """The keys a batch touched, and its output."""
 
     def __init__(self, table: faust.Table, build: Callable[[Any], Any]) -> None:
         self.table, self.build = table, build
         self.keys: dict[bytes, Touched] = {}
         self.outgoing = Outgoing()
-        self.owners: dict[Origin, Touched] = {}
         self.resend: list[Sent] = []  # what duplicates of unacknowledged messages re-send
 
     def get(self, key: bytes, event: Any) -> Touched:
@@ -79,13 +79,18 @@ class Batch:
         if touched is None:
             raw = self.table.get(key)
             if raw is None:
-                touched = Touched(None, [], event, stored=False)
+                touched = Touched(key, None, [], event, stored=False)
             else:
                 state, outbox = state_codec.unpack(raw)
-                touched = Touched(self.build(state), outbox, event, stored=True)
+                touched = Touched(key, self.build(state), outbox, event, stored=True)
             self.keys[key] = touched
         touched.event = event
         return touched
+
+    def record(self, published: dict[Origin, tuple[list[Sent], Any]]) -> None:
+        """Give each key the outbox entry of what was sent on its behalf (``Output.publish``)."""
+        for (topic, _, offset, key), (sent, _) in published.items():
+            self.keys[key].added.append(state_codec.entry(topic, offset, sent))
 
     def write(self, keep: Callable[[list[Any], int], bool]) -> None:
         """Store every changed key once, with the outbox entries (stored and added by this
@@ -103,7 +108,6 @@ class Batch:
                     del self.table[key]
         self.keys.clear()
         self.outgoing.clear()
-        self.owners.clear()
         self.resend.clear()
 
 
@@ -132,14 +136,13 @@ class BatchEnd:
 
     def _due(self) -> None:
         self.timer = None
+        # Held so the task is not collected while it waits for the lock.
         self.task = asyncio.ensure_future(self._end_when_free())
 
     async def _end_when_free(self) -> None:
-        try:
-            async with self.lock:
+        async with self.lock:
+            with contextlib.suppress(Exception):  # end() has crashed the app already
                 await self.end()
-        except Exception as exc:  # noqa: BLE001 (anything: the worker must stop)
-            await self.crash(exc)
 
     async def end(self) -> None:
         """Finish the batch and ack its events (call with ``lock`` held)."""
@@ -148,7 +151,11 @@ class BatchEnd:
             self.timer = None
         if not self.events:
             return
-        await self.finish()
+        try:
+            await self.finish()
+        except Exception as exc:
+            await self.crash(exc)
+            raise
         for event in self.events:
             await self.stream.ack(event)
         self.events.clear()

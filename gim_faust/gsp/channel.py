@@ -29,7 +29,7 @@ from faust.types import TP
 from gim_faust.codec import Rejection, Source, decode
 from gim_faust.facts import from_record
 from gim_faust.gsp.batch import Batch, BatchEnd, Touched
-from gim_faust.gsp.output import Origin, Output, child, delivered
+from gim_faust.gsp.output import Output, child, delivered
 from gim_faust.tables import state_codec
 from gim_faust.tables.specs import partition_items, state_table
 from gim_faust.tables.store import CodecTable
@@ -79,8 +79,9 @@ class Channel:
             state_codec.encode_fact, state_codec.decode_fact)
         self.clocks: dict[int, PartitionClock] = {}
         self.output = Output(gsp, self.party_topic)
-        # Delivery futures of the outbox entries this process wrote, by their origin.
-        self.in_flight: dict[Origin, list[Any]] = {}
+        # Delivery futures of the outbox entries this process wrote, by input message
+        # (topic, partition, offset).
+        self.in_flight: dict[tuple[str, int, int], list[Any]] = {}
         app.agent(gsp.raw_topic(self.interaction_topic),
                   name=f"interactions-{channel}")(self._interaction_agent)
         app.agent(gsp.raw_topic(self.agent_topic, self.party_topic),
@@ -128,8 +129,6 @@ class Channel:
             else:
                 clock.open.pop(key, None)
                 clock.ended[key] = state.end_ms
-        child(self.gsp.metrics.open_interactions, self.channel).set(
-            sum(len(c.open) for c in self.clocks.values()))
 
     def _clock(self, partition: int) -> PartitionClock:
         """The partition's clock, rebuilt from the local table after a (re)start."""
@@ -221,22 +220,23 @@ class Channel:
                 # later rebuild from the changelog would miss the message for good.
                 touched.dirty = True
             return False
-        origin = message.topic, message.partition, message.offset
-        batch.outgoing.add(outcome, origin)
-        batch.owners[origin] = touched
+        batch.outgoing.add(outcome, (message.topic, message.partition, message.offset,
+                                     touched.key))
         touched.update(outcome.state)
         return True
 
     async def _finish(self, batch: Batch) -> None:
         """Send the batch's output, then write its states with their outbox entries."""
         await self.output.send(batch.resend)
-        for origin, (sent, futures) in (await self.output.publish(batch.outgoing)).items():
-            topic, _, offset = origin
-            batch.owners[origin].added.append(state_codec.entry(topic, offset, sent))
-            self.in_flight[origin] = futures
+        published = await self.output.publish(batch.outgoing)
+        batch.record(published)
+        for (topic, partition, offset, _), (_, futures) in published.items():
+            self.in_flight.setdefault((topic, partition, offset), []).extend(futures)
         if len(self.in_flight) > IN_FLIGHT_KEPT:
             self.in_flight = {k: f for k, f in self.in_flight.items() if not delivered(f)}
         batch.write(self._unsettled)
+        child(self.gsp.metrics.open_interactions, self.channel).set(
+            sum(len(c.open) for c in self.clocks.values()))
 
     def _unsettled(self, entry: list[Any], partition: int) -> bool:
         """Whether an outbox entry may still be needed: some of its messages are not

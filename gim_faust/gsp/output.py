@@ -35,9 +35,14 @@ def child(metric: Any, *labels: str) -> Any:
     return metric.labels(*labels)
 
 
-def fact_message(topic: str, fact: Fact) -> Sent:
-    """A fact version as it goes to the fact topic: key ``<table>:<id>``, the record as JSON."""
-    return topic, f"{fact.table}:{fact.id}".encode(), orjson.dumps(to_record(fact))
+def fact_key(fact: Fact) -> str:
+    """A fact row's message key: ``<table>:<id>``."""
+    return f"{fact.table}:{fact.id}"
+
+
+def fact_message(topic: str, key: str, fact: Fact) -> Sent:
+    """A fact version as it goes to the fact topic, the record as JSON."""
+    return topic, key.encode(), orjson.dumps(to_record(fact))
 
 
 def party_message(topic: str, ended: PartyEnded) -> Sent:
@@ -47,8 +52,10 @@ def party_message(topic: str, ended: PartyEnded) -> Sent:
         "fact": to_record(ended.fact)})
 
 
-# The input message whose processing produced an output: (topic, partition, offset).
-Origin = tuple[str, int, int]
+# Where an output comes from: the input message that produced it (topic, partition, offset)
+# and the state key whose outbox records it. One message can touch several keys: an event
+# that moves event time on also times out other interactions.
+Origin = tuple[str, int, int, bytes]
 
 
 @dataclass
@@ -62,7 +69,7 @@ class Outgoing:
     def add(self, outcome: Outcome, origin: Origin) -> None:
         self.origins[origin] = None
         for fact in outcome.facts:
-            key = f"{fact.table}:{fact.id}"
+            key = fact_key(fact)
             held = self.facts.get(key)
             # Ties keep the first, as the loader does.
             if held is None or fact.version > held[0].version:
@@ -91,8 +98,8 @@ class Output:
         the messages sent and their futures."""
         facts_topic, facts_out = self.gsp.topics.facts, self.gsp.metrics.facts_out
         by_origin: dict[Origin, list[Sent]] = {origin: [] for origin in outgoing.origins}
-        for fact, origin in outgoing.facts.values():
-            by_origin[origin].append(fact_message(facts_topic, fact))
+        for key, (fact, origin) in outgoing.facts.items():
+            by_origin[origin].append(fact_message(facts_topic, key, fact))
             child(facts_out, fact.table).inc()
         for ended, origin in outgoing.handoffs:
             by_origin[origin].append(party_message(self.party_topic, ended))

@@ -82,6 +82,17 @@ def test_a_deleted_key_is_removed_unless_it_was_never_stored() -> None:
     assert b"old" not in table and b"new" not in table
 
 
+def test_each_key_gets_the_entry_of_what_was_sent_for_it_even_from_one_message() -> None:
+    # One event that also times out another interaction sends for two keys.
+    batch = Batch(Table(), lambda state: state)
+    event = Event(0, 5)
+    first, second = batch.get(b"k1", event), batch.get(b"k2", event)
+    batch.record({("raw", 0, 5, b"k1"): ([("facts", b"a", b"1")], []),
+                  ("raw", 0, 5, b"k2"): ([("facts", b"b", b"2")], [])})
+    assert state_codec.sent_at(first.added, "raw", 5) == [("facts", b"a", b"1")]
+    assert state_codec.sent_at(second.added, "raw", 5) == [("facts", b"b", b"2")]
+
+
 class Stream:
     def __init__(self) -> None:
         self.acked: list[int] = []
