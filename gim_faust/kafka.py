@@ -91,17 +91,14 @@ async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | 
     """How many messages of ``topics`` the consumer ``group`` has not committed yet (None
     while one of the topics does not exist or the group has no coordinator yet: a group the
     broker has just started to track is briefly unknown, which is not an error)."""
-    counts = await partition_counts(settings, topics)
-    if any(count is None for count in counts.values()):
-        return None
     ends = await end_offsets(settings, topics)
-    try:
-        async with admin_client(settings) as admin:
+    if {tp.topic for tp in ends} != set(topics):
+        return None
+    async with admin_client(settings) as admin:
+        try:
             committed = await admin.list_consumer_group_offsets(group)
-    except RetriableError as exc:
-        if isinstance(exc.__cause__, _COORDINATOR_PENDING):
+        except _COORDINATOR_PENDING:
             return None
-        raise
     return sum(end - max(0, committed[tp].offset if tp in committed else 0)
                for tp, end in ends.items())
 
