@@ -111,18 +111,16 @@ def table(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    # Sized so that the whole run stays under 15 minutes on 2 cores at today's GSP speed
-    # (docs/performance.md); --events 1000000 takes about 30 minutes in all.
+    # The 1M-event backlog: about 14 minutes in all on 2 cores (docs/performance.md).
     parser.add_argument("--events", type=int, default=1_000_000,
-                        help="end-to-end backlog (raw floor too)")
-    parser.add_argument("--gsp-events", type=int, default=50_000, help="GSP-alone backlog")
-    parser.add_argument("--rate", type=float, default=2000.0, help="freshness: events/s")
+                        help="end-to-end backlog (raw floor too); %(default)s")
+    parser.add_argument("--gsp-events", type=int, default=50_000, help="GSP-alone backlog; %(default)s")
+    parser.add_argument("--rate", type=float, default=2000.0, help="freshness: events/s; %(default)s")
     parser.add_argument("--fresh-seconds", type=float, default=20.0,
-                        help="freshness: how long to publish")
-    # One: two gave +47 % end to end on 2 cores, but once stalled after their rebalance
-    # (docs/performance.md), and the benchmark must finish.
-    parser.add_argument("--workers", type=int, default=1, help="GSP workers")
-    parser.add_argument("--partitions", type=int, default=3, help="partitions per raw topic")
+                        help="freshness: seconds of publishing; %(default)s")
+    # One: several workers are not safe yet (docs/gsp.md, "Several workers").
+    parser.add_argument("--workers", type=int, default=1, help="GSP workers; %(default)s")
+    parser.add_argument("--partitions", type=int, default=3, help="partitions per raw topic; %(default)s")
     parser.add_argument("--output", type=Path, help="JSON file (default: bench/results/...)")
     parser.add_argument("--no-profile", action="store_true", help="no flame graph of the GSP")
     args = parser.parse_args(argv)

@@ -13,9 +13,9 @@ import time
 
 import orjson
 import psycopg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
-from gim_faust.kafka import client_options, partition_counts
+from gim_faust.kafka import client_options, end_offsets
 from gim_faust.settings import Settings
 from gim_faust.topics import Topics
 
@@ -25,8 +25,7 @@ type text, ts text)"""
 
 async def _consume(settings: Settings, conn: psycopg.Connection) -> int:
     names = list(Topics(settings.topic_prefix).raw_all)
-    counts = await partition_counts(settings, names)
-    tps = [TopicPartition(t, p) for t, n in counts.items() for p in range(n or 0)]
+    tps = list(await end_offsets(settings, names))
     consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
                                 enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024**2)
     await consumer.start()

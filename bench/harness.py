@@ -2,8 +2,9 @@
 
 Every :class:`Corner` has a fresh topic prefix, its own Configuration Database, Info Mart and
 raw-floor database and a state directory, all removed by :meth:`Corner.close`, so runs never see each other's
-data. :class:`Service` runs one ``gim-faust`` command as its own process and reads what it
-cost from ``/proc`` just before stopping it (peak RSS, CPU seconds): afterwards they are gone.
+data. :class:`Service` runs one ``gim-faust`` command as its own process; ``measure`` reads
+what it has cost so far from ``/proc`` (peak RSS, CPU seconds), which must happen before it
+stops.
 """
 
 from __future__ import annotations
@@ -21,10 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from aiokafka.admin import AIOKafkaAdminClient
 from psycopg import sql
 
-from gim_faust.kafka import client_options, group_lag
+from gim_faust.kafka import admin_client, group_lag
 from gim_faust.settings import Settings, load_settings
 from gim_faust.topics import Topics
 
@@ -59,7 +59,6 @@ class Service:
 
     def stop(self) -> None:
         if self.proc.poll() is None:
-            self.measure()
             self.proc.send_signal(signal.SIGTERM)
             try:
                 self.proc.wait(60)
@@ -101,11 +100,11 @@ class Corner:
     def run(self, *args: str) -> None:
         subprocess.run([GIM_FAUST, *args], env=self.env, check=True, capture_output=True)
 
-    def gsp_lag(self, app_id: str | None = None) -> int | None:
-        """Input messages the GSP has not committed yet (None: an input does not exist)."""
+    def gsp_lag(self) -> int | None:
+        """Input messages the GSP has not committed yet (None: not known yet)."""
         inputs = [*self.topics.raw_all, *(self.topics.party_ended(c)
                                           for c in ("voice", "digital"))]
-        return asyncio.run(group_lag(self.settings, app_id or self.settings.gsp_app_id, inputs))
+        return asyncio.run(group_lag(self.settings, self.settings.gsp_app_id, inputs))
 
     def rocksdb_mb(self) -> float:
         """Size of the GSP workers' state directories (``GIM_STATE_DIR``)."""
@@ -128,14 +127,10 @@ class Corner:
 
 
 async def _delete_topics(settings: Settings, prefixes: tuple[str, ...]) -> None:
-    admin = AIOKafkaAdminClient(**client_options(settings))
-    await admin.start()
-    try:
+    async with admin_client(settings) as admin:
         names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
         if names:
             await admin.delete_topics(names)
-    finally:
-        await admin.close()
 
 
 def wait_until(done: Any, services: list[Service], timeout: float, poll: float = 0.5) -> float:

@@ -6,6 +6,7 @@ freshness run. The simulator is deterministic, so every corner gets the same eve
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections.abc import Iterator
@@ -37,12 +38,8 @@ def options(events: int, tenant: str) -> SimOptions:
 def day(sim: SimOptions, events: int, next_day: bool = False) -> Iterator[SimMessage]:
     """The first ``events`` events of the center's day (or of the next day)."""
     if next_day:
-        sim = SimOptions(**{**_fields(sim), "start": sim.start + timedelta(days=1)})
+        sim = dataclasses.replace(sim, start=sim.start + timedelta(days=1))
     return islice(generate(sim), events)
-
-
-def _fields(sim: SimOptions) -> dict[str, object]:
-    return {name: getattr(sim, name) for name in sim.__dataclass_fields__}
 
 
 def prepare(settings: Settings, sim: SimOptions, events: int, partitions: int) -> int:
