@@ -13,11 +13,13 @@ Where the position lives depends on the reader:
   in the Info Mart, which the loader trusts over Kafka (docs/loader.md), so it is moved there.
 
 Reprocessing changes nothing that is already right: fact keys and versions are deterministic
-and the loader keeps the highest version. Replaying raw topics into the GSP's own group has no
-effect, since its state deduplicates every event it has applied (by ``seq``, with tombstones
-for 24 h of event time after an interaction ends); to compute facts again from raw events,
-replay into a fresh group and run a GSP with ``GIM_GSP_APP_ID`` set to it: its state starts
-empty, so the dedupe window starts afresh (docs/gsp.md).
+and the loader keeps the highest version. Replaying raw topics into the GSP's own group
+recomputes nothing within its dedupe window (its state knows every event it has applied, by
+``seq``, with tombstones for 24 h of event time after an interaction ends); older
+interactions are computed again, at versions no higher than the loaded ones, so no row
+changes. To compute facts again from raw events, replay into a fresh group and run a GSP
+with ``GIM_GSP_APP_ID`` set to it: its state starts empty (docs/gsp.md). A time past where
+the group stands is refused: it would skip records the group has not read.
 """
 
 from __future__ import annotations

@@ -116,8 +116,7 @@ def last_completed(conn: psycopg.Connection[Any]) -> dict[str, datetime | None]:
         for source in RUN_SOURCES.values())
     row = conn.execute(sql.SQL("SELECT {}, (SELECT min(applied_ts) FROM ctl_schema_version)")
                        .format(parts)).fetchone()
-    if row is None:
-        return dict.fromkeys(RUN_SOURCES)
+    assert row is not None  # a SELECT of scalar subqueries has exactly one row
     created = row[-1]
     return {job: last or created for job, last in zip(RUN_SOURCES, row[:-1], strict=True)}
 

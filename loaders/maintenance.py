@@ -64,7 +64,7 @@ from gim_faust.settings import Settings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SOURCE = "gim-maintenance"
+SOURCE = jobs.RUN_SOURCES["maintenance"]
 APPLICATION = "gim-faust maintenance"
 # "Keep date_time filled at least a year ahead" (issue 11): 366 days covers a leap year.
 CALENDAR_AHEAD_DAYS = 366

@@ -98,8 +98,8 @@ class TableCounts:
 
     @property
     def unchanged(self) -> int:
-        """Rows the database already held at this version or a higher one (or, for dimension
-        rows, at all)."""
+        """Rows the database already held at this version or a higher one, or held with the
+        same content at a lower one (or, for dimension rows, at all)."""
         return self.staged - self.inserted - self.updated
 
 

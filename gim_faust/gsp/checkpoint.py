@@ -39,6 +39,7 @@ from gim_faust.gsp.snapshots import (
     Manifest,
     PartitionState,
     SnapshotArea,
+    app_prefix,
     new_snapshot_id,
     sha256_file,
 )
@@ -168,8 +169,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         print(f"gim-faust: no GSP worker answers at {url} ({exc}); snapshots are taken by a "
               "running worker: run this next to it, with its GIM_METRICS_PORT", file=sys.stderr)
         return 1
-    ours = f"{settings.tenant}/gsp/snapshots/{settings.gsp_app_id}/"
-    if not orjson.loads(body)["prefix"].startswith(ours):
+    if not orjson.loads(body)["prefix"].startswith(app_prefix(settings.tenant,
+                                                              settings.gsp_app_id)):
         print(f"gim-faust: the worker at {url} serves another tenant or app ({body}); "
               f"set GIM_METRICS_PORT to this tenant's worker", file=sys.stderr)
         return 1

@@ -109,13 +109,18 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def app_prefix(tenant: str, app_id: str) -> str:
+    """Where the snapshots of every worker of one GSP app go."""
+    return f"{tenant}/gsp/snapshots/{app_id}/"
+
+
 class SnapshotArea:
     """One worker's snapshots in the object store."""
 
     def __init__(self, store: ObjectStore, tenant: str, app_id: str, instance: str | None) -> None:
         self.store = store
         self.instance = instance or DEFAULT_INSTANCE
-        self.prefix = f"{tenant}/gsp/snapshots/{app_id}/{self.instance}/"
+        self.prefix = f"{app_prefix(tenant, app_id)}{self.instance}/"
 
     def file_key(self, snapshot_id: str, partition: PartitionState, name: str) -> str:
         return f"{self.prefix}{snapshot_id}/{partition.directory}/{name}"
