@@ -68,7 +68,6 @@ import psycopg
 from gim_faust.loaders import jobs, records
 from gim_faust.loaders.migrate import STATIC_DIMENSIONS
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from gim_faust.errors import ConfigError, FatalError, RetriableError
 from gim_faust.objectstore import NotFound, ObjectStore, open_store
@@ -588,8 +587,7 @@ def record_run(settings: Settings, result: ExportResult) -> None:
     try:
         conn = jobs.connect(settings.infomart_db_url, APPLICATION)
         with conn:
-            conn.execute("INSERT INTO ctl_audit_log (source, rows, detail) VALUES (%s, %s, %s)",
-                         (jobs.RUN_SOURCES["export"], result.rows, Jsonb(detail)))
+            jobs.record_run(conn, jobs.RUN_SOURCES["export"], result.rows, detail)
     except (psycopg.Error, RetriableError) as exc:
         log.warning("export done, but its run could not be recorded in ctl_audit_log (%s); "
                     "the export alert will count it as missing", jobs.one_line(exc))

@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 from gim_faust.loaders.writer import connection_params, shown
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 from gim_faust.errors import FatalError, RetriableError
 
@@ -104,6 +105,13 @@ def job_lock(conn: psycopg.Connection[Any], job: str) -> Iterator[None]:
 # What ``ctl_audit_log.source`` each job's completed runs carry (maintenance writes its row
 # itself; the export command writes one after each successful run, see export.record_run).
 RUN_SOURCES = {"maintenance": "gim-maintenance", "export": "gim-export"}
+
+
+def record_run(conn: psycopg.Connection[Any], source: str, rows: int,
+               detail: dict[str, Any]) -> None:
+    """The ``ctl_audit_log`` row of a completed job run."""
+    conn.execute("INSERT INTO ctl_audit_log (source, rows, detail) VALUES (%s, %s, %s)",
+                 (source, rows, Jsonb(detail)))
 
 
 def last_completed(conn: psycopg.Connection[Any]) -> dict[str, datetime | None]:

@@ -55,7 +55,6 @@ import psycopg
 from gim_faust.loaders import jobs
 from gim_faust.loaders.export import exports_prefix, incomplete_folders
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
 from gim_faust.errors import GimError
 from gim_faust.objectstore import ObjectStore, open_store
@@ -523,9 +522,9 @@ def maintain(settings: Settings, should_stop: Callable[[], bool] = lambda: False
                     return None
             store = open_store(settings.object_store) if settings.object_store else None
             report = Maintenance(conn, settings, store, should_stop).run()
-            conn.execute("INSERT INTO ctl_audit_log (source, rows, detail) VALUES (%s, %s, %s)",
-                         (SOURCE, report.total("rows_moved") + report.total("rows_purged")
-                          + report.audit_rows_purged, Jsonb(report.as_dict())))
+            jobs.record_run(conn, SOURCE, report.total("rows_moved")
+                            + report.total("rows_purged") + report.audit_rows_purged,
+                            report.as_dict())
             return report
     except psycopg.Error as exc:
         raise jobs.translate(exc, conninfo, "maintenance") from None
