@@ -87,10 +87,12 @@ async def end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartit
         return await consumer.end_offsets(tps)
 
 
-async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | None:
-    """How many messages of ``topics`` the consumer ``group`` has not committed yet (None
-    while one of the topics does not exist or the group has no coordinator yet: a group the
-    broker has just started to track is briefly unknown, which is not an error)."""
+async def partition_lag(settings: Settings, group: str, topics: list[str]
+                        ) -> dict[TopicPartition, int] | None:
+    """Per partition of ``topics``, how many messages the consumer ``group`` has not
+    committed yet (None while one of the topics does not exist or the group has no
+    coordinator yet: a group the broker has just started to track is briefly unknown, which
+    is not an error)."""
     ends = await end_offsets(settings, topics)
     if {tp.topic for tp in ends} != set(topics):
         return None
@@ -99,8 +101,15 @@ async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | 
             committed = await admin.list_consumer_group_offsets(group)
         except _COORDINATOR_PENDING:
             return None
-    return sum(end - max(0, committed[tp].offset if tp in committed else 0)
-               for tp, end in ends.items())
+    return {tp: end - max(0, committed[tp].offset if tp in committed else 0)
+            for tp, end in ends.items()}
+
+
+async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | None:
+    """How many messages of ``topics`` the consumer ``group`` has not committed yet, over all
+    partitions (None as for :func:`partition_lag`)."""
+    lags = await partition_lag(settings, group, topics)
+    return None if lags is None else sum(lags.values())
 
 
 async def topic_size(settings: Settings, topic: str) -> int:

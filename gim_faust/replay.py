@@ -102,9 +102,9 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
     state, members = await group_state(settings, group)
     if members:
         raise FatalError(f"consumer group {group!r} has {members} member(s) (state {state}): "
-                         "stop its workers first, then replay (a GSP worker with "
-                         "GIM_GSP_INSTANCE_ID stays a member until its session times out, "
-                         "60 s after it stopped)")
+                         "stop its workers first, then replay (a GSP worker is a static "
+                         "member and stays one until its session times out, 60 s after it "
+                         "stopped)")
     tps = await partitions(settings, topics)
     writer = (Writer(settings.infomart_db_url, group)
               if group == Topics(settings.topic_prefix).loader_group else None)

@@ -8,8 +8,10 @@ errors become :class:`ConfigError`, which the CLI turns into exit 2 and one line
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,8 +153,10 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds between two maintenance runs inside the GIM worker (0: never; run "
             "`gim maintenance` from a scheduler instead)", _non_negative(float), "86400"),
     Setting("gsp_instance_id", "GIM_GSP_INSTANCE_ID",
-            "stable identity of a GSP worker (e.g. the pod name): a restarted worker takes its "
-            "partitions back at once instead of after the session timeout", _name),
+            "stable identity of a GSP worker, its static membership of the consumer group: a "
+            "restarted worker takes its partitions back at once instead of after the session "
+            "timeout (default: <host name>-<hash of GIM_STATE_DIR>; the chart sets the pod name)",
+            _name),
     Setting("gsp_app_id", "GIM_GSP_APP_ID",
             "Faust app id (= consumer group, changelog names) of the GSP (default: gim-gsp-<prefix>); "
             "a new id starts with empty state, e.g. to reprocess raw topics after `replay`", _name),
@@ -188,7 +192,7 @@ class Settings:
     gca_poll_interval: float
     snapshot_interval: float
     snapshot_keep: int
-    gsp_instance_id: str | None
+    gsp_instance_id: str
     gsp_app_id: str
     loader_batch_rows: int
     loader_batch_delay_ms: int
@@ -209,6 +213,14 @@ class Settings:
         return f"Settings({', '.join(shown)})"
 
     __str__ = __repr__
+
+
+def default_instance_id(host: str, state_dir: str) -> str:
+    """A GSP worker's identity when none is given: what survives its restart is its host and
+    its state directory, and two workers on one host need two directories (each locks its
+    own), so the pair names exactly one worker."""
+    digest = hashlib.sha256(os.path.abspath(state_dir).encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^A-Za-z0-9._-]', '-', host)[:80] or 'host'}-{digest}"
 
 
 def load_settings(overrides: Mapping[str, str | None] | None = None,
@@ -236,6 +248,8 @@ def load_settings(overrides: Mapping[str, str | None] | None = None,
         raise ConfigError("GIM_TENANT is not set: set it (or pass --tenant) to the tenant name")
     values["topic_prefix"] = values["topic_prefix"] or values["tenant"]
     values["gsp_app_id"] = values["gsp_app_id"] or Topics(values["topic_prefix"]).gsp_app_id
+    values["gsp_instance_id"] = (values["gsp_instance_id"] or
+                                 default_instance_id(socket.gethostname(), values["state_dir"]))
     values["infomart_db_url"] = (values["infomart_db_url"] or
                                  f"postgresql://127.0.0.1:5432/gim_infomart_{values['tenant']}")
     return Settings(**values)

@@ -2,7 +2,9 @@
 # Command-line tools the deployment tests need, installed once and reused:
 #
 #   helm      built from the Go module proxy (go install) into .local/bin; a minute or two the
-#             first time, nothing afterwards (the binary is kept; remove it to rebuild)
+#             first time on a machine, nothing afterwards: the binary is also kept in the
+#             user's cache (~/.cache/gim-faust), so a fresh clone copies it instead of
+#             building it again (remove both to rebuild)
 #   promtool  Debian's `prometheus` package (apt-get); its service is not started
 #
 # Usage: scripts/tools.sh        (make tools; make test runs it)
@@ -11,6 +13,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/.local/bin"
+CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/gim-faust"
 HELM_VERSION="${GIM_HELM_VERSION:-v3.22.0}"
 # Helm's own Makefile stamps the version and the Kubernetes version it assumes (that of its
 # client-go, 0.37 -> 1.37) with -ldflags; `go install` alone would leave 1.20, which makes
@@ -27,13 +30,20 @@ find_go() {
 }
 
 helm_up() {
-    local helm="$BIN/helm" stamp="$BIN/.helm-version" t0 go pkg
-    if [[ -x "$helm" && "$(cat "$stamp" 2>/dev/null)" == "$HELM_VERSION k8s $K8S_MAJOR.$K8S_MINOR" ]]; then
+    local helm="$BIN/helm" stamp="$BIN/.helm-version" build="$HELM_VERSION k8s $K8S_MAJOR.$K8S_MINOR"
+    local cached="$CACHE/helm-$HELM_VERSION-k8s$K8S_MAJOR.$K8S_MINOR" t0 go pkg
+    if [[ -x "$helm" && "$(cat "$stamp" 2>/dev/null)" == "$build" ]]; then
         echo "helm:     $HELM_VERSION already in $helm"
         return
     fi
-    go="$(find_go)"
     mkdir -p "$BIN"
+    if [[ -x "$cached" ]] && "$cached" version --short >/dev/null 2>&1; then
+        cp "$cached" "$helm"
+        echo "$build" >"$stamp"
+        echo "helm:     $HELM_VERSION copied from $cached"
+        return
+    fi
+    go="$(find_go)"
     t0=$SECONDS
     pkg=helm.sh/helm/v3
     GOBIN="$BIN" GOFLAGS=-mod=mod "$go" install -ldflags "\
@@ -42,7 +52,8 @@ helm_up() {
 -X $pkg/pkg/chartutil.k8sVersionMajor=$K8S_MAJOR -X $pkg/pkg/chartutil.k8sVersionMinor=$K8S_MINOR \
 -X $pkg/pkg/lint/rules.k8sVersionMajor=$K8S_MAJOR -X $pkg/pkg/lint/rules.k8sVersionMinor=$K8S_MINOR" \
         "$pkg/cmd/helm@$HELM_VERSION"
-    echo "$HELM_VERSION k8s $K8S_MAJOR.$K8S_MINOR" >"$stamp"
+    echo "$build" >"$stamp"
+    mkdir -p "$CACHE" && cp "$helm" "$cached.tmp" && mv "$cached.tmp" "$cached"
     echo "helm:     built $("$helm" version --short) into $helm in $((SECONDS - t0)) s"
 }
 

@@ -21,6 +21,7 @@ from gim_faust.topics import Topics
 from tests import gim_worker, infomart
 from tests import pipeline as pl
 from tests import scenario as sc
+from tests.waiting import wait_until
 
 
 @dataclass
@@ -95,8 +96,7 @@ class Deployment:
         """Every raw and internal input of the GSP committed: all its output is out."""
         topics = Topics(self.prefix, app_id)
         inputs = [*topics.raw_all, topics.party_ended("voice"), topics.party_ended("digital")]
-        asyncio.run(pl.wait_caught_up(self.bootstrap, topics.gsp_app_id, inputs, service,
-                                      timeout_s))
+        pl.wait_caught_up(self.bootstrap, topics.gsp_app_id, inputs, service, timeout_s)
 
     def gim(self, name: str = "gim") -> pl.Service:
         return self.start("gim", "worker", name=name)
@@ -104,13 +104,13 @@ class Deployment:
     def wait_loaded(self, service: pl.Service, timeout_s: float = 300.0) -> None:
         """Until the Info Mart's stored offsets reach the end of the fact topic."""
         ends = gim_worker.end_offsets(self.bootstrap, self.topics.facts)
+        started = time.monotonic()
         with infomart.connect(self.infomart_db) as conn:
-            deadline = time.monotonic() + timeout_s
-            while not infomart.has_schema(conn):
-                assert time.monotonic() < deadline and service.running(), service.tail()
-                time.sleep(0.5)
+            wait_until(lambda: infomart.has_schema(conn), "the loader to create the Info Mart",
+                       timeout_s, service=service, interval_s=0.5)
             gim_worker.wait_loaded(conn, self.topics.loader_group, ends,
-                                   timeout=max(1.0, deadline - time.monotonic()))
+                                   timeout=max(1.0, timeout_s - (time.monotonic() - started)),
+                                   worker=service)
 
     def stop_all(self) -> None:
         for service in self.services:

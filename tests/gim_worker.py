@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gim_faust import kafka
 from gim_faust.facts import Fact, to_record
 from tests import pipeline
+from tests.waiting import Watched, wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 GIM_FAUST = REPO / ".venv" / "bin" / "gim-faust"
@@ -112,16 +113,18 @@ class WorkerProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")
 
+    def running(self) -> bool:
+        return self.proc.poll() is None
+
+    def tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
     def metrics_port(self, timeout: float = 30.0) -> int:
-        deadline = time.monotonic() + timeout
-        while self.port is None:
-            found = _PORT.findall(self.log_text())
-            if found:
-                self.port = int(found[-1])
-            elif time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError(f"worker never said its metrics port:\n{self.log_text()}")
-            else:
-                time.sleep(0.05)
+        if self.port is None:
+            found = wait_until(lambda: _PORT.findall(self.log_text()),
+                               "the worker to log its metrics port", timeout, service=self,
+                               interval_s=0.05)
+            self.port = int(found[-1])
         return self.port
 
     def get(self, path: str) -> tuple[int, str]:
@@ -145,11 +148,8 @@ class WorkerProcess:
         return default
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.get("/readyz")[0] != 200:
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise AssertionError(f"worker not ready after {timeout} s:\n{self.log_text()}")
-            time.sleep(0.1)
+        wait_until(lambda: self.get("/readyz")[0] == 200, "the loader's /readyz to answer 200",
+                   timeout, seen=lambda: self.get("/readyz")[1], service=self)
 
     def kill(self) -> None:
         """kill -9: no chance to finish anything."""
@@ -182,23 +182,19 @@ class WorkerProcess:
 
 
 def wait_loaded(conn: Any, group: str, ends: Mapping[int, int], timeout: float = 120.0,
-                worker: WorkerProcess | None = None) -> float:
+                worker: Watched | None = None) -> float:
     """Waits until the Info Mart's offsets for ``group`` reach ``ends``; the seconds it took."""
     started = time.monotonic()
-    deadline = started + timeout
-    while True:
-        stored = dict(conn.execute(
+
+    def stored() -> dict[int, int]:
+        return dict(conn.execute(
             "SELECT partition, next_offset FROM ctl_kafka_offset WHERE consumer_group = %s",
             (group,)).fetchall()) if _has_offsets_table(conn) else {}
-        if all(stored.get(p, 0) >= o for p, o in ends.items()):
-            return time.monotonic() - started
-        if worker is not None and worker.proc.poll() is not None:
-            raise AssertionError(f"worker exited {worker.proc.returncode}:\n{worker.log_text()}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not loaded after {timeout} s: stored {stored}, topic ends "
-                                 f"{dict(ends)}" + (f"\n{worker.log_text()[-5000:]}"
-                                                    if worker else ""))
-        time.sleep(0.05)
+    wait_until(lambda: all(stored().get(p, 0) >= o for p, o in ends.items()),
+               f"the Info Mart's offsets of {group} to reach the fact topic's ends", timeout,
+               seen=lambda: f"stored {stored()}, topic ends {dict(ends)}", service=worker,
+               interval_s=0.05)
+    return time.monotonic() - started
 
 
 def _has_offsets_table(conn: Any) -> bool:

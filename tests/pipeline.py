@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,10 +16,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
 from gim_faust.facts import from_record
-from gim_faust.kafka import group_lag, partition_counts, topic_size
+from gim_faust.kafka import group_lag, partition_counts, partition_lag, topic_size
 from gim_faust.settings import Settings, load_settings
 from gim_faust.topics import Topics
 from tests import scenario as sc
+from tests.waiting import wait_until
 
 REPO = Path(__file__).resolve().parent.parent
 GIM_FAUST = str(REPO / ".venv" / "bin" / "gim-faust")
@@ -137,19 +137,29 @@ async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int | 
     return await group_lag(settings_for(bootstrap), group, topics)
 
 
-async def wait_caught_up(bootstrap: str, group: str, topics: list[str], service: Service,
-                         timeout_s: float = 300.0) -> None:
-    """Wait until ``group`` has committed everything of ``topics`` (twice in a row, a commit
-    interval apart, so work triggered by the last messages has been committed too)."""
-    deadline, streak = time.monotonic() + timeout_s, 0
-    while time.monotonic() < deadline:
-        if not service.running():
-            raise AssertionError(f"service exited early:\n{service.tail()}")
-        streak = streak + 1 if await committed_lag(bootstrap, group, topics) == 0 else 0
-        if streak >= 2:
-            return
-        await asyncio.sleep(3.0)
-    raise AssertionError(f"{group} did not catch up within {timeout_s} s:\n{service.tail()}")
+def describe_lag(bootstrap: str, group: str, topics: list[str]) -> str:
+    """The group's uncommitted messages per partition that has any, for a failed wait."""
+    lags = asyncio.run(partition_lag(settings_for(bootstrap), group, topics))
+    if lags is None:
+        return f"lag of {group} unknown (a topic or the group's coordinator is missing)"
+    behind = {f"{tp.topic}[{tp.partition}]": n for tp, n in sorted(lags.items()) if n}
+    return f"{group} lags {sum(behind.values())}: {behind}"
+
+
+def wait_caught_up(bootstrap: str, group: str, topics: list[str], service: Service,
+                   timeout_s: float = 300.0) -> None:
+    """Wait until ``group`` has committed everything of ``topics`` (twice in a row, a second
+    apart, so work triggered by the last messages, such as the after-call-work hand-offs to
+    an internal topic in ``topics``, has been committed too)."""
+    streak = [0]
+
+    def settled() -> bool:
+        caught_up = asyncio.run(committed_lag(bootstrap, group, topics)) == 0
+        streak[0] = streak[0] + 1 if caught_up else 0
+        return streak[0] >= 2
+    wait_until(settled, f"{group} to commit all of its input", timeout_s,
+               seen=lambda: describe_lag(bootstrap, group, topics), service=service,
+               interval_s=1.0)
 
 
 def ready(port: int) -> bool:
@@ -161,13 +171,8 @@ def ready(port: int) -> bool:
 
 def wait_ready(port: int, worker: Service, timeout_s: float = 120.0) -> None:
     """Until the worker's /readyz says recovery is over (its group may be caught up already)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert worker.running(), worker.tail()
-        if ready(port):
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"not ready within {timeout_s} s:\n{worker.tail()}")
+    wait_until(lambda: ready(port), f"/readyz on :{port} to answer 200", timeout_s,
+               service=worker, interval_s=0.5)
 
 
 def metrics(port: int) -> dict[tuple[str, tuple], float]:

@@ -27,8 +27,6 @@ from gim_faust.objectstore import ObjectStore
 
 FORMAT = 1
 MANIFEST = "MANIFEST.json"
-# Workers without GIM_GSP_INSTANCE_ID share this name; give each worker its own in production.
-DEFAULT_INSTANCE = "worker"
 _CHUNK = 1024 * 1024
 
 
@@ -117,9 +115,9 @@ def app_prefix(tenant: str, app_id: str) -> str:
 class SnapshotArea:
     """One worker's snapshots in the object store."""
 
-    def __init__(self, store: ObjectStore, tenant: str, app_id: str, instance: str | None) -> None:
+    def __init__(self, store: ObjectStore, tenant: str, app_id: str, instance: str) -> None:
         self.store = store
-        self.instance = instance or DEFAULT_INSTANCE
+        self.instance = instance
         self.prefix = f"{app_prefix(tenant, app_id)}{self.instance}/"
 
     def file_key(self, snapshot_id: str, partition: PartitionState, name: str) -> str:

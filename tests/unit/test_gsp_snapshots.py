@@ -77,6 +77,6 @@ def test_prune_keeps_the_newest_and_drops_incomplete_ones(area: SnapshotArea) ->
                for key in area.store.list(area.prefix))
 
 
-def test_workers_without_an_instance_id_share_one_area(tmp_path: Path) -> None:
-    area = SnapshotArea(FileStore(tmp_path), "acme", "gim-gsp-acme", None)
-    assert area.prefix == "acme/gsp/snapshots/gim-gsp-acme/worker/"
+def test_each_worker_has_its_own_area(tmp_path: Path) -> None:
+    area = SnapshotArea(FileStore(tmp_path), "acme", "gim-gsp-acme", "acme-gsp-1")
+    assert area.prefix == "acme/gsp/snapshots/gim-gsp-acme/acme-gsp-1/"

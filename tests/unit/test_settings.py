@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from gim_faust.errors import ConfigError
-from gim_faust.settings import SETTINGS, load_settings, mask_url
+from gim_faust.settings import SETTINGS, default_instance_id, load_settings, mask_url
 
 BASE = {"GIM_TENANT": "acme"}
 
@@ -24,6 +26,20 @@ def test_defaults_follow_the_contract() -> None:
     assert s.gca_poll_interval == 30.0
     assert s.snapshot_interval == 300.0
     assert s.metrics_port is None
+
+
+def test_a_gsp_worker_is_a_static_member_by_default() -> None:
+    """Restarted on the same host and state directory, a worker keeps its identity, so it
+    takes its partitions back at once; two directories on one host are two workers."""
+    one = load_settings(environ={**BASE, "GIM_STATE_DIR": "/var/gsp-a"}).gsp_instance_id
+    assert one == load_settings(environ={**BASE, "GIM_STATE_DIR": "/var/gsp-a"}).gsp_instance_id
+    assert one != load_settings(environ={**BASE, "GIM_STATE_DIR": "/var/gsp-b"}).gsp_instance_id
+    assert load_settings(environ={**BASE, "GIM_GSP_INSTANCE_ID": "acme-gsp-0"}
+                         ).gsp_instance_id == "acme-gsp-0"
+    assert default_instance_id("pod 7/x", "rel/dir") == default_instance_id(
+        "pod 7/x", f"{os.getcwd()}/rel/dir")
+    assert default_instance_id("pod 7/x", "d").startswith("pod-7-x-")
+    assert len(default_instance_id("h" * 300, "d")) <= 100
 
 
 def test_every_contract_variable_is_declared() -> None:
