@@ -3,7 +3,6 @@ day scenario into an Info Mart that equals expected.json row for row."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from decimal import Decimal
 from statistics import mean
@@ -14,6 +13,7 @@ from gim_faust.loaders import summary
 from tests import gim_worker, infomart
 from tests import scenario as sc
 from tests.deployment import Deployment
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -101,11 +101,9 @@ def test_loader_killed_mid_load_loses_and_duplicates_nothing(deployment: Deploym
     deployment.wait_gsp_caught_up(gsp)  # a full backlog of facts for the loader
     gim = deployment.gim()
     with infomart.connect(deployment.infomart_db) as conn:
-        deadline = time.monotonic() + 120
-        while not (infomart.has_schema(conn) and
-                   sum(infomart.stored_offsets(conn, deployment.topics.loader_group).values())):
-            assert time.monotonic() < deadline, gim.tail()
-            time.sleep(0.05)
+        wait_until(lambda: infomart.has_schema(conn) and sum(
+            infomart.stored_offsets(conn, deployment.topics.loader_group).values()),
+            "the loader's first committed batch", 120, service=gim, interval_s=0.05)
     gim.kill()
     deployment.wait_loaded(deployment.gim("gim-restarted"))
     assert_infomart_equals_expected(deployment)

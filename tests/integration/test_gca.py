@@ -387,11 +387,15 @@ async def test_gca_service_polls_survives_an_outage_and_reports(
     registry = adapter.metrics.registry
     dbname = config_db.rsplit("/", 1)[1]
 
-    async def until(condition: Any, timeout: float = 30) -> None:
+    async def until(condition: Any, what: str, timeout: float = 30) -> None:
+        """Like tests.waiting.wait_until, on this loop: the adapter runs on it."""
         deadline = asyncio.get_running_loop().time() + timeout
         while not condition():
             assert not task.done(), task.exception()
-            assert asyncio.get_running_loop().time() < deadline, "timed out"
+            assert asyncio.get_running_loop().time() < deadline, (
+                f"waited {timeout} s for {what}; gca_ samples: " + ", ".join(
+                    f"{s.name}{s.labels}={s.value}" for m in registry.collect()
+                    for s in m.samples if s.name.startswith("gca_")))
             await asyncio.sleep(0.1)
 
     def value(name: str, **labels: str) -> float:
@@ -399,7 +403,7 @@ async def test_gca_service_polls_survives_an_outage_and_reports(
 
     try:
         assert (await asyncio.to_thread(_get, server.port, "/healthz"))[0] == 200
-        await until(adapter.ready)
+        await until(adapter.ready, "the adapter's readiness")
         status, _ = await asyncio.to_thread(_get, server.port, "/readyz")
         assert status == 200
         assert value("gca_objects", kind="person") == 17
@@ -413,7 +417,7 @@ async def test_gca_service_polls_survives_an_outage_and_reports(
         with psycopg.connect(config_db, autocommit=True) as conn:
             conn.execute("UPDATE cfg_skill SET name = 'Sales & Renewals' WHERE dbid = 301")
         await until(lambda: value("gca_changes_published_total", kind="skill", op="changed")
-                    == 1)
+                    == 1, "the skill change published")
 
         # Outage: the database refuses connections. Cycles fail at "read", readiness drops,
         # and nothing is published (certainly no deletions).
@@ -426,14 +430,15 @@ async def test_gca_service_polls_survives_an_outage_and_reports(
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                           "WHERE datname = %s", (dbname,))
         try:
-            await until(lambda: value("gca_errors_total", stage="read") >= 2)
+            await until(lambda: value("gca_errors_total", stage="read") >= 2,
+                        "two failed reads")
             assert not adapter.ready()
             assert (await asyncio.to_thread(_get, server.port, "/readyz"))[0] == 503
         finally:
             with psycopg.connect(pg_url, autocommit=True) as admin:
                 admin.execute(sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS true").format(
                     sql.Identifier(dbname)))
-        await until(adapter.ready)
+        await until(adapter.ready, "the adapter's readiness")
         assert sum(value("gca_changes_published_total", kind=k, op=o)
                    for k in ("person", "dn", "skill", "group", "agent_login")
                    for o in ("created", "changed", "deleted")) == published

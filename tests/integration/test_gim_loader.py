@@ -42,6 +42,7 @@ from tests.gim_worker import (
     wait_loaded,
 )
 from tests.pg_instance import PgInstance, make_certificates
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -114,14 +115,9 @@ def test_kill_9_mid_load_resumes_from_the_info_marts_offsets(
     env = _env(topic_prefix, fresh_db, kafka_bootstrap, GIM_LOADER_BATCH_ROWS="40")
     with infomart.connect(fresh_db) as conn:
         with WorkerProcess(env, tmp_path / "first.log") as first:
-            deadline = time.monotonic() + 60
-            while True:
-                stored = (infomart.stored_offsets(conn, group)
-                          if infomart.has_schema(conn) else {})
-                if sum(stored.values()) >= sum(ends.values()) // 3:
-                    break
-                assert time.monotonic() < deadline, first.log_text()
-                time.sleep(0.01)
+            wait_until(lambda: infomart.has_schema(conn) and sum(
+                infomart.stored_offsets(conn, group).values()) >= sum(ends.values()) // 3,
+                "a third of the facts loaded", 60, service=first, interval_s=0.01)
             first.kill()
         at_kill = infomart.stored_offsets(conn, group)
         assert sum(at_kill.values()) < sum(ends.values()), "loading finished before the kill"
@@ -186,10 +182,8 @@ def test_two_workers_rebalancing_mid_load_write_each_row_once(
     env = _env(topic_prefix, fresh_db, kafka_bootstrap, GIM_LOADER_BATCH_ROWS="40")
     with infomart.connect(fresh_db) as conn, \
             WorkerProcess(env, tmp_path / "a.log") as a:
-        deadline = time.monotonic() + 60
-        while not (infomart.has_schema(conn) and infomart.stored_offsets(conn, group)):
-            assert time.monotonic() < deadline, a.log_text()
-            time.sleep(0.01)
+        wait_until(lambda: infomart.has_schema(conn) and infomart.stored_offsets(conn, group),
+                   "the first worker's first batch", 60, service=a, interval_s=0.01)
         with WorkerProcess(env, tmp_path / "b.log") as b:   # joins: the group rebalances
             wait_loaded(conn, group, ends, worker=b)
             b.wait_ready()
@@ -206,10 +200,8 @@ def test_without_a_database_the_worker_waits_not_ready_and_stops_on_sigterm(
     url = "postgresql://127.0.0.1:1/gim_infomart_nowhere"   # nothing listens on port 1
     with WorkerProcess(_env(topic_prefix, url, kafka_bootstrap),
                        tmp_path / "worker.log") as worker:
-        deadline = time.monotonic() + 30
-        while "retrying in" not in worker.log_text():
-            assert time.monotonic() < deadline and worker.proc.poll() is None, worker.log_text()
-            time.sleep(0.1)
+        wait_until(lambda: "retrying in" in worker.log_text(), "a retry logged", 30,
+                   service=worker, interval_s=0.1)
         assert worker.get("/healthz")[0] == 200
         assert worker.get("/readyz")[0] == 503
         started = time.monotonic()
@@ -270,10 +262,8 @@ def test_postgres_stopped_during_loading_delays_but_loses_nothing(
     env = _env(topic_prefix, url, kafka_bootstrap, GIM_LOADER_BATCH_ROWS="40")
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         with _wait_db(url, worker) as conn:
-            deadline = time.monotonic() + 60
-            while sum(infomart.stored_offsets(conn, group).values()) < half // 3:
-                assert time.monotonic() < deadline, worker.log_text()
-                time.sleep(0.01)
+            wait_until(lambda: sum(infomart.stored_offsets(conn, group).values()) >= half // 3,
+                       "a third of the first half loaded", 60, service=worker, interval_s=0.01)
         tls_pg.stop()
         stopped = time.monotonic()
         publish_facts(kafka_bootstrap, fact_topic, versions[half:])   # more keeps coming
@@ -312,15 +302,16 @@ def _exists(url: str) -> bool:
 
 def _wait_db(url: str, worker: WorkerProcess, timeout: float = 60) -> psycopg.Connection[Any]:
     """The worker creates and migrates the Info Mart; connect once that is done."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if _exists(url):
-            conn = infomart.connect(url)
-            if infomart.has_schema(conn):
-                return conn
-            conn.close()
-        assert time.monotonic() < deadline and worker.proc.poll() is None, worker.log_text()
-        time.sleep(0.1)
+    def migrated() -> psycopg.Connection[Any] | None:
+        if not _exists(url):
+            return None
+        conn = infomart.connect(url)
+        if infomart.has_schema(conn):
+            return conn
+        conn.close()
+        return None
+    return wait_until(migrated, "the worker to create and migrate the Info Mart", timeout,
+                      service=worker, interval_s=0.1)
 
 
 def _db_errors(worker: WorkerProcess) -> float:

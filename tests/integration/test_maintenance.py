@@ -25,7 +25,6 @@ import hashlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -45,6 +44,7 @@ from gim_faust.objectstore import open_store
 from gim_faust.topics import Topics
 from tests import gim_jobs as jobs
 from tests.gim_worker import WorkerProcess
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -265,11 +265,8 @@ def test_the_worker_runs_maintenance_on_its_schedule(
            "GIM_MAINTENANCE_INTERVAL": "3", "GIM_PARTITIONS_AHEAD_DAYS": "17"}
     with WorkerProcess(env, tmp_path / "worker.log") as worker:
         worker.wait_ready()
-        deadline = time.monotonic() + 60
-        while worker.metric("gim_maintenance_runs_total", 0.0, outcome="ok") < 2:
-            assert time.monotonic() < deadline and worker.proc.poll() is None, \
-                worker.log_text()
-            time.sleep(0.2)
+        wait_until(lambda: worker.metric("gim_maintenance_runs_total", 0.0, outcome="ok") >= 2,
+                   "two maintenance runs in the worker", 60, service=worker)
         # Days 15, 16 and 17 ahead, on each fact table, once.
         for table in records.FACT_TABLES:
             assert worker.metric("gim_maintenance_partitions_created_total",

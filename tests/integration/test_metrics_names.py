@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from gim_faust.metrics import free_port
 from tests.deploy.conftest import HELM, PRODUCTION, REPO, template, tool
 from tests.deployment import Deployment
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -58,16 +59,13 @@ def used_names() -> dict[str, set[str]]:
 
 def wait_for(port: int, name: str, timeout: float = 60.0) -> str:
     """The exposition once ``name`` is in it (workers register some metrics once running)."""
-    deadline = time.monotonic() + timeout
-    while True:
+    def exposition() -> str | None:
         try:
             text = scrape(port)
-            if name in text:
-                return text
         except OSError:
-            pass
-        assert time.monotonic() < deadline, f"{name} never appeared on :{port}"
-        time.sleep(0.5)
+            return None
+        return text if name in text else None
+    return wait_until(exposition, f"{name} on :{port}/metrics", timeout, interval_s=0.5)
 
 
 def test_every_metric_in_alerts_and_dashboard_is_served(deployment: Deployment,
