@@ -7,6 +7,9 @@ STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 # make bench BENCH_ARGS="--events 250000" (python -m bench --help lists them)
 BENCH_ARGS ?=
+# Test processes (pytest-xdist); TEST_ARGS adds pytest options, e.g. TEST_ARGS="-k kill_9".
+TEST_WORKERS ?= 2
+TEST_ARGS ?=
 
 .PHONY: install services services-down tools test unit demo bench clean
 
@@ -30,7 +33,9 @@ tools:
 	bash scripts/tools.sh
 
 test: services tools
-	set -a && source .local/services.env && set +a && $(PY) -m pytest -q -p no:cacheprovider
+	set -a && source .local/services.env && set +a && \
+		$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal \
+		--durations=10 $(TEST_ARGS)
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit

@@ -101,8 +101,15 @@ async def partition_lag(settings: Settings, group: str, topics: list[str]
             committed = await admin.list_consumer_group_offsets(group)
         except _COORDINATOR_PENDING:
             return None
-    return {tp: end - max(0, committed[tp].offset if tp in committed else 0)
-            for tp, end in ends.items()}
+    return uncommitted(ends, {tp: meta.offset for tp, meta in committed.items()})
+
+
+def uncommitted(ends: dict[TopicPartition, int], committed: dict[TopicPartition, int]
+                ) -> dict[TopicPartition, int]:
+    """Messages not committed per partition. The ends are read before the commits, so a
+    partition may be committed past the end read a moment ago: it has nothing left, and must
+    not offset another partition's lag in a sum. No commit (or -1) counts from 0."""
+    return {tp: max(0, end - max(0, committed.get(tp, 0))) for tp, end in ends.items()}
 
 
 async def group_lag(settings: Settings, group: str, topics: list[str]) -> int | None:
