@@ -84,13 +84,23 @@ def _port(value: str) -> int:
     return port
 
 
-def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``: safe to print and log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+# libpq's secrets, as ``key=value`` in a conninfo string or in a URL's query.
+_KEYWORD_SECRET = re.compile(r"\b((?:ssl)?password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.I)
+_QUERY_SECRET = re.compile(r"(^|&)((?:ssl)?password=)[^&]*", re.I)
+
+
+def mask_url(dsn: str) -> str:
+    """The connection string with every secret replaced by ``***``, in each of libpq's forms:
+    a URL's user info, its query (``?password=``), or ``key=value`` pairs. Safe to print and
+    log."""
+    if "://" not in dsn:
+        return _KEYWORD_SECRET.sub(r"\1***", dsn)
+    parts = urlsplit(dsn)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc,
+                                     query=_QUERY_SECRET.sub(r"\1\2***", parts.query)))
 
 
 @dataclass(frozen=True)

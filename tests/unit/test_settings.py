@@ -139,6 +139,15 @@ def test_a_bad_secret_is_not_echoed() -> None:
     ("postgresql://u:p@h:5432/db", "postgresql://u:***@h:5432/db"),
     ("postgresql://u@h/db", "postgresql://u@h/db"),
     ("postgresql://h/db", "postgresql://h/db"),
+    ("postgresql://u:p%40ss@h/db?sslmode=require", "postgresql://u:***@h/db?sslmode=require"),
+    ("postgresql://h/db?user=u&password=s3cret&sslmode=verify-full",
+     "postgresql://h/db?user=u&password=***&sslmode=verify-full"),
+    ("postgresql://h/db?PASSWORD=s3cret", "postgresql://h/db?PASSWORD=***"),
+    ("postgresql://u:p@h/db?sslpassword=k3y", "postgresql://u:***@h/db?sslpassword=***"),
+    ("host=h dbname=db user=u password=s3cret", "host=h dbname=db user=u password=***"),
+    ("host=h password = 's3 cr\\'et' dbname=db", "host=h password = *** dbname=db"),
+    ("host=h sslpassword=k3y", "host=h sslpassword=***"),
 ])
 def test_mask_url(url: str, shown: str) -> None:
+    """Every form libpq accepts: a password in any of them was printed unmasked before."""
     assert mask_url(url) == shown
