@@ -21,7 +21,7 @@ import orjson
 
 from gim_faust.codec import Rejection
 from gim_faust.errors import FatalError
-from gim_faust.gsp import state_dir
+from gim_faust.gsp import faust_patches, state_dir
 from gim_faust.gsp.channel import Channel
 from gim_faust.gsp.checkpoint import NotReady, Snapshotter
 from gim_faust.gsp.config_follower import ConfigFollower
@@ -30,7 +30,6 @@ from gim_faust.gsp.restore import restore
 from gim_faust.kafka import TopicSpec, ensure_topics, partition_counts
 from gim_faust.metrics import MetricsServer, serve
 from gim_faust.settings import Settings
-from gim_faust.tables.store import install_complete_flush
 from gim_faust.topics import Topics
 from gim_faust.transforms.config_view import ConfigView
 
@@ -131,6 +130,11 @@ class Gsp:
         log.warning("active=%s paused=%s assigned=%s",
                     sorted(consumer._active_partitions or []),  # noqa: SLF001
                     sorted(client.paused()), sorted(client.assignment()))
+        for tp, acked in sorted(consumer._acked.items()):  # noqa: SLF001
+            if acked:
+                log.warning("%s committed=%s acked, not committed: %d, first %s",
+                            tp, consumer._committed_offset.get(tp),  # noqa: SLF001
+                            len(acked), sorted(acked)[:12])
         _log_awaits()
 
     async def _on_revoked(self, app: faust.App, revoked: set[Any], **_: Any) -> None:
@@ -214,7 +218,7 @@ def build(settings: Settings) -> Gsp:
     state, and load the configuration, all before the worker starts: no event is processed
     against a configuration not yet read. This runs on the event loop the Faust worker then
     uses, so clients made here belong to that loop."""
-    install_complete_flush()
+    faust_patches.install()
     held = state_dir.lock(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
