@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ssl
 from collections.abc import AsyncIterator
@@ -47,8 +48,18 @@ class TopicSpec:
     compacted: bool = False
 
 
+# How long a topic just created may take to have a leader for every partition.
+TOPICS_READY_S = 30.0
+
+
 async def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> None:
-    """Create the topics that are missing; existing ones are left as they are."""
+    """Create the topics that are missing (existing ones are left as they are), then wait
+    until every one of them has a leader for each of its partitions.
+
+    A client that reads a topic's metadata in the moment after its creation can see it
+    without partitions and keep that view: Faust's consumer did, and then refused every
+    write to a table whose changelog it believed had 0 partitions (``PartitionsMismatch``),
+    until the next rebalance."""
     async with admin_client(settings) as admin:
         existing = set(await admin.list_topics())
         missing = [NewTopic(s.name, s.partitions, settings.kafka_replication_factor,
@@ -57,6 +68,20 @@ async def ensure_topics(settings: Settings, specs: list[TopicSpec]) -> None:
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):   # created meanwhile
                 await admin.create_topics(missing)
+        deadline = asyncio.get_running_loop().time() + TOPICS_READY_S
+        while unready := _unready(await admin.describe_topics([s.name for s in specs])):
+            if asyncio.get_running_loop().time() > deadline:
+                raise RetriableError(f"Kafka at {settings.kafka_bootstrap}: topic(s) "
+                                     f"{', '.join(sorted(unready))} have no leader for every "
+                                     f"partition after {TOPICS_READY_S:g} s")
+            await asyncio.sleep(0.1)
+
+
+def _unready(described: list[dict[str, Any]]) -> set[str]:
+    """The described topics that lack partitions or a leader for one of them."""
+    return {topic["topic"] for topic in described
+            if topic.get("error_code", 0) or not topic.get("partitions")
+            or any(p.get("leader", -1) < 0 for p in topic["partitions"])}
 
 
 async def partition_counts(settings: Settings, names: list[str]) -> dict[str, int | None]:

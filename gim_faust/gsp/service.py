@@ -223,6 +223,10 @@ def build(settings: Settings) -> Gsp:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     gsp = Gsp(settings, loop.run_until_complete(_prepare(settings)))
+    # Faust would create the changelogs itself, racing its own metadata (ensure_topics).
+    loop.run_until_complete(ensure_topics(settings, [
+        TopicSpec(table.changelog_topic_name, table.partitions, compacted=True)
+        for table in gsp.app.tables.values()]))
     gsp.state_lock = held
     gsp.serve_metrics(loop)
     state_dir.sweep(settings)
