@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import subprocess
+import time
 import urllib.request
 from collections.abc import Iterable
 from pathlib import Path
@@ -127,6 +128,14 @@ class Service:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def diagnose(self) -> None:
+        """Have a GSP worker log where its consumer and coroutines stand (``kill -USR2``), so
+        a failed wait shows it in the log's tail."""
+        if self.running():
+            assert self.proc is not None
+            os.kill(self.proc.pid, signal.SIGUSR2)
+            time.sleep(1.0)
+
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -157,9 +166,11 @@ def wait_caught_up(bootstrap: str, group: str, topics: list[str], service: Servi
         caught_up = asyncio.run(committed_lag(bootstrap, group, topics)) == 0
         streak[0] = streak[0] + 1 if caught_up else 0
         return streak[0] >= 2
-    wait_until(settled, f"{group} to commit all of its input", timeout_s,
-               seen=lambda: describe_lag(bootstrap, group, topics), service=service,
-               interval_s=1.0)
+    def seen() -> str:
+        service.diagnose()
+        return describe_lag(bootstrap, group, topics)
+    wait_until(settled, f"{group} to commit all of its input", timeout_s, seen=seen,
+               service=service, interval_s=1.0)
 
 
 def ready(port: int) -> bool:

@@ -41,6 +41,6 @@ def wait_until(check: Callable[[], T], what: str, timeout_s: float,
             if (saw := seen()):
                 detail.append(f"last seen: {saw}")
             if service is not None:
-                detail.append(f"--- last log lines ---\n{service.tail()}")
+                detail.append(f"--- last log lines ---\n{service.tail(120)}")
             raise AssertionError("\n".join(detail))
         time.sleep(interval_s)

@@ -130,11 +130,13 @@ class Gsp:
         log.warning("active=%s paused=%s assigned=%s",
                     sorted(consumer._active_partitions or []),  # noqa: SLF001
                     sorted(client.paused()), sorted(client.assignment()))
-        for tp, acked in sorted(consumer._acked.items()):  # noqa: SLF001
-            if acked:
-                log.warning("%s committed=%s acked, not committed: %d, first %s",
-                            tp, consumer._committed_offset.get(tp),  # noqa: SLF001
-                            len(acked), sorted(acked)[:12])
+        # Per partition read past its commit: where a commit is held back, and by what.
+        for tp, read in sorted(consumer._read_offset.items()):  # noqa: SLF001
+            committed = consumer._committed_offset.get(tp)  # noqa: SLF001
+            acked = sorted(consumer._acked.get(tp) or [])  # noqa: SLF001
+            if acked or (read is not None and (committed is None or read >= committed)):
+                log.warning("%s committed=%s read=%s acked, not committed: %d, first %s",
+                            tp, committed, read, len(acked), acked[:12])
         _log_awaits()
 
     async def _on_revoked(self, app: faust.App, revoked: set[Any], **_: Any) -> None:
