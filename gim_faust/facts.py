@@ -171,6 +171,14 @@ def ts(ms: int | None) -> datetime | None:
     return None if ms is None else from_ms(ms)
 
 
+def supersedes(fact: Fact, held: Fact | None) -> bool:
+    """Whether ``fact`` replaces ``held``, the version of the same row kept so far: only a
+    higher version does, as in the Info Mart's upsert (``WHERE excluded.version >
+    t.version``). The Stream Processor numbers every change, so equal versions are equal
+    records and keeping the first is as good as keeping the last."""
+    return held is None or fact.version > held.version
+
+
 def to_record(fact: Fact) -> dict[str, Any]:
     """The fact as a plain dict with its table name: what goes on the fact topic. (Shallow:
     every field is a scalar, so ``dataclasses.asdict``'s deep copy would only cost time.)"""

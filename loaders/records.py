@@ -36,6 +36,7 @@ from gim_faust.facts import (
     ReasonCode,
     SessionFact,
     StateFact,
+    supersedes,
 )
 
 # The fact tables proper, in the order a batch writes (and so locks) them.
@@ -147,14 +148,12 @@ def _value(table: str, name: str, value: Any, kind: _FieldType) -> Any:
 def newest(facts: Iterable[Fact]) -> dict[str, list[Fact]]:
     """Per table (in :data:`TABLE_ORDER`), the highest version of each row, sorted by id.
 
-    On equal versions the later record wins; equal versions of a row are equal records (the
-    Stream Processor numbers every change), so which one is kept does not matter.
+    Which version is kept is :func:`gim_faust.facts.supersedes`, the rule of the GSP too.
     """
     best: dict[tuple[str, str], Fact] = {}
     for fact in facts:
         key = (fact.table, fact.id)
-        old = best.get(key)
-        if old is None or fact.version >= old.version:
+        if supersedes(fact, best.get(key)):
             best[key] = fact
     out: dict[str, list[Fact]] = {table: [] for table in TABLE_ORDER}
     for (table, _), fact in sorted(best.items(), key=_sort_key):

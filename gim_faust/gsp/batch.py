@@ -111,6 +111,24 @@ class Batch:
         self.resend.clear()
 
 
+class KeysAt:
+    """The batch's states as the pure core's key-value store (``transforms/driving.py``),
+    every key read or written on behalf of ``event`` (its write goes to that partition)."""
+
+    def __init__(self, batch: Batch, event: Any) -> None:
+        self.batch, self.event = batch, event
+
+    def get(self, key: str) -> Any:
+        touched = self.batch.get(key.encode(), self.event)
+        return None if touched.deleted else touched.state
+
+    def __setitem__(self, key: str, state: Any) -> None:
+        self.batch.get(key.encode(), self.event).update(state)
+
+    def __delitem__(self, key: str) -> None:
+        self.batch.get(key.encode(), self.event).delete()
+
+
 class BatchEnd:
     """Ends a stream's batch when it is full or ``BATCH_WITHIN_S`` after its first event:
     ``finish()`` sends the output and writes the states, then the events are acked. The

@@ -10,9 +10,10 @@ state may already hold an event whose output was lost; that message then comes a
 the same offset, as a duplicate, and the agent re-sends what the outbox holds for that
 offset. Keys and versions are deterministic, so re-sending is harmless.
 
-Interaction timeouts run in event time per partition: each partition keeps the newest event
-time seen and an index of its open interactions, and sweeps them when its event time has
-moved on a minute. The same sweep forgets tombstones past the deduplication window.
+What happens per key (state read and written, the event-time clock of each interaction
+partition, timeouts, forgotten tombstones) is ``transforms/driving.py``, the same code the
+unit tests and the in-memory runner drive; here the key-value store it works on is the
+batch (:class:`KeysAt`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -28,35 +28,23 @@ from faust.types import TP
 
 from gim_faust.codec import Rejection, Source, decode
 from gim_faust.facts import from_record
-from gim_faust.gsp.batch import Batch, BatchEnd, Touched
+from gim_faust.gsp.batch import Batch, BatchEnd, KeysAt
 from gim_faust.gsp.output import Output, child, delivered
 from gim_faust.tables import state_codec
 from gim_faust.tables.specs import partition_items, state_table
 from gim_faust.tables.store import CodecTable
-from gim_faust.transforms import agent_state, interaction
-from gim_faust.transforms.outcome import Outcome, PartyEnded
+from gim_faust.transforms import driving
+from gim_faust.transforms.driving import Applied, InteractionClock
+from gim_faust.transforms.outcome import PartyEnded
 
 if TYPE_CHECKING:
     from gim_faust.gsp.service import Gsp
 
 log = logging.getLogger(__name__)
 
-SWEEP_EVERY_MS = 60_000
-# Repeats come "seconds or hours later" (contract events.md); a day of event time covers it.
-DEDUPE_WINDOW_MS = 24 * 3600 * 1000
 # Delivery futures kept for outbox entries are dropped once acknowledged, when this many
 # accumulate (keys that see no more events never look at theirs again).
 IN_FLIGHT_KEPT = 10_000
-
-
-@dataclass
-class PartitionClock:
-    """Event time and open interactions of one interaction-topic partition."""
-
-    watermark_ms: int = 0
-    swept_ms: int = 0
-    open: dict[bytes, int] = field(default_factory=dict)   # key -> last event time
-    ended: dict[bytes, int] = field(default_factory=dict)  # key -> end time
 
 
 class Channel:
@@ -77,7 +65,7 @@ class Channel:
             state_table(app, f"party-facts-{channel}", partitions[self.agent_topic],
                         "ended party rows the after-call-work join may re-emit"),
             state_codec.encode_fact, state_codec.decode_fact)
-        self.clocks: dict[int, PartitionClock] = {}
+        self.clocks: dict[int, InteractionClock] = {}
         self.output = Output(gsp, self.party_topic)
         # Delivery futures of the outbox entries this process wrote, by input message
         # (topic, partition, offset).
@@ -106,63 +94,27 @@ class Channel:
         if isinstance(decoded, Rejection):
             await self.gsp.reject(message, event.value, decoded)
             return
-        child(self.gsp.metrics.events_in, message.topic, decoded.type).inc()
+        metrics = self.gsp.metrics
+        child(metrics.events_in, message.topic, decoded.type).inc()
         clock = self._clock(message.partition)
-        key = decoded.interaction_id.encode()
-        touched = batch.get(key, event)
-        outcome = interaction.apply(touched.state, decoded, self.gsp.view, self.gsp.timeout_ms,
-                                    clock.watermark_ms)
-        self._settle_interaction(message, batch, key, touched, outcome, clock)
-        clock.watermark_ms = max(clock.watermark_ms, decoded.ts_ms)
-        child(self.gsp.metrics.event_time, message.topic, message.partition).set(
+        for applied in clock.apply(KeysAt(batch, event), decoded, self.gsp.view):
+            if applied.timed_out:
+                child(metrics.timed_out, self.channel).inc()
+            self._record(event, batch, applied)
+        child(metrics.event_time, message.topic, message.partition).set(
             clock.watermark_ms / 1000)
-        if clock.watermark_ms - clock.swept_ms >= SWEEP_EVERY_MS:
-            self._sweep(event, batch, clock)
-        self.gsp.metrics.processing.observe(time.perf_counter() - started)
+        child(metrics.tombstones, self.channel).set(
+            sum(len(c.ended) for c in self.clocks.values()))
+        metrics.processing.observe(time.perf_counter() - started)
 
-    def _settle_interaction(self, message: Any, batch: Batch, key: bytes, touched: Touched,
-                            outcome: Outcome, clock: PartitionClock) -> None:
-        state = outcome.state
-        if self._save(message, batch, touched, outcome):
-            if isinstance(state, interaction.InteractionState):
-                clock.open[key] = state.last_ms
-            else:
-                clock.open.pop(key, None)
-                clock.ended[key] = state.end_ms
-
-    def _clock(self, partition: int) -> PartitionClock:
+    def _clock(self, partition: int) -> InteractionClock:
         """The partition's clock, rebuilt from the local table after a (re)start."""
         clock = self.clocks.get(partition)
         if clock is None:
-            clock = self.clocks[partition] = PartitionClock()
-            for key, raw in partition_items(self.interactions, partition):
-                state = state_codec.interaction_from(state_codec.unpack(raw)[0])
-                if isinstance(state, interaction.InteractionState):
-                    clock.open[key] = state.last_ms
-                    clock.watermark_ms = max(clock.watermark_ms, state.last_ms)
-                else:
-                    clock.ended[key] = state.end_ms
-                    clock.watermark_ms = max(clock.watermark_ms, state.end_ms)
-            clock.swept_ms = clock.watermark_ms
+            clock = self.clocks[partition] = InteractionClock.rebuild(self.gsp.timeout_ms, (
+                (key.decode(), state_codec.interaction_from(state_codec.unpack(raw)[0]))
+                for key, raw in partition_items(self.interactions, partition)))
         return clock
-
-    def _sweep(self, event: Any, batch: Batch, clock: PartitionClock) -> None:
-        clock.swept_ms = clock.watermark_ms
-        for key, last_ms in list(clock.open.items()):
-            if clock.watermark_ms - last_ms <= self.gsp.timeout_ms:
-                continue
-            touched = batch.get(key, event)
-            outcome = interaction.expire(touched.state, clock.watermark_ms, self.gsp.timeout_ms)
-            if outcome is not None:
-                child(self.gsp.metrics.timed_out, self.channel).inc()
-                self._settle_interaction(event.message, batch, key, touched, outcome, clock)
-        horizon = clock.watermark_ms - DEDUPE_WINDOW_MS
-        for key, end_ms in list(clock.ended.items()):
-            if end_ms < horizon:
-                batch.get(key, event).delete()
-                del clock.ended[key]
-        self.gsp.metrics.tombstones.labels(self.channel).set(
-            sum(len(c.ended) for c in self.clocks.values()))
 
     # --- agents and the after-call-work join ---------------------------------------------
 
@@ -174,18 +126,17 @@ class Channel:
         message = event.message
         self.gsp.observe_lag(message)
         if message.topic == self.party_topic:
-            ended = _party_ended(event.value)
-            touched = batch.get(ended.agent_login.encode(), event)
-            outcome = agent_state.apply_party_ended(touched.state, ended, self.party_facts)
+            applied = driving.apply_party_ended(KeysAt(batch, event), _party_ended(event.value),
+                                                self.party_facts)
         else:
             decoded = decode(event.value, self.agent_source, self.gsp.settings.tenant)
             if isinstance(decoded, Rejection):
                 await self.gsp.reject(message, event.value, decoded)
                 return
             child(self.gsp.metrics.events_in, message.topic, decoded.type).inc()
-            touched = batch.get(decoded.agent_login.encode(), event)
-            outcome = agent_state.apply(touched.state, decoded, self.gsp.view, self.party_facts)
-        self._save(message, batch, touched, outcome)
+            applied = driving.apply_agent(KeysAt(batch, event), decoded, self.gsp.view,
+                                          self.party_facts)
+        self._record(event, batch, applied)
 
     # --- batches, state and output -------------------------------------------------------
 
@@ -201,11 +152,11 @@ class Channel:
                 await handle(event, batch)
                 await ending.add(event)
 
-    def _save(self, message: Any, batch: Batch, touched: Touched, outcome: Outcome) -> bool:
-        """Record the key's new state and the outcome's output for the end of the batch; for
-        a duplicate, queue what the outbox holds for its offset again instead. True when the
-        state changed."""
-        metrics = self.gsp.metrics
+    def _record(self, event: Any, batch: Batch, applied: Applied) -> None:
+        """Record what the key's event sent for the end of the batch (its new state is in the
+        batch already); for a duplicate, queue what the outbox holds for its offset again."""
+        message, outcome, metrics = event.message, applied.outcome, self.gsp.metrics
+        touched = batch.get(applied.key.encode(), event)
         if outcome.out_of_state:
             child(metrics.out_of_state, message.topic).inc()
         if outcome.duplicate:
@@ -219,11 +170,9 @@ class Channel:
                 # changelog may never have received it. Writing it again puts it there, or a
                 # later rebuild from the changelog would miss the message for good.
                 touched.dirty = True
-            return False
+            return
         batch.outgoing.add(outcome, (message.topic, message.partition, message.offset,
                                      touched.key))
-        touched.update(outcome.state)
-        return True
 
     async def _finish(self, batch: Batch) -> None:
         """Send the batch's output, then write its states with their outbox entries."""

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gim_faust.facts import Fact, to_record
+from gim_faust.facts import Fact, supersedes, to_record
 from gim_faust.tables.state_codec import Sent
 from gim_faust.transforms.outcome import Outcome, PartyEnded
 
@@ -70,9 +70,8 @@ class Outgoing:
         self.origins[origin] = None
         for fact in outcome.facts:
             key = fact_key(fact)
-            held = self.facts.get(key)
-            # Ties keep the first, as the loader does.
-            if held is None or fact.version > held[0].version:
+            held, _ = self.facts.get(key, (None, origin))
+            if supersedes(fact, held):
                 self.facts[key] = fact, origin
         self.handoffs += [(ended, origin) for ended in outcome.handoffs]
 

@@ -1,0 +1,92 @@
+"""The per-key driving the GSP and the in-memory runner share (``transforms/driving.py``):
+event time per partition, timeouts, forgotten tombstones, the clock rebuilt after a restart,
+and which version of a row is kept."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from gim_faust.transforms import driving, interaction
+from gim_faust.transforms.driving import DEDUPE_WINDOW_MS, SWEEP_EVERY_MS, InteractionClock
+
+from gim_faust.codec import Source, decode
+from gim_faust.events import InteractionEvent
+from gim_faust.facts import supersedes
+from tests.unit.transforms.events import TENANT, Call, config
+
+TIMEOUT_MS = 300_000
+HOUR = 3600
+
+
+def events(call: Call) -> list[InteractionEvent]:
+    decoded = [decode(value, Source.of_topic(topic), TENANT) for topic, value in call.messages()]
+    assert all(isinstance(e, InteractionEvent) for e in decoded), decoded
+    return decoded  # type: ignore[return-value]
+
+
+def feed(clock: InteractionClock, states: dict[str, interaction.State],
+         *calls: Call) -> list[driving.Applied]:
+    view = config()
+    return [applied for call in calls for event in events(call)
+            for applied in clock.apply(states, event, view)]
+
+
+def test_an_idle_interaction_times_out_when_its_partition_moves_on() -> None:
+    clock, states = InteractionClock(TIMEOUT_MS), {}
+    feed(clock, states, Call("c-1").queued(0, "8000"))
+    assert clock.open == {"c-1": clock.watermark_ms}
+    applied = feed(clock, states, Call("c-2").queued(301 + SWEEP_EVERY_MS / 1000, "8000"))
+    timed_out = [a for a in applied if a.timed_out]
+    assert [a.key for a in timed_out] == ["c-1"]
+    assert isinstance(states["c-1"], interaction.Ended)
+    assert "c-1" not in clock.open and "c-1" in clock.ended
+
+
+def test_event_time_is_per_partition() -> None:
+    """Another partition far ahead in event time times out nothing here."""
+    here, there, states = InteractionClock(TIMEOUT_MS), InteractionClock(TIMEOUT_MS), {}
+    feed(here, states, Call("c-1").queued(0, "8000"))
+    feed(there, states, Call("c-2").queued(10 * HOUR, "8000"))
+    assert isinstance(states["c-1"], interaction.InteractionState)
+    assert here.open == {"c-1": here.watermark_ms}
+
+
+def test_a_tombstone_stops_repeats_for_a_day_then_is_forgotten() -> None:
+    clock, states = InteractionClock(TIMEOUT_MS), {}
+    call = Call("c-1").queued(0, "8000").ended(10)
+    feed(clock, states, call)
+    feed(clock, states, Call("c-2").queued(23 * HOUR, "8000").ended(23 * HOUR + 1))
+    repeat = feed(clock, states, Call("c-1").queued(0, "8000"))
+    assert repeat[0].outcome.duplicate and not repeat[0].outcome.facts
+    feed(clock, states, Call("c-3").queued(10 + DEDUPE_WINDOW_MS / 1000 + 61, "8000"))
+    assert "c-1" not in states and "c-1" not in clock.ended
+    assert "c-2" in states  # ended less than a day before the partition's event time
+
+
+def test_the_clock_is_rebuilt_from_the_states_a_partition_kept() -> None:
+    clock, states = InteractionClock(TIMEOUT_MS), {}
+    feed(clock, states, Call("c-1").queued(0, "8000"), Call("c-2").queued(5, "8000").ended(9))
+    rebuilt = InteractionClock.rebuild(TIMEOUT_MS, states.items())
+    assert (rebuilt.watermark_ms, rebuilt.swept_ms) == (clock.watermark_ms, clock.watermark_ms)
+    assert (rebuilt.open, rebuilt.ended) == (clock.open, clock.ended)
+
+
+def test_a_duplicate_leaves_the_stored_state_alone() -> None:
+    states: dict[str, interaction.State] = {}
+    clock = InteractionClock(TIMEOUT_MS)
+    call = Call("c-1").queued(0, "8000")
+    feed(clock, states, call)
+    stored = states["c-1"]
+    applied = feed(clock, states, call)
+    assert applied[0].outcome.duplicate and states["c-1"] is stored
+
+
+def test_a_row_is_replaced_only_by_a_higher_version() -> None:
+    """One rule for the GSP's batches, the runner and the loader: ties keep the first."""
+    call = Call("c-1").queued(0, "8000")
+    clock, states = InteractionClock(TIMEOUT_MS), {}
+    fact = feed(clock, states, call)[0].outcome.facts[0]
+    assert supersedes(fact, None)
+    assert supersedes(replace(fact, version=fact.version + 1), fact)
+    assert not supersedes(replace(fact, version=fact.version), fact)
+    assert not supersedes(replace(fact, version=fact.version - 1), fact)

@@ -1,0 +1,145 @@
+"""How the transforms are driven per key: the one orchestration the GSP and the tests share.
+
+The rules in :mod:`interaction` and :mod:`agent_state` turn one state and one event into a new
+state and output. What surrounds them is here, written once, over a small key-value interface
+(:class:`States`: a dict in tests, the GSP's batch over its Faust table in production):
+
+- read the key's state, apply, store the new state unless the event was a duplicate;
+- the event-time clock of an interaction-topic partition (:class:`InteractionClock`): the
+  newest event time seen, an index of open interactions and of tombstones; every minute of
+  event time it times out interactions idle for the timeout and forgets tombstones past the
+  deduplication window.
+
+Event time is per partition: a partition read ahead of another must not time out the other's
+interactions. Which version of a fact row to keep is :func:`gim_faust.facts.supersedes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from gim_faust.transforms import agent_state, interaction
+from gim_faust.transforms.after_call_work import PartyFacts
+from gim_faust.transforms.config_view import ConfigView
+from gim_faust.transforms.outcome import Outcome, PartyEnded
+
+from gim_faust.events import AgentEvent, InteractionEvent
+
+SWEEP_EVERY_MS = 60_000
+# Repeats come "seconds or hours later" (contract events.md); a day of event time covers it.
+DEDUPE_WINDOW_MS = 24 * 3600 * 1000
+
+S = TypeVar("S")
+
+
+class States(Protocol[S]):
+    """Per-key state: what the pure core needs of a store."""
+
+    def get(self, key: str) -> S | None: ...
+
+    def __setitem__(self, key: str, value: S) -> None: ...
+
+    def __delitem__(self, key: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """What happened to one key: the outcome of an event or of a timeout (``timed_out``)."""
+
+    key: str
+    outcome: Outcome
+    timed_out: bool = False
+
+
+def _store(states: States[S], key: str, outcome: Outcome) -> None:
+    if not outcome.duplicate:
+        states[key] = outcome.state
+
+
+def apply_agent(states: States[agent_state.AgentState], event: AgentEvent,
+                config: ConfigView, party_facts: PartyFacts) -> Applied:
+    """One agent event (``party_facts``: the after-call-work join's store of ended parties)."""
+    key = event.agent_login
+    outcome = agent_state.apply(states.get(key), event, config, party_facts)
+    _store(states, key, outcome)
+    return Applied(key, outcome)
+
+
+def apply_party_ended(states: States[agent_state.AgentState], ended: PartyEnded,
+                      party_facts: PartyFacts) -> Applied:
+    """An ended party handed to its agent's after-call-work join."""
+    key = ended.agent_login
+    outcome = agent_state.apply_party_ended(states.get(key), ended, party_facts)
+    _store(states, key, outcome)
+    return Applied(key, outcome)
+
+
+@dataclass
+class InteractionClock:
+    """Event time, open interactions and tombstones of one interaction-topic partition."""
+
+    timeout_ms: int
+    watermark_ms: int = 0
+    swept_ms: int = 0
+    open: dict[str, int] = field(default_factory=dict)   # key -> last event time
+    ended: dict[str, int] = field(default_factory=dict)  # key -> end time
+
+    @classmethod
+    def rebuild(cls, timeout_ms: int,
+                stored: Iterable[tuple[str, interaction.State]]) -> InteractionClock:
+        """The clock of a partition whose states were kept (after a restart or a handover):
+        its event time is the newest time they hold."""
+        clock = cls(timeout_ms)
+        for key, state in stored:
+            clock._index(key, state)
+            clock.watermark_ms = max(clock.watermark_ms, clock.open.get(key, 0),
+                                     clock.ended.get(key, 0))
+        clock.swept_ms = clock.watermark_ms
+        return clock
+
+    def apply(self, states: States[interaction.State], event: InteractionEvent,
+              config: ConfigView) -> list[Applied]:
+        """One interaction event, then the sweep when a minute of event time has passed."""
+        key = event.interaction_id
+        outcome = interaction.apply(states.get(key), event, config, self.timeout_ms,
+                                    self.watermark_ms)
+        done = [self._settle(states, key, outcome)]
+        self.watermark_ms = max(self.watermark_ms, event.ts_ms)
+        if self.watermark_ms - self.swept_ms >= SWEEP_EVERY_MS:
+            done += self.sweep(states)
+        return done
+
+    def sweep(self, states: States[interaction.State]) -> list[Applied]:
+        """Time out the interactions idle too long; forget tombstones past the window."""
+        self.swept_ms = self.watermark_ms
+        done = []
+        for key, last_ms in list(self.open.items()):
+            if self.watermark_ms - last_ms <= self.timeout_ms:
+                continue
+            state = states.get(key)
+            assert isinstance(state, interaction.InteractionState), key  # the index says so
+            outcome = interaction.expire(state, self.watermark_ms, self.timeout_ms)
+            if outcome is not None:
+                done.append(self._settle(states, key, outcome, timed_out=True))
+        horizon = self.watermark_ms - DEDUPE_WINDOW_MS
+        for key, end_ms in list(self.ended.items()):
+            if end_ms < horizon:
+                del states[key]
+                del self.ended[key]
+        return done
+
+    def _settle(self, states: States[interaction.State], key: str, outcome: Outcome,
+                timed_out: bool = False) -> Applied:
+        if not outcome.duplicate:
+            states[key] = outcome.state
+            self._index(key, outcome.state)
+        return Applied(key, outcome, timed_out)
+
+    def _index(self, key: str, state: interaction.State) -> None:
+        if isinstance(state, interaction.InteractionState):
+            self.open[key] = state.last_ms
+        elif state is not None:
+            self.open.pop(key, None)
+            self.ended[key] = state.end_ms
