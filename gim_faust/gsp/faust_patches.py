@@ -19,12 +19,6 @@ Each one replaces a private part of Faust, so each is written for exactly the pi
   commit a few hundred records it had long processed (kill -9 test, 2 runs in 20). The
   patched version drops the repeats and what is already committed before Faust computes the
   offset.
-- **No commit past an unacked head.** Faust's check that the acked run starts at the
-  committed offset is off by one (``min(acked) - committed > 1``): with the message at the
-  committed offset still in an agent's batch and the next ones acked, it committed past
-  that message, whose effect a crash or a rebalance then lost for good. The patched version
-  commits a run only when it starts at the committed offset (or at an offset Faust knows
-  was skipped, such as a transaction marker).
 """
 
 from __future__ import annotations
@@ -46,7 +40,7 @@ CHANGELOG_BUFFER_MAX = 10_000
 def install() -> None:
     """Apply every fix (call before the app starts)."""
     _complete_flush()
-    _strict_commits()
+    _commits_without_repeats()
 
 
 def _complete_flush() -> None:
@@ -76,21 +70,18 @@ def _complete_flush() -> None:
     ProducerBuffer._gim_complete_flush = True
 
 
-def _strict_commits() -> None:
-    if getattr(Consumer, "_gim_strict_commits", False):
+def _commits_without_repeats() -> None:
+    if getattr(Consumer, "_gim_commits_without_repeats", False):
         return
     new_offset = Consumer._new_offset  # noqa: SLF001
 
-    def strict(self: Any, tp: Any) -> int | None:
+    def without_repeats(self: Any, tp: Any) -> int | None:
         acked = self._acked[tp]
         if acked:
             committed = self._committed_offset[tp]
             acked[:] = sorted({offset for offset in acked
                                if committed is None or offset >= committed})
-            if (committed is not None and acked and acked[0] != committed
-                    and not self._gap[tp].overlaps(committed)):
-                return None  # the message at the committed offset is not done yet
         return new_offset(self, tp)  # type: ignore[no-any-return]
 
-    Consumer._new_offset = strict  # noqa: SLF001
-    Consumer._gim_strict_commits = True
+    Consumer._new_offset = without_repeats  # noqa: SLF001
+    Consumer._gim_commits_without_repeats = True

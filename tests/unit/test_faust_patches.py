@@ -41,21 +41,3 @@ def test_a_gap_still_holds_the_commit_back() -> None:
     consumer = _consumer([861, 862, 862], committed=859)   # 859 and 860 not acked yet
     assert Consumer._new_offset(consumer, PARTITION) is None
     assert consumer._acked[PARTITION] == [861, 862]
-
-
-def test_no_commit_past_the_message_at_the_committed_offset() -> None:
-    """860 is still in an agent's batch; 861 and 862 are acked. Unpatched, Faust commits 863
-    here (its head check lets one missing offset through), and a crash loses 860."""
-    faust_patches.install()
-    consumer = _consumer([861, 862], committed=860)
-    assert Consumer._new_offset(consumer, PARTITION) is None
-    consumer._acked[PARTITION].insert(0, 860)
-    assert Consumer._new_offset(consumer, PARTITION) == 863
-
-
-def test_an_offset_known_to_be_skipped_does_not_hold_the_commit_back() -> None:
-    """A transaction marker at 860 is never delivered; Faust records it as a gap."""
-    faust_patches.install()
-    consumer = _consumer([861, 862], committed=860)
-    consumer._gap[PARTITION].addi(860, 861)
-    assert Consumer._new_offset(consumer, PARTITION) == 863
