@@ -96,7 +96,9 @@ class Deployment:
         """Every raw and internal input of the GSP committed: all its output is out."""
         topics = Topics(self.prefix, app_id)
         inputs = [*topics.raw_all, topics.party_ended("voice"), topics.party_ended("digital")]
-        pl.wait_caught_up(self.bootstrap, topics.gsp_app_id, inputs, service, timeout_s)
+        others = [s for s in self.services if s is not service and s.args[:1] == ["gsp"]
+                  and s.running()]
+        pl.wait_caught_up(self.bootstrap, topics.gsp_app_id, inputs, service, timeout_s, others)
 
     def gim(self, name: str = "gim") -> pl.Service:
         return self.start("gim", "worker", name=name)

@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import orjson
@@ -156,10 +156,12 @@ def describe_lag(bootstrap: str, group: str, topics: list[str]) -> str:
 
 
 def wait_caught_up(bootstrap: str, group: str, topics: list[str], service: Service,
-                   timeout_s: float = 300.0) -> None:
+                   timeout_s: float = 300.0, others: Sequence[Service] = ()) -> None:
     """Wait until ``group`` has committed everything of ``topics`` (twice in a row, a second
     apart, so work triggered by the last messages, such as the after-call-work hand-offs to
-    an internal topic in ``topics``, has been committed too)."""
+    an internal topic in ``topics``, has been committed too). On failure every worker of the
+    group (``service`` and ``others``) is asked for its diagnostics; the others' log tails
+    are shown with ``service``'s."""
     streak = [0]
 
     def settled() -> bool:
@@ -167,8 +169,11 @@ def wait_caught_up(bootstrap: str, group: str, topics: list[str], service: Servi
         streak[0] = streak[0] + 1 if caught_up else 0
         return streak[0] >= 2
     def seen() -> str:
-        service.diagnose()
-        return describe_lag(bootstrap, group, topics)
+        for worker in (service, *others):
+            worker.diagnose()
+        tails = "".join(f"\n--- {other.log.name}, last lines:\n{other.tail(60)}"
+                        for other in others)
+        return describe_lag(bootstrap, group, topics) + tails
     wait_until(settled, f"{group} to commit all of its input", timeout_s, seen=seen,
                service=service, interval_s=1.0)
 
