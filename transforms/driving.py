@@ -132,8 +132,8 @@ class InteractionClock:
 
     def _settle(self, states: States[interaction.State], key: str, outcome: Outcome,
                 timed_out: bool = False) -> Applied:
+        _store(states, key, outcome)
         if not outcome.duplicate:
-            states[key] = outcome.state
             self._index(key, outcome.state)
         return Applied(key, outcome, timed_out)
 

@@ -103,8 +103,6 @@ class Channel:
             self._record(event, batch, applied)
         child(metrics.event_time, message.topic, message.partition).set(
             clock.watermark_ms / 1000)
-        child(metrics.tombstones, self.channel).set(
-            sum(len(c.ended) for c in self.clocks.values()))
         metrics.processing.observe(time.perf_counter() - started)
 
     def _clock(self, partition: int) -> InteractionClock:
@@ -184,8 +182,11 @@ class Channel:
         if len(self.in_flight) > IN_FLIGHT_KEPT:
             self.in_flight = {k: f for k, f in self.in_flight.items() if not delivered(f)}
         batch.write(self._unsettled)
-        child(self.gsp.metrics.open_interactions, self.channel).set(
+        metrics = self.gsp.metrics
+        child(metrics.open_interactions, self.channel).set(
             sum(len(c.open) for c in self.clocks.values()))
+        child(metrics.tombstones, self.channel).set(
+            sum(len(c.ended) for c in self.clocks.values()))
 
     def _unsettled(self, entry: list[Any], partition: int) -> bool:
         """Whether an outbox entry may still be needed: some of its messages are not
