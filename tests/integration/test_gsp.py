@@ -65,10 +65,6 @@ def test_kill_9_mid_stream_then_restart(deployment: Deployment) -> None:
     assert len(joins) == 2 and joins[0] == joins[1], joins
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known problem, docs/gsp.md 'Several workers': a rebalance while the first worker is "
-    "processing occasionally loses an event's effect or leaves one message unacked, so the "
-    "group stops committing"))
 def test_two_workers_split_the_partitions(deployment: Deployment) -> None:
     deployment.publish_scenario(partitions=3)
     deployment.run("gca", "run", "--once")

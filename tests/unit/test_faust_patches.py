@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 
@@ -41,3 +42,24 @@ def test_a_gap_still_holds_the_commit_back() -> None:
     consumer = _consumer([861, 862, 862], committed=859)   # 859 and 860 not acked yet
     assert Consumer._new_offset(consumer, PARTITION) is None
     assert consumer._acked[PARTITION] == [861, 862]
+
+
+def test_a_partition_with_nothing_committed_is_read_from_its_start() -> None:
+    """aiokafka seeks only where an offset above 0 is committed; a worker that kept a
+    partition across a rebalance would otherwise go on from its old fetch position."""
+    faust_patches.install()
+    fresh, zero, done = TP("t", 0), TP("t", 1), TP("t", 2)
+    seeks: list[tuple[TP, int]] = []
+
+    async def seek_to_committed() -> dict[TP, int | None]:
+        return {fresh: None, zero: 0, done: 42}
+
+    async def seek(tp: TP, offset: int) -> None:
+        seeks.append((tp, offset))
+
+    consumer = SimpleNamespace(seek_to_committed=seek_to_committed, _seek=seek,
+                               _read_offset={}, _committed_offset=defaultdict(lambda: None))
+    asyncio.run(Consumer.perform_seek(consumer))
+    assert seeks == [(fresh, 0), (zero, 0)]
+    assert consumer._read_offset == {fresh: None, zero: None, done: 42}
+    assert dict(consumer._committed_offset) == {done: 42}
