@@ -87,16 +87,19 @@ class InteractionClock:
     ended: dict[str, int] = field(default_factory=dict)  # key -> end time
 
     @classmethod
-    def rebuild(cls, timeout_ms: int,
-                stored: Iterable[tuple[str, interaction.State]]) -> InteractionClock:
-        """The clock of a partition whose states were kept (after a restart or a handover):
-        its event time is the newest time they hold."""
+    def rebuild(cls, timeout_ms: int, stored: Iterable[tuple[str, interaction.State]],
+                at: tuple[int, int] | None = None) -> InteractionClock:
+        """The clock of a partition whose states were kept (after a restart or a handover).
+        ``at``: its event time and last sweep where its input resumes; without it, the
+        newest time the states hold."""
         clock = cls(timeout_ms)
         for key, state in stored:
             clock._index(key, state)
             clock.watermark_ms = max(clock.watermark_ms, clock.open.get(key, 0),
                                      clock.ended.get(key, 0))
         clock.swept_ms = clock.watermark_ms
+        if at is not None:
+            clock.watermark_ms, clock.swept_ms = at
         return clock
 
     def apply(self, states: States[interaction.State], event: InteractionEvent,

@@ -1,22 +1,19 @@
 """The states one batch of events touches: each key read once and written once per batch.
 
 Every table write costs a RocksDB put, a changelog record through Faust's producer and,
-once Kafka acknowledges that record, a second put for the changelog offset. The agents
-handle the messages already fetched as one batch (``Channel._in_batches``) and keep the keys
-it touches here until it ends, so a busy key costs one write per batch instead of one per
-event. The batch's messages are acked only after the write, so no offset is committed ahead
-of the state it produced.
+once Kafka acknowledges that record, a second put for the changelog offset. The engine
+handles what was fetched as one batch (``gsp/engine.py``) and keeps the keys it touches here
+until it ends, so a busy key costs one write per batch instead of one per event.
 
-A table access happens in the partition of Faust's *current event*, which is the batch's
-last event when it ends; :func:`acting_for` makes each key's write go to its own partition.
+A Faust table is read and written in the partition of Faust's *current event*;
+:func:`acting_for` makes it the record being handled, and each key's write go to the
+partition of its latest record.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +25,15 @@ from gim_faust.gsp.output import Origin, Outgoing
 from gim_faust.tables import state_codec
 from gim_faust.tables.state_codec import Outbox, Sent
 
-BATCH_MAX = 1000       # events per batch at most
-BATCH_WITHIN_S = 0.05  # a batch ends this long after its first event (the most it delays one)
+
+class Held:
+    """A fetched record as Faust's tables expect the current event: its ``message`` (the
+    record: topic, partition, offset, key) and its ``value``."""
+
+    __slots__ = ("message", "value", "__weakref__")
+
+    def __init__(self, record: Any) -> None:
+        self.message, self.value = record, record.value
 
 
 @contextmanager
@@ -127,53 +131,3 @@ class KeysAt:
 
     def __delitem__(self, key: str) -> None:
         self.batch.get(key.encode(), self.event).delete()
-
-
-class BatchEnd:
-    """Ends a stream's batch when it is full or ``BATCH_WITHIN_S`` after its first event:
-    ``finish()`` sends the output and writes the states, then the events are acked. The
-    timer fires while the agent waits for the stream, so a quiet stream's last events are
-    never held back; ``lock`` keeps handling an event and ending a batch apart. A batch that
-    fails to end crashes the app (``crash``): its events stay unacked and come again."""
-
-    def __init__(self, stream: Any, finish: Callable[[], Awaitable[None]],
-                 crash: Callable[[BaseException], Awaitable[None]]) -> None:
-        self.stream, self.finish, self.crash = stream, finish, crash
-        self.events: list[Any] = []
-        self.lock = asyncio.Lock()
-        self.timer: asyncio.TimerHandle | None = None
-        self.task: asyncio.Task[None] | None = None
-
-    async def add(self, event: Any) -> None:
-        """Count a handled event in (call with ``lock`` held)."""
-        self.events.append(event)
-        if len(self.events) >= BATCH_MAX:
-            await self.end()
-        elif self.timer is None:
-            self.timer = asyncio.get_running_loop().call_later(BATCH_WITHIN_S, self._due)
-
-    def _due(self) -> None:
-        self.timer = None
-        # Held so the task is not collected while it waits for the lock.
-        self.task = asyncio.ensure_future(self._end_when_free())
-
-    async def _end_when_free(self) -> None:
-        async with self.lock:
-            with contextlib.suppress(Exception):  # end() has crashed the app already
-                await self.end()
-
-    async def end(self) -> None:
-        """Finish the batch and ack its events (call with ``lock`` held)."""
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        if not self.events:
-            return
-        try:
-            await self.finish()
-        except Exception as exc:
-            await self.crash(exc)
-            raise
-        for event in self.events:
-            await self.stream.ack(event)
-        self.events.clear()

@@ -1,10 +1,10 @@
-"""The agents of one channel (``voice`` or ``digital``): a thin shell around the transforms.
+"""The handlers of one channel (``voice`` or ``digital``): a thin shell around the transforms.
 
-Each agent does three things per message: decode (bad input goes to the rejected topic),
-read state, call the pure transform. It works in batches of the messages already fetched:
-at the end of one it sends the output and writes the state of every key the batch changed,
-once, together with an outbox of the output Kafka has not acknowledged yet
-(``tables/state_codec.py``, ``gsp/batch.py``), and only then acks the messages.
+Each handler does three things per record: decode (bad input goes to the rejected topic),
+read state, call the pure transform. The engine (``gsp/engine.py``) hands them a batch of
+fetched records; at its end the channel sends the output and writes the state of every key
+the batch changed, once, together with an outbox of the output Kafka has not acknowledged
+yet (``tables/state_codec.py``, ``gsp/batch.py``), and only then are the offsets done.
 Kafka does not deliver the output and the state change atomically, so after a crash the
 state may already hold an event whose output was lost; that message then comes again, from
 the same offset, as a duplicate, and the agent re-sends what the outbox holds for that
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -28,7 +27,9 @@ from faust.types import TP
 
 from gim_faust.codec import Rejection, Source, decode
 from gim_faust.facts import from_record
-from gim_faust.gsp.batch import Batch, BatchEnd, KeysAt
+from gim_faust.gsp import clock_log, faust_patches
+from gim_faust.gsp.batch import Batch, Held, KeysAt, acting_for
+from gim_faust.gsp.engine import Route
 from gim_faust.gsp.output import Output, child, delivered
 from gim_faust.tables import state_codec
 from gim_faust.tables.specs import partition_items, state_table
@@ -66,14 +67,21 @@ class Channel:
                         "ended party rows the after-call-work join may re-emit"),
             state_codec.encode_fact, state_codec.decode_fact)
         self.clocks: dict[int, InteractionClock] = {}
+        self.last_of_batch: dict[int, Held] = {}  # by interaction partition
         self.output = Output(gsp, self.party_topic)
         # Delivery futures of the outbox entries this process wrote, by input message
         # (topic, partition, offset).
         self.in_flight: dict[tuple[str, int, int], list[Any]] = {}
-        app.agent(gsp.raw_topic(self.interaction_topic),
-                  name=f"interactions-{channel}")(self._interaction_agent)
-        app.agent(gsp.raw_topic(self.agent_topic, self.party_topic),
-                  name=f"agents-{channel}")(self._agent_agent)
+
+    def routes(self) -> dict[str, Route]:
+        """The engine's routes for this channel's input topics."""
+        interactions = Route(self._interaction_event,
+                             Batch(self.interactions, state_codec.interaction_from),
+                             self._finish_interactions)
+        agents = Route(self._agent_event, Batch(self.agents, state_codec.agent_from),
+                       self._finish)
+        return {self.interaction_topic: interactions, self.agent_topic: agents,
+                self.party_topic: agents}
 
     def forget(self, partitions: set[int]) -> None:
         """Drop the in-memory indexes of partitions this worker no longer owns."""
@@ -82,17 +90,13 @@ class Channel:
 
     # --- interactions --------------------------------------------------------------------
 
-    async def _interaction_agent(self, stream: Any) -> None:
-        await self._in_batches(stream, Batch(self.interactions, state_codec.interaction_from),
-                               self._interaction_event)
-
-    async def _interaction_event(self, event: Any, batch: Batch) -> None:
+    def _interaction_event(self, event: Held, batch: Batch) -> None:
         started = time.perf_counter()
         message = event.message
-        self.gsp.observe_lag(message)
+        self.last_of_batch[message.partition] = event
         decoded = decode(event.value, self.interaction_source, self.gsp.settings.tenant)
         if isinstance(decoded, Rejection):
-            await self.gsp.reject(message, event.value, decoded)
+            self.gsp.rejects.add(message, decoded)
             return
         metrics = self.gsp.metrics
         child(metrics.events_in, message.topic, decoded.type).inc()
@@ -106,30 +110,46 @@ class Channel:
         metrics.processing.observe(time.perf_counter() - started)
 
     def _clock(self, partition: int) -> InteractionClock:
-        """The partition's clock, rebuilt from the local table after a (re)start."""
+        """The partition's clock, rebuilt from the local table after a (re)start, standing
+        where it stood at the committed offset (``gsp/clock_log.py``)."""
         clock = self.clocks.get(partition)
         if clock is None:
+            committed = faust_patches.committed(self.gsp.app.consumer,
+                                                TP(self.interaction_topic, partition))
+            at = clock_log.at(clock_log.entries(self.interactions.get(clock_log.KEY)),
+                              committed)
             clock = self.clocks[partition] = InteractionClock.rebuild(self.gsp.timeout_ms, (
                 (key.decode(), state_codec.interaction_from(state_codec.unpack(raw)[0]))
-                for key, raw in partition_items(self.interactions, partition)))
+                for key, raw in partition_items(self.interactions, partition)
+                if key != clock_log.KEY), at)
         return clock
+
+    async def _finish_interactions(self, batch: Batch) -> None:
+        """End the batch, and log where each partition's clock stands at its end."""
+        await self._finish(batch)
+        for partition, event in self.last_of_batch.items():
+            clock = self.clocks.get(partition)
+            if clock is None:  # only bad input in this batch so far
+                continue
+            committed = faust_patches.committed(self.gsp.app.consumer,
+                                                TP(self.interaction_topic, partition))
+            with acting_for(event):
+                self.interactions[clock_log.KEY] = clock_log.added(
+                    clock_log.entries(self.interactions.get(clock_log.KEY)),
+                    [event.message.offset + 1, clock.watermark_ms, clock.swept_ms], committed)
+        self.last_of_batch.clear()
 
     # --- agents and the after-call-work join ---------------------------------------------
 
-    async def _agent_agent(self, stream: Any) -> None:
-        await self._in_batches(stream, Batch(self.agents, state_codec.agent_from),
-                               self._agent_event)
-
-    async def _agent_event(self, event: Any, batch: Batch) -> None:
+    def _agent_event(self, event: Held, batch: Batch) -> None:
         message = event.message
-        self.gsp.observe_lag(message)
         if message.topic == self.party_topic:
             applied = driving.apply_party_ended(KeysAt(batch, event), _party_ended(event.value),
                                                 self.party_facts)
         else:
             decoded = decode(event.value, self.agent_source, self.gsp.settings.tenant)
             if isinstance(decoded, Rejection):
-                await self.gsp.reject(message, event.value, decoded)
+                self.gsp.rejects.add(message, decoded)
                 return
             child(self.gsp.metrics.events_in, message.topic, decoded.type).inc()
             applied = driving.apply_agent(KeysAt(batch, event), decoded, self.gsp.view,
@@ -138,19 +158,7 @@ class Channel:
 
     # --- batches, state and output -------------------------------------------------------
 
-    async def _in_batches(self, stream: Any, batch: Batch,
-                          handle: Callable[[Any, Batch], Awaitable[None]]) -> None:
-        """Handle the stream's events one by one; a batch ends (output sent, states
-        written, then its events acked) when it is full or ``BATCH_WITHIN_S`` after its
-        first event, whichever comes first. Only acked events are committed."""
-        stream = stream.noack()
-        ending = BatchEnd(stream, lambda: self._finish(batch), self.gsp.app.crash)
-        async for event in stream.events():
-            async with ending.lock:
-                await handle(event, batch)
-                await ending.add(event)
-
-    def _record(self, event: Any, batch: Batch, applied: Applied) -> None:
+    def _record(self, event: Held, batch: Batch, applied: Applied) -> None:
         """Record what the key's event sent for the end of the batch (its new state is in the
         batch already); for a duplicate, queue what the outbox holds for its offset again."""
         message, outcome, metrics = event.message, applied.outcome, self.gsp.metrics
@@ -202,8 +210,7 @@ class Channel:
         return self._uncommitted(topic, partition, offset)
 
     def _uncommitted(self, topic: str, partition: int, offset: int) -> bool:
-        committed = self.gsp.app.consumer._committed_offset.get(  # noqa: SLF001
-            TP(topic, partition))
+        committed = faust_patches.committed(self.gsp.app.consumer, TP(topic, partition))
         return committed is None or offset >= committed
 
 

@@ -10,15 +10,6 @@ Each one replaces a private part of Faust, so each is written for exactly the pi
   lose the state. :func:`install` replaces it with a flush that returns only when the buffer
   is empty and no message is on its way to the Kafka client; the client flush that follows
   in Faust's commit then covers every changelog write of the committed events.
-- **Commits that do not creep.** Faust commits up to the end of the first run of
-  consecutive offsets in its list of acked offsets (``Consumer._new_offset``). That list can
-  hold an offset twice, or one below the committed offset: after a start or a restart
-  Faust delivers the first records of a partition again once it has sought to the committed
-  offsets, and both deliveries are acked. Each repeat ends the run, so the commit then
-  advanced by one or two offsets per commit interval: a restarted worker took minutes to
-  commit a few hundred records it had long processed (kill -9 test, 2 runs in 20). The
-  patched version drops the repeats and what is already committed before Faust computes the
-  offset.
 - **A partition with nothing committed is read from its start.** After a rebalance Faust
   seeks every assigned partition to its committed offset, but aiokafka seeks only where an
   offset above 0 is committed and otherwise leaves the fetch position where it was. A worker
@@ -27,7 +18,20 @@ Each one replaces a private part of Faust, so each is written for exactly the pi
   it had fetched: what it had read was never acked again, so the group never committed it
   (two-worker test, 5 runs in 10: a whole partition, or the single message at the head).
   The patched seek puts such a partition at its first offset, as a new group starts;
-  processing again what the state already holds is a duplicate and changes nothing.
+  processing again what the state already holds is a duplicate and changes nothing. The
+  same positions open the engine's intake (``gsp/intake.py``).
+- **Whole fetches for the engine.** Records of the engine's topics are taken out of each
+  fetch before Faust turns them into messages one by one, and queued in the intake
+  (:func:`_fetches_to_the_intake`); Faust's agents see none of them. The engine marks what it
+  has done with :func:`done`, the bookkeeping ``Consumer.ack`` keeps per message, so Faust's
+  periodic commit (flush the producer, then commit) commits it.
+- **Settle before a revocation.** Faust forgets the acknowledged offsets of revoked
+  partitions before it commits anything. The patched revocation first lets the engine end
+  its current batch and commit it (``Engine.settle``), so the next owner of a partition starts
+  where this worker stopped, with the state of exactly that point.
+
+The engine is found as ``app.gim_engine``, its intake as ``app.gim_intake``; an app without
+them is left as Faust runs it.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ from typing import Any
 
 from faust.transport.consumer import Consumer, ensure_TP
 from faust.transport.producer import ProducerBuffer
+from faust.types import TP
+
+from gim_faust.gsp.intake import Chunk
 
 PATCHED_FOR = "0.15.3"
 # Changelog writes Faust may queue before it stops handing events to the agents until the
@@ -49,8 +56,27 @@ CHANGELOG_BUFFER_MAX = 10_000
 def install() -> None:
     """Apply every fix (call before the app starts)."""
     _complete_flush()
-    _commits_without_repeats()
     _uncommitted_from_the_start()
+    _fetches_to_the_intake()
+    _settle_before_revoking()
+
+
+def done(consumer: Any, chunk: Chunk) -> None:
+    """Mark a chunk's offsets done, as ``Consumer.ack`` does per message: Faust's next
+    commit goes up to its end once everything before is done too."""
+    tp = chunk.tp
+    committed = consumer._committed_offset[tp]  # noqa: SLF001
+    index, acked = consumer._acked_index[tp], consumer._acked[tp]  # noqa: SLF001
+    for offset in range(chunk.start if committed is None else max(chunk.start, committed),
+                        chunk.end):
+        if offset not in index:
+            index.add(offset)
+            acked.append(offset)
+
+
+def committed(consumer: Any, tp: TP) -> int | None:
+    """The offset committed for ``tp`` as far as this worker knows."""
+    return consumer._committed_offset.get(tp)  # type: ignore[no-any-return]  # noqa: SLF001
 
 
 def _complete_flush() -> None:
@@ -80,23 +106,6 @@ def _complete_flush() -> None:
     ProducerBuffer._gim_complete_flush = True
 
 
-def _commits_without_repeats() -> None:
-    if getattr(Consumer, "_gim_commits_without_repeats", False):
-        return
-    new_offset = Consumer._new_offset  # noqa: SLF001
-
-    def without_repeats(self: Any, tp: Any) -> int | None:
-        acked = self._acked[tp]
-        if acked:
-            committed = self._committed_offset[tp]
-            acked[:] = sorted({offset for offset in acked
-                               if committed is None or offset >= committed})
-        return new_offset(self, tp)  # type: ignore[no-any-return]
-
-    Consumer._new_offset = without_repeats  # noqa: SLF001
-    Consumer._gim_commits_without_repeats = True
-
-
 def _uncommitted_from_the_start() -> None:
     if getattr(Consumer, "_gim_uncommitted_from_the_start", False):
         return
@@ -111,6 +120,51 @@ def _uncommitted_from_the_start() -> None:
                                   for tp, offset in committed.items()})
         self._committed_offset.update({tp: offset for tp, offset in committed.items()
                                        if offset})
+        intake = getattr(self.app, "gim_intake", None)
+        if intake is not None:
+            await intake.assign({tp: offset or 0 for tp, offset in committed.items()})
 
     Consumer.perform_seek = perform_seek
     Consumer._gim_uncommitted_from_the_start = True
+
+
+def _fetches_to_the_intake() -> None:
+    if getattr(Consumer, "_gim_fetches_to_the_intake", False):
+        return
+    fetch = Consumer._wait_next_records  # noqa: SLF001
+
+    async def wait_next_records(self: Any, timeout: float) -> Any:
+        intake = getattr(self.app, "gim_intake", None)
+        epoch = intake.epoch if intake is not None else None
+        records, active = await fetch(self, timeout)
+        if not records or intake is None:
+            return records, active
+        rest = {}
+        for tp, fetched in records.items():
+            if tp.topic not in intake.topics:
+                rest[tp] = fetched
+            elif self.flow_active and (active is None or tp in active):
+                # As Faust's fetch loop records it, for its diagnostics and lag.
+                self._read_offset[tp] = fetched[-1].offset
+                again = await intake.put(tp, fetched, epoch)
+                if again is not None:  # fetched before the partition's last seek
+                    await self._seek(tp, again)
+        return rest, active
+
+    Consumer._wait_next_records = wait_next_records  # noqa: SLF001
+    Consumer._gim_fetches_to_the_intake = True
+
+
+def _settle_before_revoking() -> None:
+    if getattr(Consumer, "_gim_settle_before_revoking", False):
+        return
+    revoke = Consumer.on_partitions_revoked
+
+    async def on_partitions_revoked(self: Any, revoked: set[TP]) -> None:
+        engine = getattr(self.app, "gim_engine", None)
+        if engine is not None:
+            await engine.settle()
+        await revoke(self, revoked)
+
+    Consumer.on_partitions_revoked = on_partitions_revoked
+    Consumer._gim_settle_before_revoking = True

@@ -26,7 +26,10 @@ from gim_faust.tables.state_codec import Sent
 from gim_faust.transforms.outcome import Outcome, PartyEnded
 
 if TYPE_CHECKING:
+    from gim_faust.codec import Rejection
     from gim_faust.gsp.service import Gsp
+
+REJECT_HEADER = "gim-reject-reason"
 
 
 @cache
@@ -104,6 +107,27 @@ class Output:
             by_origin[origin].append(party_message(self.party_topic, ended))
         return {origin: (sent, await self.send(sent)) for origin, sent in by_origin.items()
                 if sent}
+
+
+class Rejects:
+    """A batch's bad input, sent at its end with the original bytes; the headers say why
+    and where it came from."""
+
+    def __init__(self, topic: str, counter: Any) -> None:
+        self.topic, self.counter = topic, counter
+        self.held: list[tuple[Any, Rejection]] = []
+
+    def add(self, record: Any, rejection: Rejection) -> None:
+        self.held.append((record, rejection))
+
+    async def send(self, producer: Any) -> None:
+        for record, rejection in self.held:
+            await producer.send(self.topic, record.key, record.value, None, None, [
+                (REJECT_HEADER, rejection.reason.encode()),
+                ("gim-reject-detail", rejection.detail.encode()[:1000]),
+                ("gim-source", f"{record.topic}/{record.partition}/{record.offset}".encode())])
+            child(self.counter, rejection.reason).inc()
+        self.held.clear()
 
 
 def delivered(futures: list[asyncio.Future[Any]]) -> bool:

@@ -19,13 +19,15 @@ from typing import IO, Any
 import faust
 import orjson
 
-from gim_faust.codec import Rejection
 from gim_faust.errors import FatalError
 from gim_faust.gsp import faust_patches, state_dir
 from gim_faust.gsp.channel import Channel
 from gim_faust.gsp.checkpoint import NotReady, Snapshotter
 from gim_faust.gsp.config_follower import ConfigFollower
+from gim_faust.gsp.engine import Engine
+from gim_faust.gsp.intake import Chunk, Intake
 from gim_faust.gsp.metrics import GspMetrics
+from gim_faust.gsp.output import Rejects, child
 from gim_faust.gsp.restore import restore
 from gim_faust.kafka import TopicSpec, ensure_topics, partition_counts
 from gim_faust.metrics import MetricsServer, serve
@@ -38,7 +40,6 @@ log = logging.getLogger(__name__)
 CHANNELS = ("voice", "digital")
 # Fact topic partitions bound how many loader writers can share the work.
 FACT_PARTITIONS = 6
-REJECT_HEADER = "gim-reject-reason"
 
 
 class Gsp:
@@ -76,19 +77,25 @@ class Gsp:
             # worker recovers from the changelog (or a snapshot) instead.
             table_standby_replicas=0,
         )
-        self.rejected_out = self.raw_topic(self.topics.rejected)
+        self.rejects = Rejects(self.topics.rejected, self.metrics.rejected)
         self.channels = [Channel(self, c, partitions) for c in CHANNELS]
+        routes = {topic: route for channel in self.channels
+                  for topic, route in channel.routes().items()}
+        for topic in routes:  # subscribed through Faust, read by the engine
+            self.app.topics.add(self.app.topic(topic, key_type=bytes, value_type=bytes,
+                                               key_serializer="raw", value_serializer="raw"))
+        # Found by faust_patches, which hands the engine its fetches and revocations.
+        self.app.gim_intake = Intake(routes)  # type: ignore[attr-defined]
+        self.app.gim_engine = self.engine = Engine(  # type: ignore[attr-defined]
+            self.app, self.app.gim_intake, routes, self._after_batch)  # type: ignore[attr-defined]
         self.snapshotter = Snapshotter(self)
         self.metrics.snapshot_interval.set(settings.snapshot_interval)
         self.app.timer(settings.snapshot_interval)(self.snapshotter.take_logged)
         for table in self.app.tables.values():
             _count_recovery(table, self.metrics)
         self.app.task(self._start)
+        self.app.task(self.engine.run)
         self.app.on_partitions_revoked.connect(self._on_revoked)
-
-    def raw_topic(self, *names: str) -> Any:
-        return self.app.topic(*names, key_type=bytes, value_type=bytes,
-                              key_serializer="raw", value_serializer="raw")
 
     def ready(self) -> bool:
         return self.started and not self.app.in_recovery and not self.app.rebalancing
@@ -144,19 +151,15 @@ class Gsp:
             channel.forget({tp.partition for tp in revoked
                             if tp.topic == channel.interaction_topic})
 
-    async def reject(self, message: Any, value: bytes | None, rejection: Rejection) -> None:
-        """Bad input keeps its original bytes; the headers say why and where it came from."""
-        await self.rejected_out.send(key=message.key, value=value, headers=[
-            (REJECT_HEADER, rejection.reason.encode()),
-            ("gim-reject-detail", rejection.detail.encode()[:1000]),
-            ("gim-source", f"{message.topic}/{message.partition}/{message.offset}".encode())])
-        self.metrics.rejected.labels(rejection.reason).inc()
-
-    def observe_lag(self, message: Any) -> None:
-        highwater = self.app.consumer.highwater(message.tp)
-        if highwater is not None:
-            self.metrics.lag.labels(message.topic, message.partition).set(
-                max(0, highwater - message.offset - 1))
+    async def _after_batch(self, chunks: list[Chunk]) -> None:
+        """The batch's rejected records go out; lag per partition as it ended."""
+        await self.rejects.send(self.app.producer)
+        consumer = self.app.consumer
+        for chunk in chunks:
+            highwater = consumer.highwater(chunk.tp)
+            if highwater is not None:
+                child(self.metrics.lag, chunk.tp.topic, chunk.tp.partition).set(
+                    max(0, highwater - chunk.end))
 
 
 def _log_awaits() -> None:

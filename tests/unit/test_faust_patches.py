@@ -12,6 +12,7 @@ from faust.types import TP
 from intervaltree import IntervalTree
 
 from gim_faust.gsp import faust_patches
+from gim_faust.gsp.intake import Chunk, Intake
 
 PARTITION = TP("acme.voice.interactions", 1)
 
@@ -19,29 +20,6 @@ PARTITION = TP("acme.voice.interactions", 1)
 def test_the_patches_are_written_for_the_installed_faust() -> None:
     """They replace private code: a new Faust needs them checked again, then this bumped."""
     assert faust.__version__ == faust_patches.PATCHED_FOR
-
-
-def _consumer(acked: list[int], committed: int | None) -> SimpleNamespace:
-    """The state ``Consumer._new_offset`` reads, as a started worker holds it."""
-    return SimpleNamespace(_acked={PARTITION: acked}, _acked_index={PARTITION: set(acked)},
-                           _gap=defaultdict(IntervalTree),
-                           _committed_offset=defaultdict(lambda: None, {PARTITION: committed}))
-
-
-def test_offsets_acked_twice_are_committed_in_one_step() -> None:
-    """As a restarted worker's list looked (kill -9 test): the first records of a partition
-    delivered twice. Unpatched, Faust commits 860 here, then one or two more per commit."""
-    faust_patches.install()
-    consumer = _consumer([858, 859, 859, 860, 860, 861], committed=859)
-    assert Consumer._new_offset(consumer, PARTITION) == 862
-    assert consumer._acked[PARTITION] == []
-
-
-def test_a_gap_still_holds_the_commit_back() -> None:
-    faust_patches.install()
-    consumer = _consumer([861, 862, 862], committed=859)   # 859 and 860 not acked yet
-    assert Consumer._new_offset(consumer, PARTITION) is None
-    assert consumer._acked[PARTITION] == [861, 862]
 
 
 def test_a_partition_with_nothing_committed_is_read_from_its_start() -> None:
@@ -57,9 +35,39 @@ def test_a_partition_with_nothing_committed_is_read_from_its_start() -> None:
     async def seek(tp: TP, offset: int) -> None:
         seeks.append((tp, offset))
 
+    intake = Intake({"t"})
     consumer = SimpleNamespace(seek_to_committed=seek_to_committed, _seek=seek,
-                               _read_offset={}, _committed_offset=defaultdict(lambda: None))
+                               _read_offset={}, _committed_offset=defaultdict(lambda: None),
+                               app=SimpleNamespace(gim_intake=intake))
     asyncio.run(Consumer.perform_seek(consumer))
     assert seeks == [(fresh, 0), (zero, 0)]
     assert consumer._read_offset == {fresh: None, zero: None, done: 42}
     assert dict(consumer._committed_offset) == {done: 42}
+    assert intake.open and intake.expected == {fresh: 0, zero: 0, done: 42}
+
+
+def _consumer(committed: int | None) -> SimpleNamespace:
+    """The state ``Consumer._new_offset`` reads, as a started worker holds it."""
+    return SimpleNamespace(_acked=defaultdict(list), _acked_index=defaultdict(set),
+                           _gap=defaultdict(IntervalTree),
+                           _committed_offset=defaultdict(lambda: None, {PARTITION: committed}))
+
+
+def _chunk(start: int, *offsets: int) -> Chunk:
+    return Chunk(PARTITION, start, [SimpleNamespace(offset=o) for o in offsets])
+
+
+def test_done_chunks_are_committed_to_their_end_across_offsets_without_records() -> None:
+    """Offsets 862-863 hold no record (say, transaction markers): the commit passes them."""
+    consumer = _consumer(committed=859)
+    faust_patches.done(consumer, _chunk(859, 859, 860, 861))
+    faust_patches.done(consumer, _chunk(862, 864, 865))
+    assert Consumer._new_offset(consumer, PARTITION) == 866
+
+
+def test_a_chunk_not_done_holds_the_commit_back() -> None:
+    consumer = _consumer(committed=859)
+    faust_patches.done(consumer, _chunk(862, 862, 863))  # 859-861 still being handled
+    assert Consumer._new_offset(consumer, PARTITION) is None
+    faust_patches.done(consumer, _chunk(859, 859, 860, 861))
+    assert Consumer._new_offset(consumer, PARTITION) == 864

@@ -1,8 +1,7 @@
-"""The GSP's batches: one read and one write per key, and when a batch ends and acks."""
+"""The GSP's batches: one read and one write per key, in the partition of its record."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 from faust.streams import current_event
 from gim_faust.tables import state_codec
 
-from gim_faust.gsp.batch import BATCH_MAX, BATCH_WITHIN_S, Batch, BatchEnd
+from gim_faust.gsp.batch import Batch
 
 
 @dataclass
@@ -91,56 +90,6 @@ def test_each_key_gets_the_entry_of_what_was_sent_for_it_even_from_one_message()
                   ("raw", 0, 5, b"k2"): ([("facts", b"b", b"2")], [])})
     assert state_codec.sent_at(first.added, "raw", 5) == [("facts", b"a", b"1")]
     assert state_codec.sent_at(second.added, "raw", 5) == [("facts", b"b", b"2")]
-
-
-class Stream:
-    def __init__(self) -> None:
-        self.acked: list[int] = []
-
-    async def ack(self, event: Event) -> None:
-        self.acked.append(event.message.offset)
-
-
-def _ending(finish: Any = None) -> tuple[BatchEnd, Stream, list[int], list[BaseException]]:
-    stream, finished, crashes = Stream(), [], []
-
-    async def default_finish() -> None:
-        finished.append(len(stream.acked))
-
-    async def crash(exc: BaseException) -> None:
-        crashes.append(exc)
-
-    return BatchEnd(stream, finish or default_finish, crash), stream, finished, crashes
-
-
-async def test_a_full_batch_ends_at_once_and_acks_after_finishing() -> None:
-    ending, stream, finished, _ = _ending()
-    for offset in range(BATCH_MAX):
-        async with ending.lock:
-            await ending.add(Event(0, offset))
-    assert finished == [0]  # finish ran before any ack
-    assert stream.acked == list(range(BATCH_MAX))
-    assert ending.timer is None
-
-
-async def test_a_quiet_stream_s_batch_ends_after_the_window() -> None:
-    ending, stream, finished, _ = _ending()
-    async with ending.lock:
-        await ending.add(Event(0, 7))
-    assert stream.acked == []
-    await asyncio.sleep(BATCH_WITHIN_S * 4)
-    assert finished == [0] and stream.acked == [7]
-
-
-async def test_a_batch_that_fails_to_end_crashes_and_acks_nothing() -> None:
-    async def failing() -> None:
-        raise RuntimeError("Kafka is gone")
-
-    ending, stream, _, crashes = _ending(failing)
-    async with ending.lock:
-        await ending.add(Event(0, 1))
-    await asyncio.sleep(BATCH_WITHIN_S * 4)
-    assert stream.acked == [] and [str(c) for c in crashes] == ["Kafka is gone"]
 
 
 @pytest.fixture(autouse=True)
