@@ -14,7 +14,11 @@ Between a revocation and the next assignment the intake is closed: what arrives 
 and Kafka delivers it again from the committed offset to whoever owns the partition then.
 A fetch that started before the last ``assign`` (another ``epoch``) is not taken either:
 its records may start past the new position, and taking them would skip the records
-between; ``put`` then says where the partition must be read again from.
+between. Such a partition, like one whose records the consumer could not hand over
+(``skip``), becomes unsure: the fetch loop, before its next fetch, moves each unsure
+partition back to the offset the intake expects (``repositions``). Every partition is unsure
+right after ``assign``, so each assignment's first fetch reads from the intake's positions
+whatever the consumer's own seeks and fetches did around it.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class Intake:
         self.expected: dict[TP, int] = {}
         self.open = False
         self.epoch = 0
+        self.unsure: set[TP] = set()
         self._changed = asyncio.Condition()
 
     async def assign(self, positions: dict[TP, int]) -> None:
@@ -64,6 +69,7 @@ class Intake:
             self.epoch += 1
             self.expected = {tp: offset for tp, offset in positions.items()
                              if tp.topic in self.topics}
+            self.unsure = set(self.expected)
             self.open = True
             self._changed.notify_all()
 
@@ -73,6 +79,7 @@ class Intake:
             self._drop()
             self.epoch += 1
             self.expected = {}
+            self.unsure = set()
             self.open = False
             self._changed.notify_all()
 
@@ -80,28 +87,38 @@ class Intake:
         self.queued.clear()
         self.size = 0
 
-    async def put(self, tp: TP, records: Sequence[Any], epoch: int | None) -> int | None:
+    async def put(self, tp: TP, records: Sequence[Any], epoch: int) -> None:
         """Queue the records of one partition that a fetch started in ``epoch`` returned,
-        once there is room. Returns the offset to read the partition from again when the
-        records came from a fetch older than the partition's assignment."""
+        once there is room (records from an older epoch make the partition unsure)."""
         async with self._changed:
             await self._changed.wait_for(lambda: epoch != self.epoch or self.size < self.limit)
             start = self.expected.get(tp)
             if start is None:
-                return None  # closed, or not assigned here
+                return  # closed, or not assigned here: the next ``assign`` repositions it
             if epoch != self.epoch:
-                return start
+                self.unsure.add(tp)
+                return
             first = 0
             while first < len(records) and records[first].offset < start:
                 first += 1
             if first == len(records):
-                return None
+                return
             chunk = Chunk(tp, start, records[first:])
             self.queued.append(chunk)
             self.size += len(chunk.records)
             self.expected[tp] = chunk.end
             self._changed.notify_all()
-            return None
+
+    def skip(self, tp: TP) -> None:
+        """The consumer fetched records of ``tp`` and could not hand them over."""
+        if tp in self.expected:
+            self.unsure.add(tp)
+
+    def repositions(self) -> dict[TP, int]:
+        """Where each unsure partition must be read from next (and no longer unsure)."""
+        moves = {tp: self.expected[tp] for tp in self.unsure if tp in self.expected}
+        self.unsure.clear()
+        return moves
 
     async def take(self, most: int) -> list[Chunk]:
         """Wait for records, then take what is queued: whole chunks while the total stays

@@ -43,16 +43,31 @@ async def test_a_take_stops_at_whole_chunks_within_its_limit() -> None:
 async def test_nothing_is_queued_while_closed_or_from_a_fetch_of_an_earlier_epoch() -> None:
     intake = Intake({"raw"})
     await intake.assign({TP0: 0})
+    assert intake.repositions() == {TP0: 0}  # each assignment starts at the intake's offsets
     stale = intake.epoch
     await intake.put(TP0, _records(0, 1), stale)
     await intake.close()
     assert intake.size == 0
-    assert await intake.put(TP0, _records(2), stale) is None  # closed: a seek will follow
+    await intake.put(TP0, _records(2), stale)  # closed: the next assign repositions it
+    assert intake.repositions() == {}
     await intake.assign({TP0: 2})
-    assert await intake.put(TP0, _records(4, 5), stale) == 2  # would skip 2-3 if taken
+    intake.repositions()
+    await intake.put(TP0, _records(4, 5), stale)  # would skip 2-3 if taken
     assert intake.size == 0
+    assert intake.repositions() == {TP0: 2}
     await intake.put(TP0, _records(2, 3), intake.epoch)
     assert _offsets(await intake.take(10)) == [(0, 2, [2, 3])]
+
+
+async def test_records_the_consumer_could_not_hand_over_are_read_again() -> None:
+    intake = Intake({"raw"})
+    await intake.assign({TP0: 0, TP1: 0})
+    intake.repositions()
+    await intake.put(TP0, _records(0, 1), intake.epoch)
+    intake.skip(TP0)  # e.g. the flow was stopped when 2-3 arrived
+    intake.skip(OTHER)  # not the engine's: nothing to do
+    assert intake.repositions() == {TP0: 2}
+    assert intake.repositions() == {}
 
 
 async def test_a_full_intake_holds_the_fetch_until_the_engine_takes() -> None:
