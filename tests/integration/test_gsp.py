@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
+import time
 
 import pytest
 
+from tests import infomart
 from tests import pipeline as pl
 from tests import scenario as sc
 from tests.deployment import Deployment
@@ -73,3 +76,45 @@ def test_two_workers_split_the_partitions(deployment: Deployment) -> None:
     assert second.running(), second.tail()
     assert_facts_equal_expected(deployment)
     assert "assigned" in first.log.read_text() and "assigned" in second.log.read_text()
+
+
+def test_three_workers_a_fourth_joins_one_is_killed(deployment: Deployment) -> None:
+    """Scale-out while events arrive: three workers on 6 partitions, a fourth joins while
+    they work, one of the first three is killed -9 mid-stream and restarted on its state
+    directory. Two rebalances and a crash later, the Info Mart equals expected.json."""
+    day = sc.interleaved(deployment.scenario)
+    head, rest = len(day) // 5, day[len(day) // 5:]
+    deployment.publish(day[:head], partitions=6)
+    deployment.run("gca", "run", "--once")
+    workers = [deployment.gsp(f"gsp-{name}") for name in "abc"]
+    loader = deployment.gim()
+    facts = deployment.topics.facts
+    chunks = [rest[i:i + len(rest) // 20 + 1] for i in range(0, len(rest), len(rest) // 20 + 1)]
+
+    def trickle() -> None:  # the rest of the day over about 20 s, then the bad input
+        for chunk in chunks:
+            deployment.publish(chunk)
+            time.sleep(1.0)
+        deployment.publish([], sc.bad_input(deployment.scenario))
+
+    publisher = threading.Thread(target=trickle)
+    wait_until(lambda: asyncio.run(pl.end_offsets(deployment.bootstrap, facts)) > 0,
+               "the first facts of three workers", 120, service=workers[0], interval_s=0.1)
+    publisher.start()
+    try:
+        time.sleep(3.0)
+        workers.append(deployment.gsp("gsp-d"))
+        time.sleep(5.0)
+        workers[1].kill()
+        time.sleep(2.0)
+        assert publisher.is_alive(), "the kill came after the last events; make them slower"
+        workers[1] = deployment.gsp("gsp-b")  # same state directory, same instance id
+    finally:
+        publisher.join()
+    deployment.wait_gsp_caught_up(workers[0], timeout_s=240)
+    assert all(w.running() for w in workers), [w.tail() for w in workers if not w.running()]
+    assert_facts_equal_expected(deployment)
+    deployment.wait_loaded(loader)
+    with infomart.connect(deployment.infomart_db) as conn:
+        problems = infomart.row_problems(conn, deployment.scenario)
+    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:30])
