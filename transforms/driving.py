@@ -16,6 +16,7 @@ interactions. Which version of a fact row to keep is :func:`gim_faust.facts.supe
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -85,6 +86,10 @@ class InteractionClock:
     swept_ms: int = 0
     open: dict[str, int] = field(default_factory=dict)   # key -> last event time
     ended: dict[str, int] = field(default_factory=dict)  # key -> end time
+    # The same as heaps of (time, key), with stale entries: a sweep finds the earliest in
+    # O(log n) instead of reading every open interaction and tombstone each minute.
+    open_due: list[tuple[int, str]] = field(default_factory=list)
+    ended_due: list[tuple[int, str]] = field(default_factory=list)
 
     @classmethod
     def rebuild(cls, timeout_ms: int, stored: Iterable[tuple[str, interaction.State]],
@@ -117,6 +122,18 @@ class InteractionClock:
     def sweep(self, states: States[interaction.State]) -> list[Applied]:
         """Time out the interactions idle too long; forget tombstones past the window."""
         self.swept_ms = self.watermark_ms
+        done: list[Applied] = []
+        if _earliest(self.open, self.open_due) < self.watermark_ms - self.timeout_ms:
+            done += self._time_out(states)
+        horizon = self.watermark_ms - DEDUPE_WINDOW_MS
+        while _earliest(self.ended, self.ended_due) < horizon:
+            _, key = heapq.heappop(self.ended_due)
+            del states[key]
+            del self.ended[key]
+        return done
+
+    def _time_out(self, states: States[interaction.State]) -> list[Applied]:
+        """Every interaction idle for longer than the timeout, in the order they opened."""
         done = []
         for key, last_ms in list(self.open.items()):
             if self.watermark_ms - last_ms <= self.timeout_ms:
@@ -126,11 +143,6 @@ class InteractionClock:
             outcome = interaction.expire(state, self.watermark_ms, self.timeout_ms)
             if outcome is not None:
                 done.append(self._settle(states, key, outcome, timed_out=True))
-        horizon = self.watermark_ms - DEDUPE_WINDOW_MS
-        for key, end_ms in list(self.ended.items()):
-            if end_ms < horizon:
-                del states[key]
-                del self.ended[key]
         return done
 
     def _settle(self, states: States[interaction.State], key: str, outcome: Outcome,
@@ -142,7 +154,26 @@ class InteractionClock:
 
     def _index(self, key: str, state: interaction.State) -> None:
         if isinstance(state, interaction.InteractionState):
-            self.open[key] = state.last_ms
+            _due(self.open, self.open_due, key, state.last_ms)
         elif state is not None:
             self.open.pop(key, None)
-            self.ended[key] = state.end_ms
+            _due(self.ended, self.ended_due, key, state.end_ms)
+
+
+def _due(index: dict[str, int], heap: list[tuple[int, str]], key: str, ms: int) -> None:
+    """``index[key] = ms``, and its heap entry; the heap is rebuilt when stale entries (the
+    times a key had before) outnumber the live ones."""
+    if index.get(key) == ms:
+        return
+    index[key] = ms
+    heapq.heappush(heap, (ms, key))
+    if len(heap) > 2 * len(index) + 1000:
+        heap[:] = [(t, k) for k, t in index.items()]
+        heapq.heapify(heap)
+
+
+def _earliest(index: dict[str, int], heap: list[tuple[int, str]]) -> float:
+    """The earliest time in ``index`` (stale heap entries dropped on the way)."""
+    while heap and index.get(heap[0][1]) != heap[0][0]:
+        heapq.heappop(heap)
+    return heap[0][0] if heap else float("inf")

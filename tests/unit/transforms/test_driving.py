@@ -42,6 +42,16 @@ def test_an_idle_interaction_times_out_when_its_partition_moves_on() -> None:
     assert "c-1" not in clock.open and "c-1" in clock.ended
 
 
+def test_an_interaction_active_since_its_first_event_is_not_timed_out() -> None:
+    """The sweep looks at each interaction's latest event, not at an earlier one it saw."""
+    clock, states = InteractionClock(TIMEOUT_MS), {}
+    feed(clock, states, Call("c-1").queued(0, "8000").diverted(250, "8000", "8001"))
+    applied = feed(clock, states, Call("c-2").queued(301 + SWEEP_EVERY_MS / 1000, "8000"))
+    assert not [a for a in applied if a.timed_out]
+    applied = feed(clock, states, Call("c-3").queued(551 + SWEEP_EVERY_MS / 1000, "8000"))
+    assert [a.key for a in applied if a.timed_out] == ["c-1"]
+
+
 def test_event_time_is_per_partition() -> None:
     """Another partition far ahead in event time times out nothing here."""
     here, there, states = InteractionClock(TIMEOUT_MS), InteractionClock(TIMEOUT_MS), {}
