@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import threading
 import time
@@ -89,15 +90,7 @@ def test_three_workers_a_fourth_joins_one_is_killed(deployment: Deployment) -> N
     workers = [deployment.gsp(f"gsp-{name}") for name in "abc"]
     loader = deployment.gim()
     facts = deployment.topics.facts
-    chunks = [rest[i:i + len(rest) // 20 + 1] for i in range(0, len(rest), len(rest) // 20 + 1)]
-
-    def trickle() -> None:  # the rest of the day over about 20 s, then the bad input
-        for chunk in chunks:
-            deployment.publish(chunk)
-            time.sleep(1.0)
-        deployment.publish([], sc.bad_input(deployment.scenario))
-
-    publisher = threading.Thread(target=trickle)
+    publisher = trickle(deployment, rest, pieces=20, every_s=1.0)
     wait_until(lambda: asyncio.run(pl.end_offsets(deployment.bootstrap, facts)) > 0,
                "the first facts of three workers", 120, service=workers[0], interval_s=0.1)
     publisher.start()
@@ -111,10 +104,57 @@ def test_three_workers_a_fourth_joins_one_is_killed(deployment: Deployment) -> N
         workers[1] = deployment.gsp("gsp-b")  # same state directory, same instance id
     finally:
         publisher.join()
+    assert_exact_once_caught_up(deployment, workers, loader)
+
+
+def test_kill_9_at_20_random_points_while_events_arrive(deployment: Deployment) -> None:
+    """Two workers; while the day arrives, one of them is killed -9 every 1.5-3.5 s (in
+    turn, so each lives about 5 s: killed while starting, recovering, or mid-batch) and
+    restarted on its state directory, 20 times."""
+    seed = random.randrange(2**32)
+    rng = random.Random(seed)
+    day = sc.interleaved(deployment.scenario)
+    deployment.publish(day[:200], partitions=3)
+    deployment.run("gca", "run", "--once")
+    workers = [deployment.gsp("gsp-a"), deployment.gsp("gsp-b")]
+    loader = deployment.gim()
+    publisher = trickle(deployment, day[200:], pieces=40, every_s=1.5)
+    publisher.start()
+    try:
+        for kill in range(20):
+            time.sleep(rng.uniform(1.5, 3.5))
+            assert publisher.is_alive(), f"kill {kill} came after the last events (seed {seed})"
+            victim = kill % 2
+            workers[victim].kill()
+            workers[victim] = deployment.gsp(f"gsp-{'ab'[victim]}")
+    finally:
+        publisher.join()
+    assert_exact_once_caught_up(deployment, workers, loader, f" (seed {seed})")
+
+
+def trickle(deployment: Deployment, messages: list[sc.Message], pieces: int,
+            every_s: float) -> threading.Thread:
+    """A thread that publishes ``messages`` in ``pieces``, one every ``every_s``, then the
+    scenario's bad input."""
+    size = len(messages) // pieces + 1
+
+    def publish() -> None:
+        for start in range(0, len(messages), size):
+            deployment.publish(messages[start:start + size])
+            time.sleep(every_s)
+        deployment.publish([], sc.bad_input(deployment.scenario))
+    return threading.Thread(target=publish)
+
+
+def assert_exact_once_caught_up(deployment: Deployment, workers: list[pl.Service],
+                                loader: pl.Service, context: str = "") -> None:
+    """Every input committed, every worker still up, and both the fact topic and the Info
+    Mart equal expected.json."""
     deployment.wait_gsp_caught_up(workers[0], timeout_s=240)
     assert all(w.running() for w in workers), [w.tail() for w in workers if not w.running()]
     assert_facts_equal_expected(deployment)
     deployment.wait_loaded(loader)
     with infomart.connect(deployment.infomart_db) as conn:
         problems = infomart.row_problems(conn, deployment.scenario)
-    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:30])
+    assert not problems, (f"{len(problems)} differences{context}:\n"
+                          + "\n".join(problems[:30]))
