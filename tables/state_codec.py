@@ -11,6 +11,10 @@ acknowledgement keeps the outbox to a few milliseconds of output: kept until the
 busy agent's outbox re-wrote seconds of its output on every event (30 KB per event at 500
 events/s). The sent values are embedded as raw JSON (``orjson.Fragment``), not escaped.
 
+Every stored value says its ``format``; one without is format 1, as written before values
+carried it. A worker refuses a value of a newer format than it knows (a downgrade) rather
+than misread it: the operator runs the newer version again, or replays under a new app id.
+
 orjson writes the dataclasses as they are; reading rebuilds them by hand, which is faster
 and clearer than a generic reflective decoder.
 """
@@ -24,7 +28,10 @@ from gim_faust.transforms.after_call_work import Interval, Join, Pending
 from gim_faust.transforms.agent_state import AgentState, CurrentState, MediaState, Session
 from gim_faust.transforms.interaction import Ended, InteractionState, Party, Segment
 
+from gim_faust.errors import FatalError
 from gim_faust.facts import InteractionResourceFact, from_record, to_record
+
+FORMAT = 1
 
 # One message sent: (topic, key, value).
 Sent = tuple[str, bytes, bytes]
@@ -33,11 +40,20 @@ Outbox = list[list[Any]]
 
 
 def pack(state: Any, outbox: Outbox) -> bytes:
-    return orjson.dumps({"state": state, "outbox": outbox})
+    return orjson.dumps({"format": FORMAT, "state": state, "outbox": outbox})
+
+
+class NewerStateFormat(FatalError):
+    """A stored state written by a newer gim-faust than this one."""
 
 
 def unpack(data: bytes) -> tuple[dict[str, Any], Outbox]:
     raw = orjson.loads(data)
+    if raw.get("format", 1) > FORMAT:
+        raise NewerStateFormat(
+            f"a stored GSP state has format {raw['format']}, this gim-faust reads up to "
+            f"{FORMAT}: run the newer version, or replay under a new GIM_GSP_APP_ID "
+            "(docs/gsp.md, 'Upgrades')")
     # Entries written before they named their input topic ([offset, sent]) are dropped: a
     # worker stopped cleanly for the upgrade has committed their offsets.
     return raw["state"], [entry for entry in raw["outbox"] if len(entry) == 3]

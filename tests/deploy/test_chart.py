@@ -148,6 +148,7 @@ def test_workloads_gca_single_gsp_stateful_gim_single(manifests: list[dict[str, 
     assert gca["replicas"] == 1 and gca["strategy"] == {"type": "Recreate"}
     assert deployments["acme-gim-faust-gim"]["spec"]["replicas"] == 1
     (gsp,) = _by_kind(manifests, "StatefulSet").values()
+    assert gsp["spec"]["replicas"] >= 2  # docs/gsp.md "Several workers"
     container = gsp["spec"]["template"]["spec"]["containers"][0]
     env = _env(container)
     assert env["GIM_GSP_INSTANCE_ID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}

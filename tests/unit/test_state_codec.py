@@ -1,5 +1,7 @@
 """Table state survives the trip through bytes unchanged, for every state a scenario makes."""
 
+import orjson
+import pytest
 from gim_faust.tables import state_codec
 from gim_faust.transforms.interaction import InteractionState
 from gim_faust.transforms.runner import Runner
@@ -43,3 +45,14 @@ def test_outbox_gives_back_the_exact_bytes_sent_by_topic_and_offset() -> None:
 def test_outbox_entries_of_the_format_without_topics_are_dropped() -> None:
     legacy = b'{"state":{"a":1},"outbox":[[41,[["acme.gsp.facts","k","{}"]]]]}'
     assert state_codec.unpack(legacy) == ({"a": 1}, [])
+
+
+def test_a_value_says_its_format_and_one_without_is_the_first() -> None:
+    assert orjson.loads(state_codec.pack({"a": 1}, []))["format"] == state_codec.FORMAT
+    assert state_codec.unpack(b'{"state":{"a":1},"outbox":[]}') == ({"a": 1}, [])
+
+
+def test_a_newer_format_is_refused_with_what_to_do() -> None:
+    newer = orjson.dumps({"format": state_codec.FORMAT + 1, "state": {}, "outbox": []})
+    with pytest.raises(state_codec.NewerStateFormat, match="GIM_GSP_APP_ID"):
+        state_codec.unpack(newer)
