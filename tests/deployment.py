@@ -77,15 +77,17 @@ class Deployment:
         assert not check or done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr}"
         return done
 
-    def start(self, *args: str, name: str, **env: str) -> pl.Service:
-        """A long-running service process; stopped by :meth:`stop_all`."""
-        service = pl.Service(list(args), {**self.env, **env},
-                             self.workdir / f"{name}.log").start()
+    def start(self, *args: str, name: str, program: str = pl.GIM_FAUST,
+              **env: str) -> pl.Service:
+        """A long-running service process (``program``: another version's ``gim-faust``);
+        stopped by :meth:`stop_all`."""
+        service = pl.Service(list(args), {**self.env, **env}, self.workdir / f"{name}.log",
+                             program).start()
         self.services.append(service)
         return service
 
-    def gsp(self, name: str = "gsp", **env: str) -> pl.Service:
-        return self.start("gsp", "worker", name=name,
+    def gsp(self, name: str = "gsp", program: str = pl.GIM_FAUST, **env: str) -> pl.Service:
+        return self.start("gsp", "worker", name=name, program=program,
                           GIM_STATE_DIR=str(self.state_dir(name)), **env)
 
     def state_dir(self, name: str = "gsp") -> Path:

@@ -101,13 +101,14 @@ def newest_facts(messages: list[tuple]) -> dict[tuple[str, str], object]:
 class Service:
     """A ``gim-faust`` command run as a separate process, logging to a file."""
 
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.args, self.env, self.log = args, {**os.environ, **env}, log
+    def __init__(self, args: list[str], env: dict[str, str], log: Path,
+                 program: str = GIM_FAUST) -> None:
+        self.args, self.env, self.log, self.program = args, {**os.environ, **env}, log, program
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Service:
         out = self.log.open("ab")
-        self.proc = subprocess.Popen([GIM_FAUST, *self.args], env=self.env, stdout=out,
+        self.proc = subprocess.Popen([self.program, *self.args], env=self.env, stdout=out,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
