@@ -1,15 +1,12 @@
 """Bytes for the state the tables hold, and back.
 
-A stored value is ``{"state": ..., "outbox": [...]}``: the state of one key, and what the
-latest events of that key sent that may not have reached Kafka yet, each entry with the input
-topic and offset that caused it. The outbox is what makes a crash harmless: when an event
-comes again (the worker died after saving the state but before its output reached Kafka),
-the agent re-sends what the outbox holds for that offset instead of losing that output. An
-entry leaves the outbox once Kafka has acknowledged all its messages (the agent knows, it
-holds their delivery futures) or, after a restart, once its offset is committed. Leaving at
-acknowledgement keeps the outbox to a few milliseconds of output: kept until the commit, a
-busy agent's outbox re-wrote seconds of its output on every event (30 KB per event at 500
-events/s). The sent values are embedded as raw JSON (``orjson.Fragment``), not escaped.
+A stored value is ``{"format": 1, "state": ..., "outbox": [...]}``: the state of one key,
+and an outbox. The GSP writes a state only once Kafka has acknowledged the output of the
+events in it, so the outbox it writes is empty. Versions before the batch engine wrote the
+state first, with what its latest events sent (each entry with the input topic and offset
+that caused it) until Kafka had it; after a crash of such a version, an event read again
+re-sends what the outbox holds for its offset. Such entries are read, re-sent when their
+offset comes again, and kept until it is committed.
 
 Every stored value says its ``format``; one without is format 1, as written before values
 carried it. A worker refuses a value of a newer format than it knows (a downgrade) rather
@@ -57,11 +54,6 @@ def unpack(data: bytes) -> tuple[dict[str, Any], Outbox]:
     # Entries written before they named their input topic ([offset, sent]) are dropped: a
     # worker stopped cleanly for the upgrade has committed their offsets.
     return raw["state"], [entry for entry in raw["outbox"] if len(entry) == 3]
-
-
-def entry(topic: str, offset: int, sent: list[Sent]) -> list[Any]:
-    """The outbox entry of what the message at ``topic``/``offset`` sent."""
-    return [topic, offset, [[t, key.decode(), orjson.Fragment(value)] for t, key, value in sent]]
 
 
 def sent_at(outbox: Outbox, topic: str, offset: int) -> list[Sent]:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import faust
 from faust import streams
 
-from gim_faust.gsp.output import Origin, Outgoing
+from gim_faust.gsp.output import Outgoing
 from gim_faust.tables import state_codec
 from gim_faust.tables.state_codec import Outbox, Sent
 
@@ -48,16 +48,15 @@ def acting_for(event: Any) -> Iterator[None]:
 
 @dataclass
 class Touched:
-    """One key as the batch left it. ``outbox``: the entries its stored value came with;
-    ``added``: the entries this batch's events added; ``event``: the latest event of the
-    key, whose partition the write goes to."""
+    """One key as the batch left it. ``outbox``: the entries its stored value came with
+    (only values written before output was acknowledged ahead of the state have any);
+    ``event``: the latest event of the key, whose partition the write goes to."""
 
     key: bytes
     state: Any
     outbox: Outbox
     event: Any
     stored: bool
-    added: Outbox = field(default_factory=list)
     dirty: bool = False
     deleted: bool = False
 
@@ -91,21 +90,16 @@ class Batch:
         touched.event = event
         return touched
 
-    def record(self, published: dict[Origin, tuple[list[Sent], Any]]) -> None:
-        """Give each key the outbox entry of what was sent on its behalf (``Output.publish``)."""
-        for (topic, _, offset, key), (sent, _) in published.items():
-            self.keys[key].added.append(state_codec.entry(topic, offset, sent))
-
     def write(self, keep: Callable[[list[Any], int], bool]) -> None:
-        """Store every changed key once, with the outbox entries (stored and added by this
-        batch) that ``keep(entry, partition)`` still wants."""
+        """Store every changed key once, with the stored outbox entries that
+        ``keep(entry, partition)`` still wants."""
         for key, touched in self.keys.items():
             if not touched.dirty:
                 continue
             with acting_for(touched.event):
                 if not touched.deleted:
                     partition = touched.event.message.partition
-                    kept = [entry for entry in touched.outbox + touched.added
+                    kept = [entry for entry in touched.outbox
                             if keep(entry, partition)]
                     self.table[key] = state_codec.pack(touched.state, kept)
                 elif touched.stored:

@@ -2,13 +2,17 @@
 
 Each handler does three things per record: decode (bad input goes to the rejected topic),
 read state, call the pure transform. The engine (``gsp/engine.py``) hands them a batch of
-fetched records; at its end the channel sends the output and writes the state of every key
-the batch changed, once, together with an outbox of the output Kafka has not acknowledged
-yet (``tables/state_codec.py``, ``gsp/batch.py``), and only then are the offsets done.
-Kafka does not deliver the output and the state change atomically, so after a crash the
-state may already hold an event whose output was lost; that message then comes again, from
-the same offset, as a duplicate, and the agent re-sends what the outbox holds for that
-offset. Keys and versions are deterministic, so re-sending is harmless.
+fetched records; at its end the channel sends the output, waits until Kafka has
+acknowledged all of it, and only then writes the state of every key the batch changed, once
+(``gsp/batch.py``); then the offsets are done. A state therefore never holds an event whose
+output could still be lost: after a crash, the records from the committed offset come again,
+and each is either not in the state yet (it is applied again and gives the same output, keys
+and versions being deterministic) or in it with its output already in Kafka (a duplicate,
+which sends nothing).
+
+Values written by a version that stored state ahead of its output carry an outbox of what
+each event sent (``tables/state_codec.py``); a duplicate of an offset not committed yet
+re-sends what that outbox holds for it, so an upgrade after a kill -9 loses nothing.
 
 What happens per key (state read and written, the event-time clock of each interaction
 partition, timeouts, forgotten tombstones) is ``transforms/driving.py``, the same code the
@@ -30,7 +34,7 @@ from gim_faust.facts import from_record
 from gim_faust.gsp import clock_log, faust_patches
 from gim_faust.gsp.batch import Batch, Held, KeysAt, acting_for
 from gim_faust.gsp.engine import Route
-from gim_faust.gsp.output import Output, child, delivered
+from gim_faust.gsp.output import Output, acknowledged, child
 from gim_faust.tables import state_codec
 from gim_faust.tables.specs import partition_items, state_table
 from gim_faust.tables.store import CodecTable
@@ -42,11 +46,6 @@ if TYPE_CHECKING:
     from gim_faust.gsp.service import Gsp
 
 log = logging.getLogger(__name__)
-
-# Delivery futures kept for outbox entries are dropped once acknowledged, when this many
-# accumulate (keys that see no more events never look at theirs again).
-IN_FLIGHT_KEPT = 10_000
-
 
 class Channel:
     def __init__(self, gsp: Gsp, channel: str, partitions: dict[str, int]) -> None:
@@ -69,9 +68,6 @@ class Channel:
         self.clocks: dict[int, InteractionClock] = {}
         self.last_of_batch: dict[int, Held] = {}  # by interaction partition
         self.output = Output(gsp, self.party_topic)
-        # Delivery futures of the outbox entries this process wrote, by input message
-        # (topic, partition, offset).
-        self.in_flight: dict[tuple[str, int, int], list[Any]] = {}
 
     def routes(self) -> dict[str, Route]:
         """The engine's routes for this channel's input topics."""
@@ -159,16 +155,16 @@ class Channel:
     # --- batches, state and output -------------------------------------------------------
 
     def _record(self, event: Held, batch: Batch, applied: Applied) -> None:
-        """Record what the key's event sent for the end of the batch (its new state is in the
-        batch already); for a duplicate, queue what the outbox holds for its offset again."""
+        """Hold what the key's event sent for the end of the batch (its new state is in the
+        batch already); for a duplicate, queue what an outbox holds for its offset again."""
         message, outcome, metrics = event.message, applied.outcome, self.gsp.metrics
         touched = batch.get(applied.key.encode(), event)
         if outcome.out_of_state:
             child(metrics.out_of_state, message.topic).inc()
         if outcome.duplicate:
-            # The same message again (same offset) is a replay after a crash: its output may
-            # be lost, so send it again. A repeat the source sent (another offset) had its
-            # effect the first time and sends nothing.
+            # The same message again (same offset) is a replay after a crash. A value written
+            # by an earlier version may hold its output in an outbox, maybe lost: send it
+            # again. A repeat the source sent (another offset) sends nothing.
             child(metrics.duplicates, message.topic).inc()
             batch.resend += state_codec.sent_at(touched.outbox, message.topic, message.offset)
             if self._uncommitted(message.topic, message.partition, message.offset):
@@ -177,37 +173,24 @@ class Channel:
                 # later rebuild from the changelog would miss the message for good.
                 touched.dirty = True
             return
-        batch.outgoing.add(outcome, (message.topic, message.partition, message.offset,
-                                     touched.key))
+        batch.outgoing.add(outcome)
 
     async def _finish(self, batch: Batch) -> None:
-        """Send the batch's output, then write its states with their outbox entries."""
-        await self.output.send(batch.resend)
-        published = await self.output.publish(batch.outgoing)
-        batch.record(published)
-        for (topic, partition, offset, _), (_, futures) in published.items():
-            self.in_flight.setdefault((topic, partition, offset), []).extend(futures)
-        if len(self.in_flight) > IN_FLIGHT_KEPT:
-            self.in_flight = {k: f for k, f in self.in_flight.items() if not delivered(f)}
-        batch.write(self._unsettled)
+        """Send the batch's output, wait until Kafka has all of it, then write its states."""
+        futures = await self.output.send(batch.resend)
+        futures += await self.output.publish(batch.outgoing)
+        await acknowledged(futures)
+        batch.write(self._still_needed)
         metrics = self.gsp.metrics
         child(metrics.open_interactions, self.channel).set(
             sum(len(c.open) for c in self.clocks.values()))
         child(metrics.tombstones, self.channel).set(
             sum(len(c.ended) for c in self.clocks.values()))
 
-    def _unsettled(self, entry: list[Any], partition: int) -> bool:
-        """Whether an outbox entry may still be needed: some of its messages are not
-        acknowledged, or (written before a restart) its offset is not committed yet. Entries
-        of a table partition come from the same partition of its input topics."""
-        topic, offset = entry[0], entry[1]
-        futures = self.in_flight.get((topic, partition, offset))
-        if futures is not None:
-            if not delivered(futures):
-                return True
-            del self.in_flight[topic, partition, offset]
-            return False
-        return self._uncommitted(topic, partition, offset)
+    def _still_needed(self, entry: list[Any], partition: int) -> bool:
+        """Whether a stored outbox entry may still be needed: its offset is not committed.
+        Entries of a table partition come from the same partition of its input topics."""
+        return self._uncommitted(entry[0], partition, entry[1])
 
     def _uncommitted(self, topic: str, partition: int, offset: int) -> bool:
         committed = faust_patches.committed(self.gsp.app.consumer, TP(topic, partition))

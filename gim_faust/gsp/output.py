@@ -1,7 +1,8 @@
 """What the agents send: fact versions and ended parties, straight to Faust's Kafka producer.
 
-A batch's output is held until the batch ends (:class:`Outgoing`), and of the versions one
-batch makes of a fact only the highest is sent: the loader keeps only the highest version
+A batch's output is held until the batch ends (:class:`Outgoing`), sent, and waited for
+until Kafka has acknowledged all of it before the batch writes its states (``gsp/channel.py``).
+Of the versions one batch makes of a fact only the highest is sent: the loader keeps only the highest version
 anyway, and an interaction's rows change with almost every event, so a batch of a busy
 backlog would otherwise send most rows several times. Ended parties are all sent, in order.
 
@@ -55,33 +56,23 @@ def party_message(topic: str, ended: PartyEnded) -> Sent:
         "fact": to_record(ended.fact)})
 
 
-# Where an output comes from: the input message that produced it (topic, partition, offset)
-# and the state key whose outbox records it. One message can touch several keys: an event
-# that moves event time on also times out other interactions.
-Origin = tuple[str, int, int, bytes]
-
-
 @dataclass
 class Outgoing:
-    """The output of one batch of events, by the message that produced each part."""
+    """The output of one batch of events."""
 
-    facts: dict[str, tuple[Fact, Origin]] = field(default_factory=dict)  # by fact key
-    handoffs: list[tuple[PartyEnded, Origin]] = field(default_factory=list)
-    origins: dict[Origin, None] = field(default_factory=dict)  # in the order of the events
+    facts: dict[str, Fact] = field(default_factory=dict)  # by fact key
+    handoffs: list[PartyEnded] = field(default_factory=list)
 
-    def add(self, outcome: Outcome, origin: Origin) -> None:
-        self.origins[origin] = None
+    def add(self, outcome: Outcome) -> None:
         for fact in outcome.facts:
             key = fact_key(fact)
-            held, _ = self.facts.get(key, (None, origin))
-            if supersedes(fact, held):
-                self.facts[key] = fact, origin
-        self.handoffs += [(ended, origin) for ended in outcome.handoffs]
+            if supersedes(fact, self.facts.get(key)):
+                self.facts[key] = fact
+        self.handoffs += outcome.handoffs
 
     def clear(self) -> None:
         self.facts.clear()
         self.handoffs.clear()
-        self.origins.clear()
 
 
 class Output:
@@ -94,19 +85,15 @@ class Output:
         return [await producer.send(topic, key, value, None, None, None)
                 for topic, key, value in messages]
 
-    async def publish(self, outgoing: Outgoing
-                      ) -> dict[Origin, tuple[list[Sent], list[asyncio.Future[Any]]]]:
-        """Send a batch's output in the order of the events that produced it; per origin,
-        the messages sent and their futures."""
+    async def publish(self, outgoing: Outgoing) -> list[asyncio.Future[Any]]:
+        """Send a batch's output; the delivery futures."""
         facts_topic, facts_out = self.gsp.topics.facts, self.gsp.metrics.facts_out
-        by_origin: dict[Origin, list[Sent]] = {origin: [] for origin in outgoing.origins}
-        for key, (fact, origin) in outgoing.facts.items():
-            by_origin[origin].append(fact_message(facts_topic, key, fact))
+        messages = []
+        for key, fact in outgoing.facts.items():
+            messages.append(fact_message(facts_topic, key, fact))
             child(facts_out, fact.table).inc()
-        for ended, origin in outgoing.handoffs:
-            by_origin[origin].append(party_message(self.party_topic, ended))
-        return {origin: (sent, await self.send(sent)) for origin, sent in by_origin.items()
-                if sent}
+        messages += [party_message(self.party_topic, ended) for ended in outgoing.handoffs]
+        return await self.send(messages)
 
 
 class Rejects:
@@ -130,6 +117,7 @@ class Rejects:
         self.held.clear()
 
 
-def delivered(futures: list[asyncio.Future[Any]]) -> bool:
-    """Kafka has acknowledged every one of these messages."""
-    return all(f.done() and not f.cancelled() and f.exception() is None for f in futures)
+async def acknowledged(futures: list[asyncio.Future[Any]]) -> None:
+    """Wait until Kafka has acknowledged every one of these messages; raise if one failed."""
+    if futures:
+        await asyncio.gather(*futures)

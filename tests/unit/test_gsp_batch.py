@@ -47,28 +47,24 @@ def test_a_key_is_read_once_and_written_once_in_its_own_partition() -> None:
     for offset in range(5):
         touched = batch.get(b"k1", Event(1, offset))
         touched.update({"n": offset})
-        touched.added.append(["raw", offset, []])
     batch.get(b"k2", Event(2, 9)).update({"n": 9})
     batch.get(b"k3", Event(0, 10))  # read, not changed: not written
     batch.write(lambda entry, partition: True)
 
     assert table.reads == 3
     assert sorted(table.writes) == [(b"k1", 1), (b"k2", 2)]
-    state, outbox = state_codec.unpack(table[b"k1"])
-    assert state == {"n": 4}
-    assert [entry[1] for entry in outbox] == [0, 1, 2, 3, 4]
+    assert state_codec.unpack(table[b"k1"]) == ({"n": 4}, [])
     assert batch.keys == {}
 
 
-def test_the_write_keeps_only_the_outbox_entries_still_wanted() -> None:
+def test_the_write_keeps_only_the_stored_outbox_entries_still_wanted() -> None:
     table = Table()
     dict.__setitem__(table, b"k", state_codec.pack({"n": 0}, [["raw", 1, []], ["raw", 2, []]]))
     batch = Batch(table, lambda state: state)
     touched = batch.get(b"k", Event(0, 3))
     touched.update({"n": 3})
-    touched.added.append(["raw", 3, []])
     batch.write(lambda entry, partition: entry[1] != 2)
-    assert [entry[1] for entry in state_codec.unpack(table[b"k"])[1]] == [1, 3]
+    assert [entry[1] for entry in state_codec.unpack(table[b"k"])[1]] == [1]
 
 
 def test_a_deleted_key_is_removed_unless_it_was_never_stored() -> None:
@@ -79,17 +75,6 @@ def test_a_deleted_key_is_removed_unless_it_was_never_stored() -> None:
     batch.get(b"new", Event(0, 2)).delete()
     batch.write(lambda entry, partition: True)
     assert b"old" not in table and b"new" not in table
-
-
-def test_each_key_gets_the_entry_of_what_was_sent_for_it_even_from_one_message() -> None:
-    # One event that also times out another interaction sends for two keys.
-    batch = Batch(Table(), lambda state: state)
-    event = Event(0, 5)
-    first, second = batch.get(b"k1", event), batch.get(b"k2", event)
-    batch.record({("raw", 0, 5, b"k1"): ([("facts", b"a", b"1")], []),
-                  ("raw", 0, 5, b"k2"): ([("facts", b"b", b"2")], [])})
-    assert state_codec.sent_at(first.added, "raw", 5) == [("facts", b"a", b"1")]
-    assert state_codec.sent_at(second.added, "raw", 5) == [("facts", b"b", b"2")]
 
 
 @pytest.fixture(autouse=True)

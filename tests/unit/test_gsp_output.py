@@ -16,23 +16,20 @@ class Row:
     version: int
 
 
-def test_only_the_highest_version_of_a_fact_is_kept_with_the_event_that_made_it() -> None:
+def test_only_the_highest_version_of_a_fact_is_kept() -> None:
     out = Outgoing()
-    out.add(Outcome(None, facts=[Row("interaction_fact", "a", 1)]), ("t", 0, 10))
-    out.add(Outcome(None, facts=[Row("interaction_fact", "a", 3),
-                                 Row("interaction_fact", "b", 1)]), ("t", 0, 11))
-    out.add(Outcome(None, facts=[Row("interaction_fact", "a", 2)]), ("t", 1, 11))
-    out.add(Outcome(None, facts=[Row("interaction_fact", "b", 1)]), ("t", 1, 12))  # a tie
-    assert {key: (fact.version, origin) for key, (fact, origin) in out.facts.items()} == {
-        "interaction_fact:a": (3, ("t", 0, 11)), "interaction_fact:b": (1, ("t", 0, 11))}
-    # The same offset in two partitions is two origins, kept in the order of the events.
-    assert list(out.origins) == [("t", 0, 10), ("t", 0, 11), ("t", 1, 11), ("t", 1, 12)]
+    out.add(Outcome(None, facts=[Row("interaction_fact", "a", 1)]))
+    out.add(Outcome(None, facts=[Row("interaction_fact", "a", 3), Row("interaction_fact", "b", 1)]))
+    out.add(Outcome(None, facts=[Row("interaction_fact", "a", 2)]))
+    out.add(Outcome(None, facts=[Row("interaction_fact", "b", 1)]))  # a tie keeps the first
+    assert {key: fact.version for key, fact in out.facts.items()} == {
+        "interaction_fact:a": 3, "interaction_fact:b": 1}
 
 
 def test_ended_parties_are_all_kept_in_order_and_clear_empties_everything() -> None:
     out = Outgoing()
-    out.add(Outcome(None, handoffs=["first", "second"]), ("t", 0, 1))  # type: ignore[list-item]
-    out.add(Outcome(None, handoffs=["third"]), ("t", 0, 2))  # type: ignore[list-item]
-    assert [ended for ended, _ in out.handoffs] == ["first", "second", "third"]
+    out.add(Outcome(None, handoffs=["first", "second"]))  # type: ignore[list-item]
+    out.add(Outcome(None, handoffs=["third"]))  # type: ignore[list-item]
+    assert out.handoffs == ["first", "second", "third"]
     out.clear()
-    assert (out.facts, out.handoffs, out.origins) == ({}, [], {})
+    assert (out.facts, out.handoffs) == ({}, [])
