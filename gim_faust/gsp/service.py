@@ -20,7 +20,7 @@ import faust
 import orjson
 
 from gim_faust.errors import FatalError
-from gim_faust.gsp import faust_patches, state_dir
+from gim_faust.gsp import faust_patches, partitioner, state_dir
 from gim_faust.gsp.channel import Channel
 from gim_faust.gsp.checkpoint import NotReady, Snapshotter
 from gim_faust.gsp.config_follower import ConfigFollower
@@ -68,6 +68,7 @@ class Gsp:
             # fetch: at 0 the worker spent a third of its time sending tiny requests, and each
             # request wakes the broker on the same two cores (docs/performance.md).
             producer_linger_ms=20,
+            producer_partitioner=partitioner.partition,
             producer_max_batch_size=512 * 1024,
             broker_max_poll_records=2000,
             stream_buffer_maxsize=16384,
