@@ -8,6 +8,13 @@ until it ends, so a busy key costs one write per batch instead of one per event.
 A Faust table is read and written in the partition of Faust's *current event*;
 :func:`acting_for` makes it the record being handled, and each key's write go to the
 partition of its latest record.
+
+Keys stay decoded between batches (up to ``CACHED_KEYS`` per table, the least recently used
+leave first): an agent's next event, and many interactions' next, come a batch or two later,
+and reading them back from RocksDB cost a JSON decode and a rebuild every time. The cache
+holds exactly what the table holds, since every write goes through :meth:`Batch.write`; it
+is dropped at every rebalance (:meth:`Batch.forget`), since another worker may write the
+partitions it held meanwhile.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import faust
@@ -24,6 +32,8 @@ from faust import streams
 from gim_faust.gsp.output import Outgoing
 from gim_faust.tables import state_codec
 from gim_faust.tables.state_codec import Outbox, Sent
+
+CACHED_KEYS = 20_000
 
 
 class Held:
@@ -73,40 +83,56 @@ class Batch:
     def __init__(self, table: faust.Table, build: Callable[[Any], Any]) -> None:
         self.table, self.build = table, build
         self.keys: dict[bytes, Touched] = {}
+        self.cache: dict[bytes, Touched] = {}  # stored keys as earlier batches left them
         self.outgoing = Outgoing()
         self.resend: list[Sent] = []  # what duplicates of unacknowledged messages re-send
 
     def get(self, key: bytes, event: Any) -> Touched:
-        """The key's state as this batch left it, read from the table the first time."""
+        """The key's state as this batch left it, read the first time from the cache or the
+        table."""
         touched = self.keys.get(key)
         if touched is None:
-            raw = self.table.get(key)
-            if raw is None:
-                touched = Touched(key, None, [], event, stored=False)
-            else:
-                state, outbox = state_codec.unpack(raw)
-                touched = Touched(key, self.build(state), outbox, event, stored=True)
-            self.keys[key] = touched
+            touched = self.keys[key] = self.cache.pop(key, None) or self._read(key, event)
         touched.event = event
         return touched
+
+    def _read(self, key: bytes, event: Any) -> Touched:
+        raw = self.table.get(key)
+        if raw is None:
+            return Touched(key, None, [], event, stored=False)
+        state, outbox = state_codec.unpack(raw)
+        return Touched(key, self.build(state), outbox, event, stored=True)
 
     def write(self, keep: Callable[[list[Any], int], bool]) -> None:
         """Store every changed key once, with the stored outbox entries that
         ``keep(entry, partition)`` still wants."""
         for key, touched in self.keys.items():
-            if not touched.dirty:
-                continue
-            with acting_for(touched.event):
-                if not touched.deleted:
-                    partition = touched.event.message.partition
-                    kept = [entry for entry in touched.outbox
-                            if keep(entry, partition)]
-                    self.table[key] = state_codec.pack(touched.state, kept)
-                elif touched.stored:
-                    del self.table[key]
+            if touched.dirty:
+                self._write(touched, keep)
+            if touched.stored:
+                touched.event = None
+                self.cache[key] = touched
         self.keys.clear()
+        for key in list(islice(self.cache, max(0, len(self.cache) - CACHED_KEYS))):
+            del self.cache[key]
         self.outgoing.clear()
         self.resend.clear()
+
+    def _write(self, touched: Touched, keep: Callable[[list[Any], int], bool]) -> None:
+        with acting_for(touched.event):
+            if not touched.deleted:
+                partition = touched.event.message.partition
+                touched.outbox = [entry for entry in touched.outbox if keep(entry, partition)]
+                self.table[touched.key] = state_codec.pack(touched.state, touched.outbox)
+                touched.stored = True
+            elif touched.stored:
+                del self.table[touched.key]
+                touched.stored = False
+        touched.dirty = False
+
+    def forget(self) -> None:
+        """Drop the cached keys (a rebalance: the next owner of a partition writes it)."""
+        self.cache.clear()
 
 
 class KeysAt:

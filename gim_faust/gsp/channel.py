@@ -66,6 +66,8 @@ class Channel:
             state_table(app, f"party-facts-{channel}", partitions[self.agent_topic],
                         "ended party rows the after-call-work join may re-emit"),
             state_codec.encode_fact, state_codec.decode_fact)
+        self.batches = (Batch(self.interactions, state_codec.interaction_from),
+                        Batch(self.agents, state_codec.agent_from))
         self.clocks: dict[int, InteractionClock] = {}
         self.last_of_batch: dict[int, Held] = {}  # by interaction partition
         # Events of the batch by (topic, type): the counter goes up once per batch, since
@@ -75,18 +77,18 @@ class Channel:
 
     def routes(self) -> dict[str, Route]:
         """The engine's routes for this channel's input topics."""
-        interactions = Route(self._interaction_event,
-                             Batch(self.interactions, state_codec.interaction_from),
-                             self._finish_interactions)
-        agents = Route(self._agent_event, Batch(self.agents, state_codec.agent_from),
-                       self._finish)
+        interactions = Route(self._interaction_event, self.batches[0], self._finish_interactions)
+        agents = Route(self._agent_event, self.batches[1], self._finish)
         return {self.interaction_topic: interactions, self.agent_topic: agents,
                 self.party_topic: agents}
 
     def forget(self, partitions: set[int]) -> None:
-        """Drop the in-memory indexes of partitions this worker no longer owns."""
+        """Drop what this worker holds in memory of partitions it no longer owns: their
+        clocks, and every cached state."""
         for partition in partitions:
             self.clocks.pop(partition, None)
+        for batch in self.batches:
+            batch.forget()
 
     # --- interactions --------------------------------------------------------------------
 

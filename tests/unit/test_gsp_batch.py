@@ -80,3 +80,33 @@ def test_a_deleted_key_is_removed_unless_it_was_never_stored() -> None:
 @pytest.fixture(autouse=True)
 def _no_leftover_event() -> None:
     assert current_event() is None
+
+
+def test_a_stored_key_is_read_once_across_batches_until_forgotten() -> None:
+    table = Table()
+    built: list[Any] = []
+    batch = Batch(table, lambda state: built.append(state) or state)
+    dict.__setitem__(table, b"k", state_codec.pack({"n": 0}, []))
+    batch.get(b"k", Event(0, 1)).update({"n": 1})
+    batch.write(lambda entry, partition: True)
+    touched = batch.get(b"k", Event(0, 2))  # the next batch: from the cache
+    assert (touched.state, table.reads, len(built)) == ({"n": 1}, 1, 1)
+    touched.delete()
+    batch.write(lambda entry, partition: True)
+    assert b"k" not in table and batch.cache == {}  # a deleted key is not cached
+    batch.get(b"k", Event(0, 3)).update({"n": 3})
+    batch.write(lambda entry, partition: True)
+    batch.forget()
+    dict.__setitem__(table, b"k", state_codec.pack({"n": 7}, []))  # written by another owner
+    assert batch.get(b"k", Event(0, 4)).state == {"n": 7}
+
+
+def test_the_cache_keeps_the_most_recently_used_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("gim_faust.gsp.batch.CACHED_KEYS", 2)
+    batch = Batch(Table(), lambda state: state)
+    for key in (b"a", b"b", b"c"):
+        batch.get(key, Event(0, 1)).update({})
+        batch.write(lambda entry, partition: True)
+    batch.get(b"b", Event(0, 2))
+    batch.write(lambda entry, partition: True)
+    assert list(batch.cache) == [b"c", b"b"]
