@@ -33,7 +33,7 @@ from gim_faust.gsp.output import Outgoing
 from gim_faust.tables import state_codec
 from gim_faust.tables.state_codec import Outbox, Sent
 
-CACHED_KEYS = 20_000
+CACHED_KEYS = 5_000
 
 
 class Held:

@@ -7,9 +7,10 @@ One loop per worker, a Faust app task. The commit protocol, step by step:
 2. Handle them in offset order per partition, each through its channel's handler (decode,
    reject bad input, the pure transforms over the batch's states, ``gsp/channel.py``); a
    state key is read once per batch.
-3. End the batch: hand its output (the newest version of each fact, the ended parties, the
-   rejected records) to the Kafka producer, then write each changed state key once to its
-   Faust table, which queues the key's changelog record.
+3. End the batch: hand its output (the newest version of each fact, the ended parties) to
+   the Kafka producer and wait until Kafka has acknowledged it, then write each changed
+   state key once to its Faust table and hand the changelog records to the Kafka client
+   (``faust_patches``); the rejected records go out too.
 4. Mark the batch's offsets done (``faust_patches.done``).
 5. Faust's periodic commit flushes the producer (every output and changelog record
    acknowledged by Kafka), then commits the offsets marked done. Nothing is committed ahead
@@ -85,6 +86,7 @@ class Engine:
         for route in ending.values():
             await route.finish(route.batch)
         await self.after(chunks)
+        await self.app.producer.buffer.flush()  # the changelog records, to the Kafka client
         for chunk in chunks:
             faust_patches.done(self.app.consumer, chunk)
 

@@ -3,13 +3,17 @@
 Each one replaces a private part of Faust, so each is written for exactly the pinned version
 (``PATCHED_FOR``; a unit test fails when the installed Faust differs) and is idempotent.
 
-- **Complete flush.** Faust queues every changelog write in its own producer buffer and
-  flushes it before it commits an input offset, but its flush gives up after 100 ms with
-  messages still queued (``ProducerBuffer.flush_atmost``): under load an offset could be
-  committed ahead of the state it produced, and a crash or rebalance at that moment would
-  lose the state. :func:`install` replaces it with a flush that returns only when the buffer
-  is empty and no message is on its way to the Kafka client; the client flush that follows
-  in Faust's commit then covers every changelog write of the committed events.
+- **Changelog records handed over in order, by whoever flushes.** Faust queues every
+  changelog write in its producer buffer, which a task of its own drains one record per
+  event-loop turn, and flushes it before it commits an input offset; but its flush gives up
+  after 100 ms with records still queued (``ProducerBuffer.flush_atmost``), so an offset
+  could be committed ahead of the state it produced. And a batch writes thousands of keys
+  in one synchronous step: the draining task fell behind, 87,000 records and 1 GB were
+  queued on a 400,000-event backlog. The patched buffer keeps the records in a queue of its
+  own that only ``flush`` empties, under a lock, oldest first, handing each to the Kafka
+  client: the engine flushes at the end of every batch, Faust's commit before it commits
+  (then flushes the client), so nothing is committed ahead of its changelog, the queue
+  never holds more than one batch, and two records of one key never swap places.
 - **A partition with nothing committed is read from its start.** After a rebalance Faust
   seeks every assigned partition to its committed offset, but aiokafka seeks only where an
   offset above 0 is committed and otherwise leaves the fetch position where it was. A worker
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from typing import Any
 
 from aiokafka.errors import IllegalStateError
@@ -53,15 +58,11 @@ from faust.types import TP
 from gim_faust.gsp.intake import Chunk
 
 PATCHED_FOR = "0.15.3"
-# Changelog writes Faust may queue before it stops handing events to the agents until the
-# queue is down again. Faust's 100 is less than one batch writes (``gsp/batch.py``), and each
-# of those stops cost a wait per queued message.
-CHANGELOG_BUFFER_MAX = 10_000
 
 
 def install() -> None:
     """Apply every fix (call before the app starts)."""
-    _complete_flush()
+    _changelog_in_order()
     _uncommitted_from_the_start()
     _fetches_to_the_intake()
     _settle_before_revoking()
@@ -85,31 +86,28 @@ def committed(consumer: Any, tp: TP) -> int | None:
     return consumer._committed_offset.get(tp)  # type: ignore[no-any-return]  # noqa: SLF001
 
 
-def _complete_flush() -> None:
-    if getattr(ProducerBuffer, "_gim_complete_flush", False):
+def _changelog_in_order() -> None:
+    if getattr(ProducerBuffer, "_gim_changelog_in_order", False):
         return
     hand_over = ProducerBuffer._send_pending  # noqa: SLF001
 
-    async def send_pending(self: Any, fut: Any) -> None:
-        # Counted before the first await, so no message is ever neither queued nor counted.
-        self._gim_in_flight = getattr(self, "_gim_in_flight", 0) + 1
-        try:
-            await hand_over(self, fut)
-        finally:
-            self._gim_in_flight -= 1
+    def queue(self: Any) -> tuple[deque[Any], asyncio.Lock]:
+        if "_gim_queue" not in self.__dict__:
+            self._gim_queue, self._gim_lock = deque(), asyncio.Lock()
+        return self._gim_queue, self._gim_lock
+
+    def put(self: Any, fut: Any) -> None:
+        queue(self)[0].append(fut)
 
     async def flush(self: Any) -> None:
-        while self.size or getattr(self, "_gim_in_flight", 0):
-            if self.state != "running":
-                raise RuntimeError("Cannot flush: Producer not Running")
-            self.message_sent.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.message_sent.wait(), timeout=0.1)
+        queued, lock = queue(self)
+        async with lock:
+            while queued:
+                await hand_over(self, queued.popleft())
 
-    ProducerBuffer._send_pending = send_pending  # noqa: SLF001
+    ProducerBuffer.put = put
     ProducerBuffer.flush = flush
-    ProducerBuffer.max_messages = CHANGELOG_BUFFER_MAX
-    ProducerBuffer._gim_complete_flush = True
+    ProducerBuffer._gim_changelog_in_order = True
 
 
 def _uncommitted_from_the_start() -> None:

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import faust
 from faust.transport.consumer import Consumer
+from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 from intervaltree import IntervalTree
 
@@ -71,3 +72,25 @@ def test_a_chunk_not_done_holds_the_commit_back() -> None:
     assert Consumer._new_offset(consumer, PARTITION) is None
     faust_patches.done(consumer, _chunk(859, 859, 860, 861))
     assert Consumer._new_offset(consumer, PARTITION) == 864
+
+
+def test_changelog_records_reach_the_client_in_order_whoever_flushes() -> None:
+    """Two flushes at once (the engine's and the commit's), and a hand-over that yields:
+    every record once, oldest first, and the buffer empty after either flush returns."""
+    faust_patches.install()
+    sent: list[int] = []
+
+    class Channel:
+        async def publish_message(self, fut: SimpleNamespace, wait: bool) -> None:
+            await asyncio.sleep(0)
+            sent.append(fut.n)
+
+    async def run() -> None:
+        buffer = ProducerBuffer()
+        for n in range(50):
+            buffer.put(SimpleNamespace(n=n, message=SimpleNamespace(channel=Channel())))
+        await asyncio.gather(buffer.flush(), buffer.flush())
+        assert not buffer._gim_queue  # noqa: SLF001
+
+    asyncio.run(run())
+    assert sent == list(range(50))
