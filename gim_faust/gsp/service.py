@@ -146,6 +146,10 @@ class Gsp:
             if acked or (read is not None and (committed is None or read >= committed)):
                 log.warning("%s committed=%s read=%s acked, not committed: %d, first %s",
                             tp, committed, read, len(acked), acked[:12])
+        intake = self.engine.intake
+        log.warning("intake: open=%s epoch=%d queued=%d records, expects %s, unsure %s",
+                    intake.open, intake.epoch, intake.size, sorted(intake.expected.items()),
+                    sorted(intake.unsure))
         _log_awaits()
 
     async def _on_revoked(self, app: faust.App, revoked: set[Any], **_: Any) -> None:
