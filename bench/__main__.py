@@ -5,7 +5,8 @@
 3. GSP alone, raw topics -> fact topic, on its own copy of the first ``--gsp-events``,
    with a py-spy flame graph of the (first) worker beside the JSON file;
 4. end to end, raw topics -> Info Mart, GSP and loader together, on ``--events``;
-5. freshness, publishing the center's next day at ``--rate`` events/s into that pipeline;
+5. freshness, publishing the center's next days, one per ``--rate`` (events/s), into that
+   pipeline;
 6. resources of each worker: peak RSS, CPU seconds per 1k events, RocksDB size.
 
 Backlogs come from the simulator and are published before anything is timed. Prints a table
@@ -51,9 +52,11 @@ def run(args: argparse.Namespace, log_dir: Path, profile: Path | None) -> dict[s
         step("end to end")
         report["end_to_end"], services = pipeline.end_to_end(e2e, report["events"],
                                                              args.workers)
-        step(f"freshness at {args.rate:g} events/s")
-        report["freshness"] = pipeline.freshness(e2e, sim, services, args.rate,
-                                                 args.fresh_seconds)
+        report["freshness"] = []
+        for later, rate in enumerate(args.rate, start=1):
+            step(f"freshness at {rate:g} events/s")
+            report["freshness"].append(pipeline.freshness(e2e, sim, services, rate,
+                                                          args.fresh_seconds, later))
     finally:
         e2e.close()
         alone.close()
@@ -66,7 +69,7 @@ def step(what: str) -> None:
 
 def summarize(report: dict[str, Any]) -> dict[str, Any]:
     """The headline figures as top-level keys, beside the details."""
-    e2e, fresh = report["end_to_end"], report["freshness"]
+    e2e, fresh = report["end_to_end"], report["freshness"][0]
     floor_rate = report["raw_floor"]["events_per_s"]
     return {
         "raw_floor_events_per_s": round(floor_rate),
@@ -82,7 +85,7 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def table(r: dict[str, Any]) -> str:
-    e2e, fresh, gsp = r["end_to_end"], r["freshness"], r["gsp"]
+    e2e, gsp = r["end_to_end"], r["gsp"]
     workers = ", ".join(f"{name} {mb:.0f} MB / {r['cpu_s_per_1k_events'][name]:.2f} s"
                         for name, mb in r["peak_rss_mb"].items())
     rows = [
@@ -95,10 +98,11 @@ def table(r: dict[str, Any]) -> str:
         ("end to end (raw -> Info Mart)", f"{r['end_to_end_events_per_s']:>9,} events/s",
          f"{e2e['events']:,} events, {e2e['seconds']:.0f} s, "
          f"{r['ratio_to_raw_floor']:.3g}x the raw floor"),
-        (f"freshness at {fresh['rate']:g} events/s",
-         f"p50 {fresh['p50_s']:.2f} s  p95 {fresh['p95_s']:.2f} s",
-         f"p99 {fresh['p99_s']:.2f} s, max {fresh['max_s']:.2f} s "
-         f"({fresh['visible']}/{fresh['interactions']} interactions)"),
+        *((f"freshness at {fresh['rate']:g} events/s",
+           f"p50 {fresh['p50_s']:.2f} s  p95 {fresh['p95_s']:.2f} s",
+           f"p99 {fresh['p99_s']:.2f} s, max {fresh['max_s']:.2f} s "
+           f"({fresh['visible']}/{fresh['interactions']} interactions)")
+          for fresh in r["freshness"]),
         ("resources: peak RSS / CPU per 1k events", workers,
          f"RocksDB {r['rocksdb_mb']:.0f} MB"),
     ]
@@ -115,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000,
                         help="end-to-end backlog (raw floor too); %(default)s")
     parser.add_argument("--gsp-events", type=int, default=50_000, help="GSP-alone backlog; %(default)s")
-    parser.add_argument("--rate", type=float, default=2000.0, help="freshness: events/s; %(default)s")
+    parser.add_argument("--rate", type=float, nargs="+", default=[2000.0, 5000.0],
+                        help="freshness: events/s, one run per rate; %(default)s")
     parser.add_argument("--fresh-seconds", type=float, default=20.0,
                         help="freshness: seconds of publishing; %(default)s")
-    # One: several workers are not safe yet (docs/gsp.md, "Several workers").
-    parser.add_argument("--workers", type=int, default=1, help="GSP workers; %(default)s")
+    # Two, as the chart deploys (docs/gsp.md, "Several workers").
+    parser.add_argument("--workers", type=int, default=2, help="GSP workers; %(default)s")
     parser.add_argument("--partitions", type=int, default=3, help="partitions per raw topic; %(default)s")
     parser.add_argument("--output", type=Path, help="JSON file (default: bench/results/...)")
     parser.add_argument("--no-profile", action="store_true", help="no flame graph of the GSP")

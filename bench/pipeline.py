@@ -96,8 +96,9 @@ def _connect(corner: Corner, services: list[Service]) -> psycopg.Connection:
 
 
 def freshness(corner: Corner, sim: SimOptions, services: list[Service], rate: float,
-              seconds: float) -> dict[str, Any]:
-    """Publish the center's next day at ``rate`` events/s into the running pipeline; for
+              seconds: float, later: int = 1) -> dict[str, Any]:
+    """Publish the center's day ``later`` days on at ``rate`` events/s into the running
+    pipeline; for
     each new interaction, the time from its first event's publication to its
     ``interaction_fact`` row being visible (polled every 20 ms)."""
     published: dict[str, float] = {}
@@ -124,7 +125,7 @@ def freshness(corner: Corner, sim: SimOptions, services: list[Service], rate: fl
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     count = int(rate * seconds)
-    sent = asyncio.run(source.trickle(corner.settings, source.day(sim, count, next_day=True),
+    sent = asyncio.run(source.trickle(corner.settings, source.day(sim, count, later),
                                       rate, published))
     trickling.clear()
     poller.join()

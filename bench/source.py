@@ -35,10 +35,10 @@ def options(events: int, tenant: str) -> SimOptions:
     return SimOptions(tenant, agents=agents, hours=HOURS, start=START)
 
 
-def day(sim: SimOptions, events: int, next_day: bool = False) -> Iterator[SimMessage]:
-    """The first ``events`` events of the center's day (or of the next day)."""
-    if next_day:
-        sim = dataclasses.replace(sim, start=sim.start + timedelta(days=1))
+def day(sim: SimOptions, events: int, later: int = 0) -> Iterator[SimMessage]:
+    """The first ``events`` events of the center's day, or of the day ``later`` days on
+    (its own interaction ids: they carry the day)."""
+    sim = dataclasses.replace(sim, start=sim.start + timedelta(days=later))
     return islice(generate(sim), events)
 
 

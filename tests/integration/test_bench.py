@@ -21,7 +21,8 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, tmp_path: Path) -> Non
     output = tmp_path / "result.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--events", "3000", "--gsp-events", "1500",
-         "--rate", "100", "--fresh-seconds", "3", "--no-profile", "--output", str(output)],
+         "--rate", "100", "200", "--fresh-seconds", "3", "--no-profile",
+         "--output", str(output)],
         cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(output.read_text())
@@ -29,9 +30,10 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, tmp_path: Path) -> Non
         assert result[key] > 0, key
     assert result["cores"] >= 1 and result["date"]
     assert result["events"] == result["raw_floor"]["events"] == 3000
-    assert set(result["peak_rss_mb"]) == {"gsp-0", "loader"}
+    assert set(result["peak_rss_mb"]) == {"gsp-0", "gsp-1", "loader"}
     assert all(mb > 0 for mb in result["peak_rss_mb"].values())
     assert result["rocksdb_mb"] > 0
-    fresh = result["freshness"]
-    assert fresh["interactions"] > 0 and fresh["visible"] == fresh["interactions"]
-    assert "end to end" in done.stdout and "freshness" in done.stdout
+    assert [fresh["rate"] for fresh in result["freshness"]] == [100, 200]
+    for fresh in result["freshness"]:  # each rate on a day of its own
+        assert fresh["interactions"] > 0 and fresh["visible"] == fresh["interactions"]
+    assert "end to end" in done.stdout and "freshness at 200 events/s" in done.stdout
