@@ -28,7 +28,11 @@ def previous_gim_faust(tmp: Path) -> str:
     pyproject.toml laid out as links, so none of today's modules is imported."""
     tree = tmp / "previous"
     tree.mkdir()
-    archive = subprocess.run(["git", "-C", str(pl.REPO), "archive", PREVIOUS],
+    git = ["git", "-C", str(pl.REPO)]
+    if subprocess.run([*git, "cat-file", "-e", f"{PREVIOUS}^{{commit}}"]).returncode != 0:
+        # A shallow clone: the history is where it was cloned from.
+        subprocess.run([*git, "fetch", "-q", "--unshallow"], check=True)
+    archive = subprocess.run([*git, "archive", PREVIOUS],
                              capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     for package in ("tables", "transforms", "loaders"):
