@@ -13,8 +13,8 @@ Keys stay decoded between batches (up to ``CACHED_KEYS`` per table, the least re
 leave first): an agent's next event, and many interactions' next, come a batch or two later,
 and reading them back from RocksDB cost a JSON decode and a rebuild every time. The cache
 holds exactly what the table holds, since every write goes through :meth:`Batch.write`; it
-is dropped at every rebalance (:meth:`Batch.forget`), since another worker may write the
-partitions it held meanwhile.
+is dropped at every revocation (:meth:`Batch.forget`; aiokafka revokes every partition
+before it rejoins the group, lost ones too), since another worker may write them meanwhile.
 """
 
 from __future__ import annotations
@@ -59,8 +59,8 @@ def acting_for(event: Any) -> Iterator[None]:
 @dataclass
 class Touched:
     """One key as the batch left it. ``outbox``: the entries its stored value came with
-    (only values written before output was acknowledged ahead of the state have any);
-    ``event``: the latest event of the key, whose partition the write goes to."""
+    (only values written by versions before the batch engine have any); ``event``: the
+    latest event of the key, whose partition the write goes to."""
 
     key: bytes
     state: Any

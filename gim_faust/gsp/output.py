@@ -1,16 +1,17 @@
-"""What the agents send: fact versions and ended parties, straight to Faust's Kafka producer.
+"""What a batch sends: fact versions and ended parties, straight to Faust's Kafka producer.
 
-A batch's output is held until the batch ends (:class:`Outgoing`), sent, and waited for
-until Kafka has acknowledged all of it before the batch writes its states (``gsp/channel.py``).
-Of the versions one batch makes of a fact only the highest is sent: the loader keeps only the highest version
-anyway, and an interaction's rows change with almost every event, so a batch of a busy
-backlog would otherwise send most rows several times. Ended parties are all sent, in order.
+A batch's output is held until the batch ends (:class:`Outgoing`), then sent, and the batch
+writes its states only once Kafka has acknowledged all of it (``gsp/channel.py``). Of the
+versions one batch makes of a fact only the highest is sent: the loader keeps only the
+highest version anyway, and an interaction's rows change with almost every event, so a batch
+of a busy backlog would otherwise send most rows several times. Ended parties are all sent,
+in order.
 
 Faust's ``Topic.send`` costs more per message than the transform that made it (schema,
 callbacks, a channel hop); the producer's own ``send`` only queues the message in the Kafka
 client's batch and returns. The message still goes through the producer that Faust flushes
 before it commits an input offset, so nothing is committed ahead of its output. Partitions
-are left to the client's default partitioner, as ``Topic.send`` leaves them.
+are Kafka's default ones (``gsp/partitioner.py``), as ``Topic.send`` leaves them.
 """
 
 from __future__ import annotations

@@ -99,7 +99,6 @@ class Gsp:
         self.app.task(self._start)
         self.app.task(self.engine.run)
         self.app.on_partitions_revoked.connect(self._on_revoked)
-        self.app.on_partitions_assigned.connect(self._on_assigned)
 
     def ready(self) -> bool:
         return self.started and not self.app.in_recovery and not self.app.rebalancing
@@ -158,12 +157,6 @@ class Gsp:
         for channel in self.channels:
             channel.forget({tp.partition for tp in revoked
                             if tp.topic == channel.interaction_topic})
-
-    async def _on_assigned(self, app: faust.App, assigned: set[Any], **_: Any) -> None:
-        """Cached states go at every assignment too, in case a partition was lost without
-        a revocation: its states may have moved on elsewhere."""
-        for channel in self.channels:
-            channel.forget(set())
 
     async def _after_batch(self, chunks: list[Chunk]) -> None:
         """The batch's rejected records go out; lag per partition as it ended."""
