@@ -21,9 +21,9 @@ import time
 import urllib.request
 from pathlib import Path
 
-import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
+from gim_faust import postgres
 from gim_faust.kafka import group_lag, topic_size
 from gim_faust.loaders import report, summary
 from gim_faust.metrics import free_port
@@ -37,7 +37,7 @@ TENANT = "acme"
 
 
 def _recreate(admin_url: str, name: str) -> str:
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with postgres.connect(admin_url, "gim-faust demo") as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return admin_url.rsplit("/", 1)[0] + f"/{name}"

@@ -69,6 +69,7 @@ from gim_faust.loaders import jobs, records
 from gim_faust.loaders.migrate import STATIC_DIMENSIONS
 from psycopg import sql
 
+from gim_faust import postgres
 from gim_faust.errors import ConfigError, FatalError, RetriableError
 from gim_faust.objectstore import NotFound, ObjectStore, open_store
 from gim_faust.settings import Settings
@@ -471,8 +472,8 @@ def export(settings: Settings, window: tuple[datetime, datetime] | None = None,
             previous = None if window else latest_delta(store, tenant)
             result = _export(conn, settings, store, prefix, window, previous, Path(spool),
                              progress)
-    except psycopg.Error as exc:
-        raise jobs.translate(exc, conninfo, "export") from None
+    except postgres.Error as exc:
+        raise postgres.translate(exc, conninfo, "export") from None
     result.seconds = time.monotonic() - started
     return result
 
@@ -561,9 +562,9 @@ def _export(conn: psycopg.Connection[Any], settings: Settings, store: ObjectStor
     # might be deleting this manifest-less folder as a leftover.)
     try:
         conn.execute("SELECT 1")
-    except psycopg.Error as exc:
+    except postgres.Error as exc:
         raise RetriableError(f"lost the Info Mart while storing export {folder} "
-                             f"({jobs.one_line(exc)}); it stays incomplete and is ignored"
+                             f"({postgres.one_line(exc)}); it stays incomplete and is ignored"
                              ) from None
     store.put(f"{prefix}{folder}/{MANIFEST}",
               orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS))
@@ -588,9 +589,9 @@ def record_run(settings: Settings, result: ExportResult) -> None:
         conn = jobs.connect(settings.infomart_db_url, APPLICATION)
         with conn:
             jobs.record_run(conn, jobs.RUN_SOURCES["export"], result.rows, detail)
-    except (psycopg.Error, RetriableError) as exc:
+    except (postgres.Error, RetriableError) as exc:
         log.warning("export done, but its run could not be recorded in ctl_audit_log (%s); "
-                    "the export alert will count it as missing", jobs.one_line(exc))
+                    "the export alert will count it as missing", postgres.one_line(exc))
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -18,60 +18,33 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-import psycopg
-from gim_faust.loaders.writer import connection_params, shown
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from gim_faust.errors import FatalError, RetriableError
+from gim_faust import postgres
+from gim_faust.errors import RetriableError
 
 log = logging.getLogger(__name__)
 
 # b"gimjobs\x01": "a maintenance run or an export works on this Info Mart". Distinct from the
 # migrator's and GCA's keys (gim_faust.loaders.migrate, gim_faust.gca.infomart).
-JOB_LOCK_KEY = int.from_bytes(b"gimjobs\x01", "big")
+JOB_LOCK_KEY = postgres.lock_key(b"gimjobs\x01")
 # The lock key as pg_locks shows it: the high and low 32 bits in classid and objid.
 _CLASSID, _OBJID = JOB_LOCK_KEY >> 32, JOB_LOCK_KEY & 0xFFFFFFFF
-_SCHEMA_ERRORS = (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
-                  psycopg.errors.UndefinedFunction)
+# The session the jobs' SQL expects (timestamps written and read in UTC, ISO dates).
+SESSION = {"TimeZone": "UTC", "DateStyle": "ISO,YMD"}
 
 
 class JobBusy(RetriableError):
     """Another maintenance run or export holds the job lock; try again later."""
 
 
-def one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:500] or type(exc).__name__
+def connect(conninfo: str, application_name: str) -> postgres.Connection[Any]:
+    """An autocommit connection with the product's timeouts and keepalives, in UTC."""
+    return postgres.connect(conninfo, application_name, SESSION)
 
 
-def connect(conninfo: str, application_name: str) -> psycopg.Connection[Any]:
-    """An autocommit connection with the loader's timeouts and keepalives, in UTC."""
-    try:
-        conn = psycopg.connect(connection_params(conninfo, application_name), autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise RetriableError(f"cannot connect to {shown(conninfo)}: {one_line(exc)}") from None
-    try:
-        conn.execute("SET TIME ZONE 'UTC'")
-        conn.execute("SET DateStyle = 'ISO, YMD'")
-    except psycopg.Error as exc:
-        conn.close()
-        raise RetriableError(f"{shown(conninfo)}: {one_line(exc)}") from None
-    return conn
-
-
-def translate(exc: psycopg.Error, conninfo: str, what: str) -> Exception:
-    """The error tree's view of a database error met while doing ``what``."""
-    if isinstance(exc, _SCHEMA_ERRORS):
-        return FatalError(f"{what}: the Info Mart schema is missing or older than this program "
-                          f"({one_line(exc)}); run `gim-faust infomart migrate`")
-    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return FatalError(f"{what}: the account may not do this in {shown(conninfo)} "
-                          f"({one_line(exc)})")
-    return RetriableError(f"{what} in {shown(conninfo)}: {type(exc).__name__}: "
-                          f"{one_line(exc)}")
-
-
-def holder(conn: psycopg.Connection[Any]) -> str:
+def holder(conn: postgres.Connection[Any]) -> str:
     """Who holds the job lock, as well as pg_locks and pg_stat_activity tell."""
     row = conn.execute(
         "SELECT a.application_name, a.pid, a.backend_start FROM pg_locks l "
@@ -87,19 +60,12 @@ def holder(conn: psycopg.Connection[Any]) -> str:
 
 
 @contextmanager
-def job_lock(conn: psycopg.Connection[Any], job: str) -> Iterator[None]:
+def job_lock(conn: postgres.Connection[Any], job: str) -> Iterator[None]:
     """Holds the job lock on ``conn`` for the block; :class:`JobBusy` if someone has it."""
-    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (JOB_LOCK_KEY,)).fetchone()
-    if not (got and got[0]):
-        raise JobBusy(f"{job}: another maintenance run or export is working on this Info Mart "
-                      f"({holder(conn)}); try again when it has finished")
-    try:
+    with postgres.session_lock(conn, JOB_LOCK_KEY, lambda: JobBusy(
+            f"{job}: another maintenance run or export is working on this Info Mart "
+            f"({holder(conn)}); try again when it has finished")):
         yield
-    finally:
-        try:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (JOB_LOCK_KEY,))
-        except psycopg.Error:
-            pass  # the connection is gone, and the session's locks with it
 
 
 # What ``ctl_audit_log.source`` each job's completed runs carry (maintenance writes its row
@@ -107,14 +73,14 @@ def job_lock(conn: psycopg.Connection[Any], job: str) -> Iterator[None]:
 RUN_SOURCES = {"maintenance": "gim-maintenance", "export": "gim-export"}
 
 
-def record_run(conn: psycopg.Connection[Any], source: str, rows: int,
+def record_run(conn: postgres.Connection[Any], source: str, rows: int,
                detail: dict[str, Any]) -> None:
     """The ``ctl_audit_log`` row of a completed job run."""
     conn.execute("INSERT INTO ctl_audit_log (source, rows, detail) VALUES (%s, %s, %s)",
                  (source, rows, Jsonb(detail)))
 
 
-def last_completed(conn: psycopg.Connection[Any]) -> dict[str, datetime | None]:
+def last_completed(conn: postgres.Connection[Any]) -> dict[str, datetime | None]:
     """When each job last completed on this Info Mart, by any process (a worker's schedule,
     a CronJob, an operator), or when the schema was first created if it never did: a new
     Info Mart gets one schedule interval of grace before it counts as overdue."""
@@ -135,5 +101,5 @@ def read_last_completed(conninfo: str) -> dict[str, datetime | None]:
     try:
         with conn:
             return last_completed(conn)
-    except psycopg.Error as exc:
-        raise translate(exc, conninfo, "reading when the jobs last ran") from None
+    except postgres.Error as exc:
+        raise postgres.translate(exc, conninfo, "reading when the jobs last ran") from None

@@ -56,6 +56,7 @@ from gim_faust.loaders import jobs
 from gim_faust.loaders.export import exports_prefix, incomplete_folders
 from psycopg import sql
 
+from gim_faust import postgres
 from gim_faust.errors import GimError
 from gim_faust.objectstore import ObjectStore, open_store
 from gim_faust.settings import Settings
@@ -77,7 +78,6 @@ RETRY_PAUSE_S = 1.0
 # Audit rows purged per transaction: about one day of loader batches at one batch a second
 # fits in ten, and no transaction holds many row locks for long.
 PURGE_CHUNK = 10_000
-_BUSY = (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected)
 # A range bound as pg_get_expr prints it (a PostgreSQL regular expression).
 _BOUNDS = r"FROM \('([^']*)'\) TO \('([^']*)'\)"
 _DAY = timedelta(days=1)
@@ -240,10 +240,10 @@ class Maintenance:
                 with self.conn.transaction():
                     self.conn.execute(f"SET LOCAL lock_timeout = {LOCK_TIMEOUT_MS}")
                     return operation()
-            except _BUSY as exc:
+            except postgres.BUSY as exc:
                 if attempt == ATTEMPTS:
                     log.warning("%s: skipped, locks busy after %d attempts (%s)", what,
-                                ATTEMPTS, jobs.one_line(exc))
+                                ATTEMPTS, postgres.one_line(exc))
                     self.report.skipped.append(f"{what}: {type(exc).__name__}")
                     return None
                 time.sleep(RETRY_PAUSE_S * attempt)
@@ -468,7 +468,7 @@ class Maintenance:
                 if exists is not None:   # (a partition moved into and then dropped)
                     self.conn.execute(statement)
                     self.report.analyzed.append(name)
-            except _BUSY as exc:
+            except postgres.BUSY as exc:
                 self.report.skipped.append(f"analyzing {name}: {type(exc).__name__}")
             finally:
                 self.conn.execute("RESET lock_timeout")
@@ -494,8 +494,8 @@ def seconds_until_due(conninfo: str, interval: float) -> float:
         with conn:
             last = last_run(conn)
             now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
-    except psycopg.Error as exc:
-        raise jobs.translate(exc, conninfo, "reading when maintenance last ran") from None
+    except postgres.Error as exc:
+        raise postgres.translate(exc, conninfo, "reading when maintenance last ran") from None
     if last is None:
         return 0.0
     return interval - (now - last).total_seconds()
@@ -526,8 +526,8 @@ def maintain(settings: Settings, should_stop: Callable[[], bool] = lambda: False
                             + report.total("rows_purged") + report.audit_rows_purged,
                             report.as_dict())
             return report
-    except psycopg.Error as exc:
-        raise jobs.translate(exc, conninfo, "maintenance") from None
+    except postgres.Error as exc:
+        raise postgres.translate(exc, conninfo, "maintenance") from None
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -23,8 +23,7 @@ import hashlib
 import logging
 import re
 import socket
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,20 +31,21 @@ from typing import Any
 import psycopg
 from gim_faust.transforms import codes
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 
+from gim_faust import postgres
 from gim_faust.errors import FatalError, RetriableError
-from gim_faust.settings import Settings, mask_url
+from gim_faust.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().with_name("migrations")
 # One 64-bit advisory lock key for "the schema of this database": b"gimmigr\x01".
-LOCK_KEY = int.from_bytes(b"gimmigr\x01", "big")
+LOCK_KEY = postgres.lock_key(b"gimmigr\x01")
 # A migrator that starts while another holds the lock waits at most this long (the other one is
 # creating tables, which takes seconds; minutes mean it is stuck and a person should look).
 LOCK_WAIT_S = 300
-CONNECT_TIMEOUT_S = 10
+APPLICATION = "gim-faust migrate"
 _FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 
 # (table, key column, code column, {code: key}): the dimensions whose rows are fixed by code.
@@ -100,81 +100,35 @@ def discover(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def _params(conninfo: str, **overrides: Any) -> str:
-    params = conninfo_to_dict(conninfo)
-    params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
-    params.setdefault("application_name", "gim-faust migrate")
-    params.update(overrides)
-    return make_conninfo(**params)
-
-
-def _shown(conninfo: str) -> str:
-    """The target as people may see it: no password, whichever form ``conninfo`` has."""
-    if "://" in conninfo:
-        return mask_url(conninfo)
-    params = conninfo_to_dict(conninfo)
-    return f"database {params.get('dbname', '?')!r} on {params.get('host', 'localhost')}"
-
-
 def ensure_database(conninfo: str) -> bool:
     """Creates the database ``conninfo`` names if the server lacks it; True if it did."""
     dbname = conninfo_to_dict(conninfo).get("dbname")
     try:
-        psycopg.connect(_params(conninfo)).close()
+        postgres.connect(conninfo, APPLICATION).close()
         return False
-    except psycopg.OperationalError as exc:
+    except postgres.Unreachable as exc:
         first_error = exc
     # The server's own answer cannot be told apart reliably (it is localized), so ask it: the
     # server is reachable and the database absent, or the original error stands.
     if not dbname or dbname == "postgres":
-        raise RetriableError(f"cannot connect to {_shown(conninfo)}: {_one_line(first_error)}")
+        raise first_error
     try:
-        with psycopg.connect(_params(conninfo, dbname="postgres"), autocommit=True) as admin:
+        with postgres.connect(conninfo, APPLICATION, dbname="postgres") as admin:
             if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
                              (dbname,)).fetchone():
-                raise RetriableError(
-                    f"cannot connect to {_shown(conninfo)}: {_one_line(first_error)}")
+                raise first_error
             try:
                 admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-            except (psycopg.errors.DuplicateDatabase, psycopg.errors.UniqueViolation):
+            except postgres.ALREADY_THERE:
                 return False  # another migrator made it a moment ago (the catalog's unique
                 #               index answers when both got past the existence check)
-            except psycopg.errors.InsufficientPrivilege as exc:
-                raise FatalError(f"database {dbname!r} does not exist and this account may not "
-                                 f"create it: create it, or grant CREATEDB ({_one_line(exc)})"
-                                 ) from None
-    except psycopg.OperationalError:
-        raise RetriableError(
-            f"cannot connect to {_shown(conninfo)}: {_one_line(first_error)}") from None
+    except postgres.Unreachable:
+        raise first_error from None
+    except postgres.Error as exc:
+        raise postgres.translate(exc, conninfo, f"creating database {dbname!r}",
+                                 grant_hint="create it, or grant the account CREATEDB") from None
     log.info("created database %s", dbname)
     return True
-
-
-@contextmanager
-def _locked(conn: psycopg.Connection[Any]) -> Iterator[None]:
-    got = conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,)).fetchone()
-    if not (got and got[0]):
-        log.info("another migrator holds the schema lock; waiting up to %d s", LOCK_WAIT_S)
-        # lock_timeout bounds waits on heavyweight locks, advisory ones included.
-        conn.execute(f"SET lock_timeout = '{LOCK_WAIT_S}s'")
-        try:
-            conn.execute("SELECT pg_advisory_lock(%s)", (LOCK_KEY,))
-        except psycopg.errors.LockNotAvailable:
-            raise RetriableError(f"another migrator held the schema lock for more than "
-                                 f"{LOCK_WAIT_S} s; is one stuck?") from None
-        finally:
-            conn.execute("RESET lock_timeout")
-    try:
-        yield
-    finally:
-        try:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
-        except psycopg.Error:
-            pass  # the connection is gone, and the session's locks with it
 
 
 def applied_versions(conn: psycopg.Connection[Any]) -> dict[str, str]:
@@ -222,13 +176,10 @@ def migrate(conninfo: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
     """
     migrations = discover(migrations_dir)
     ensure_database(conninfo)
-    try:
-        conn = psycopg.connect(_params(conninfo), autocommit=True)
-    except psycopg.OperationalError as exc:
-        raise RetriableError(f"cannot connect to {_shown(conninfo)}: {_one_line(exc)}") from None
+    conn = postgres.connect(conninfo, APPLICATION)
     applied_now: list[str] = []
     try:
-        with conn, _locked(conn):
+        with conn, postgres.session_lock(conn, LOCK_KEY, _stuck, wait_s=LOCK_WAIT_S):
             conn.execute(_VERSION_TABLE)
             applied = applied_versions(conn)
             known = {m.version for m in migrations}
@@ -246,17 +197,20 @@ def migrate(conninfo: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
                 _apply(conn, migration)
                 applied_now.append(migration.version)
             seed_static_dimensions(conn)
-    except psycopg.OperationalError as exc:
-        raise RetriableError(f"lost {_shown(conninfo)}: {_one_line(exc)}") from None
-    except psycopg.Error as exc:
-        raise FatalError(f"migrating {_shown(conninfo)} failed: {_one_line(exc)}") from None
+    except postgres.Error as exc:
+        raise postgres.translate(exc, conninfo, "migrating", otherwise=FatalError) from None
     return applied_now
+
+
+def _stuck() -> RetriableError:
+    return RetriableError(f"another migrator held the schema lock for more than "
+                          f"{LOCK_WAIT_S} s; is one stuck?")
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """``gim-faust infomart migrate``."""
     applied = migrate(settings.infomart_db_url)
-    target = mask_url(settings.infomart_db_url)
+    target = postgres.describe(settings.infomart_db_url)
     if applied:
         print(f"{target}: applied {', '.join(applied)}")
     else:

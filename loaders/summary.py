@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
+from gim_faust import postgres
 
 QUEUES = "('ACDQueue', 'VirtualQueue', 'InteractionQueue')"
 
@@ -58,13 +58,13 @@ ORDER BY 1"""
 
 
 def query(url: str, sql: str) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url) as conn:
+    with postgres.connect(url, "gim-faust summary") as conn:
         return conn.execute(sql).fetchall()
 
 
 def loaded_offsets(url: str, group: str) -> int:
     """How many fact-topic messages the loader has stored, over all partitions."""
-    with psycopg.connect(url) as conn:
+    with postgres.connect(url, "gim-faust summary") as conn:
         if not conn.execute("SELECT to_regclass('ctl_kafka_offset')").fetchone()[0]:
             return 0
         row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM ctl_kafka_offset "

@@ -39,28 +39,21 @@ import psycopg
 from gim_faust.loaders import migrate as migrations
 from gim_faust.loaders import records
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.types.json import Jsonb
 
-from gim_faust.errors import FatalError, RetriableError
+from gim_faust import postgres
+from gim_faust.errors import FatalError, GimError
 from gim_faust.facts import Fact
 
 log = logging.getLogger(__name__)
 
 SOURCE = "gim-loader"
-# Connecting to a healthy server takes milliseconds; 10 s leaves room for TLS and a busy
-# server while a dead one is noticed long before the back-off cap.
-CONNECT_TIMEOUT_S = 10
 # A 5,000-row batch takes well under a second; two minutes only ends a batch that is stuck
 # behind a lock or a dying server, which then retries like any other failed batch.
 STATEMENT_TIMEOUT_MS = 120_000
-# TCP keepalives notice a silently vanished server (no RST) after about 10 + 3 * 5 = 25 s,
-# instead of the kernel's two hours.
-KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5,
-              "keepalives_count": 3}
-# SQLSTATEs that mean the schema is missing or older than this program: retrying cannot help.
-_SCHEMA_ERRORS = (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
-                  psycopg.errors.UndefinedFunction)
+# What the loader's account needs, as the operator is told when it lacks it.
+GRANTS = ("SELECT, INSERT and UPDATE on the tables, USAGE on their sequences and TEMPORARY "
+          "on the database")
 # The int types staging widens to bigint (see the module docstring).
 _NARROW_INTS = ("smallint", "integer")
 
@@ -112,35 +105,6 @@ class BatchResult:
     seconds: float
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:500]
-
-
-def shown(conninfo: str) -> str:
-    """Which database ``conninfo`` names, without anything secret: only database, user, host
-    and port (a password may sit in the URL's user part or in a query parameter)."""
-    params = conninfo_to_dict(conninfo)
-    where = params.get("host") or "localhost"
-    if params.get("port"):
-        where += f":{params['port']}"
-    who = f"{params['user']}@" if params.get("user") else ""
-    return f"database {params.get('dbname', '?')!r} on {who}{where}"
-
-
-def connection_params(conninfo: str, application_name: str) -> str:
-    """``conninfo`` with the loader's timeouts added where the operator did not set them.
-
-    TLS settings (``sslmode=verify-full&sslrootcert=...``) pass through untouched: libpq
-    checks the certificate chain and the host name.
-    """
-    params = conninfo_to_dict(conninfo)
-    params.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
-    params.setdefault("application_name", application_name)
-    for key, value in KEEPALIVES.items():
-        params.setdefault(key, value)
-    return make_conninfo(**params)
-
-
 def prepare_schema(conninfo: str) -> list[str]:
     """Migrates the Info Mart unless it already has every migration this program knows.
 
@@ -149,11 +113,10 @@ def prepare_schema(conninfo: str) -> list[str]:
     """
     wanted = {m.version for m in migrations.discover()}
     try:
-        with psycopg.connect(connection_params(conninfo, "gim-faust loader"),
-                             autocommit=True) as conn:
+        with postgres.connect(conninfo, "gim-faust loader") as conn:
             if wanted <= migrations.applied_versions(conn).keys():
                 return []
-    except psycopg.OperationalError:
+    except postgres.Unreachable:
         pass  # unreachable, or no such database: migrate() tells the two apart
     return migrations.migrate(conninfo)
 
@@ -164,14 +127,15 @@ class Writer:
 
     Every method raises :class:`RetriableError` when the server is unreachable, restarting or
     the transaction lost a deadlock or serialization race (the connection is then dropped and
-    the next call reconnects), and :class:`FatalError` when the schema is missing.
+    the next call reconnects), and :class:`FatalError` when the schema is missing or the
+    account lacks a grant (``gim_faust.postgres`` has the whole table).
     """
 
     def __init__(self, conninfo: str, consumer_group: str,
                  application_name: str = "gim-faust loader") -> None:
         self.conninfo = conninfo
         self.consumer_group = consumer_group
-        self._params = connection_params(conninfo, application_name)
+        self.application_name = application_name
         self._conn: psycopg.Connection[Any] | None = None
         self._types: dict[str, list[int]] = {}
         self._statements: dict[str, tuple[bytes, bytes]] = {}
@@ -187,17 +151,13 @@ class Writer:
         """Opens the connection and its staging tables (idempotent)."""
         if self.connected:
             return
+        conn = postgres.connect(self.conninfo, self.application_name,
+                                {"statement_timeout": STATEMENT_TIMEOUT_MS})
         try:
-            conn = psycopg.connect(self._params, autocommit=True)
-        except psycopg.OperationalError as exc:
-            raise RetriableError(f"cannot connect to {shown(self.conninfo)}: "
-                                 f"{_one_line(exc)}") from exc
-        try:
-            conn.execute(f"SET statement_timeout = {STATEMENT_TIMEOUT_MS}")
             self._prepare(conn)
-        except psycopg.Error as exc:
+        except postgres.Error as exc:
             conn.close()
-            raise self._translate(exc) from exc
+            raise self._translate(exc, "preparing the staging tables") from exc
         self._conn = conn
 
     def close(self) -> None:
@@ -244,19 +204,16 @@ class Writer:
         assert self._conn is not None
         return self._conn
 
-    def _translate(self, exc: psycopg.Error) -> Exception:
+    def _translate(self, exc: psycopg.Error, doing: str) -> GimError:
         """The error tree's view of a database error; drops a connection that is no use."""
-        if isinstance(exc, _SCHEMA_ERRORS):
-            return FatalError(f"the Info Mart schema is missing or older than this loader "
-                              f"({_one_line(exc)}); run `gim-faust infomart migrate`")
         if self._conn is not None and (self._conn.broken or self._conn.closed
                                        or not isinstance(exc, psycopg.DatabaseError)):
             self.close()
         elif self._conn is not None and self._conn.info.transaction_status not in (
                 psycopg.pq.TransactionStatus.IDLE,):
             self.close()  # never reuse a connection in an unknown transaction state
-        return RetriableError(f"{shown(self.conninfo)}: {type(exc).__name__}: "
-                              f"{_one_line(exc)}")
+        return postgres.translate(exc, self.conninfo, doing,
+                                  grant_hint=f"grant it {GRANTS}")
 
     # ------------------------------------------------------------------------ reading
 
@@ -270,8 +227,8 @@ class Writer:
                 "SELECT topic, partition, next_offset FROM ctl_kafka_offset "
                 "WHERE consumer_group = %s AND topic = ANY(%s)",
                 (self.consumer_group, sorted({t for t, _ in wanted}))).fetchall()
-        except psycopg.Error as exc:
-            raise self._translate(exc) from exc
+        except postgres.Error as exc:
+            raise self._translate(exc, "reading the stored offsets") from exc
         return {(t, p): o for t, p, o in rows if (t, p) in wanted}
 
     # ------------------------------------------------------------------------ writing
@@ -286,8 +243,8 @@ class Writer:
             except _RowsRefused:
                 # Rare: redo the batch with a savepoint per table, bisecting what is refused.
                 audit, tables, rejected, added = self._transaction(batch, rows, careful=True)
-        except psycopg.Error as exc:
-            raise self._translate(exc) from exc
+        except postgres.Error as exc:
+            raise self._translate(exc, "loading a batch") from exc
         return BatchResult(audit, tables, rejected, added, time.perf_counter() - started)
 
     def _transaction(self, batch: Batch, rows: dict[str, list[Fact]], careful: bool
@@ -306,7 +263,7 @@ class Writer:
                 else:
                     try:
                         self._load(cur, table, facts, audit, counts)
-                    except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                    except postgres.ROW_REFUSED as exc:
                         raise _RowsRefused() from exc
             self._save_offsets(cur, batch.offsets)
             cur.execute(_AUDIT_ROW, (audit, SOURCE, sum(c.staged for c in tables.values()), Jsonb({
@@ -362,9 +319,9 @@ class Writer:
                 if reused:   # an earlier chunk of this table left its rows in staging
                     cur.execute(self._clear[table])
                 self._load(cur, table, facts, audit, counts)
-        except (psycopg.DataError, psycopg.IntegrityError) as exc:
+        except postgres.ROW_REFUSED as exc:
             if len(facts) == 1:
-                rejected.append((facts[0], _one_line(exc)))
+                rejected.append((facts[0], postgres.one_line(exc)))
                 return
             middle = len(facts) // 2
             self._load_carefully(cur, table, facts[:middle], audit, counts, rejected, True)
@@ -376,8 +333,8 @@ class Writer:
         try:
             with self._connection().transaction(), self._connection().cursor() as cur:
                 self._save_offsets(cur, offsets, forward_only=False)
-        except psycopg.Error as exc:
-            raise self._translate(exc) from exc
+        except postgres.Error as exc:
+            raise self._translate(exc, "moving the offsets") from exc
 
     def _save_offsets(self, cur: psycopg.Cursor[Any], offsets: Mapping[TopicPartition, int],
                       forward_only: bool = True) -> None:

@@ -12,15 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-
-from gim_faust.errors import FatalError, RetriableError
+from gim_faust import postgres
+from gim_faust.errors import FatalError
 from gim_faust.gca.objects import COLUMNS
-from gim_faust.settings import mask_url
 
-# Connecting to a live server takes milliseconds; a server that does not answer in this long
-# is down for this cycle (the next poll tries again).
-CONNECT_TIMEOUT_S = 10
 # One reading of a tenant is a dozen index-backed SELECTs; a minute means something is badly
 # wrong (locks, a runaway server) and the poll should give up rather than pile up.
 STATEMENT_TIMEOUT_MS = 60_000
@@ -65,10 +60,6 @@ class TenantRows:
     rows: dict[str, list[tuple[Any, ...]]]
 
 
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 async def read_tenant(conninfo: str, tenant: str) -> TenantRows:
     """Every row of ``tenant``, read in one read-only, repeatable-read transaction.
 
@@ -76,13 +67,12 @@ async def read_tenant(conninfo: str, tenant: str) -> TenantRows:
     timeout) and :class:`FatalError` when it cannot be read as configured (no such tenant, no
     such table, no permission).
     """
-    where = f"the Configuration Database at {mask_url(conninfo)}"
-    try:
-        conn = await psycopg.AsyncConnection.connect(
-            conninfo, connect_timeout=CONNECT_TIMEOUT_S, application_name="gim-faust gca")
-    except psycopg.Error as exc:
-        raise RetriableError(f"cannot connect to {where}: {_one_line(exc)}") from None
-    try:
+    where = f"the Configuration Database ({postgres.describe(conninfo)})"
+    conn = await postgres.connect_async(conninfo, "gim-faust gca")
+    async with postgres.translated(
+            conninfo, "reading the Configuration Database",
+            schema_hint="GIM_CONFIG_DB_URL must name a database with the contract's cfg_* tables",
+            grant_hint="grant the account GCA uses SELECT on the cfg_* tables"):
         async with conn:
             async with conn.transaction():
                 # First statement of the transaction, as SET TRANSACTION requires.
@@ -98,12 +88,4 @@ async def read_tenant(conninfo: str, tenant: str) -> TenantRows:
                 for table, query in QUERIES.items():
                     cursor = await conn.execute(query, {"tenant": tenant_dbid})
                     rows[table] = await cursor.fetchall()
-    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn) as exc:
-        raise FatalError(f"{where} does not have the contract's tables: "
-                         f"{_one_line(exc)}") from None
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise FatalError(f"the account GCA uses may not read {where}: grant it SELECT on the "
-                         f"cfg_* tables ({_one_line(exc)})") from None
-    except psycopg.Error as exc:
-        raise RetriableError(f"cannot read {where}: {_one_line(exc)}") from None
     return TenantRows(tenant_dbid, rows)

@@ -21,7 +21,7 @@ import orjson
 import psycopg
 from psycopg import sql
 
-from gim_faust.errors import FatalError, RetriableError
+from gim_faust import postgres
 from gim_faust.gca.changes import format_ts
 from gim_faust.gca.dimensions import (
     CONFIG_RESOURCE_TYPES,
@@ -33,11 +33,9 @@ from gim_faust.gca.dimensions import (
     plan_dimension,
     plan_history,
 )
-from gim_faust.settings import mask_url
 
-CONNECT_TIMEOUT_S = 10
 # b"gimgca\x00\x01": the lock of "GCA writes this Info Mart"; distinct from the migrator's.
-LOCK_KEY = int.from_bytes(b"gimgca\x00\x01", "big")
+LOCK_KEY = postgres.lock_key(b"gimgca\x00\x01")
 # Waiting for the other GCA's sync (seconds of work at most) is fine; longer means it is stuck.
 LOCK_TIMEOUT = "60s"
 
@@ -55,10 +53,6 @@ _GROUP = _Dimension("group_", "group_key", GroupRow._fields, True)
 _SKILL = _Dimension("skill", "skill_key", SkillRow._fields, True)
 _REASON = _Dimension("resource_state_reason", "resource_state_reason_key", ReasonRow._fields,
                      False)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 async def _existing(conn: psycopg.AsyncConnection[Any], dim: _Dimension,
@@ -157,18 +151,16 @@ async def sync(conninfo: str, dims: Dimensions, tenant_dbid: int,
     history. Raises :class:`RetriableError` when the Info Mart cannot be written now and
     :class:`FatalError` when its schema is not the one this program writes.
     """
-    where = f"the Info Mart at {mask_url(conninfo)}"
-    try:
-        conn = await psycopg.AsyncConnection.connect(
-            conninfo, connect_timeout=CONNECT_TIMEOUT_S, application_name="gim-faust gca")
-    except psycopg.Error as exc:
-        raise RetriableError(f"cannot connect to {where}: {_one_line(exc)}") from None
+    conn = await postgres.connect_async(conninfo, "gim-faust gca")
     written: dict[tuple[str, str], int] = {}
-    try:
+    async with postgres.translated(
+            conninfo, "writing the configuration dimensions",
+            grant_hint="grant the account GCA uses SELECT, INSERT and UPDATE on the "
+                       "dimension tables and ctl_audit_log, and USAGE on their sequences"):
         async with conn:
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+                await postgres.transaction_lock(conn, LOCK_KEY)
                 dim_plans = []
                 for dim, wanted in ((_RESOURCE, dims.resources), (_GROUP, dims.groups),
                                     (_SKILL, dims.skills), (_REASON, dims.reasons)):
@@ -202,15 +194,6 @@ async def sync(conninfo: str, dims: Dimensions, tenant_dbid: int,
                                          observed, audit)
                     _count(written, table, "end", len(hplan.end))
                     _count(written, table, "start", len(hplan.start))
-    except (psycopg.errors.UndefinedTable, psycopg.errors.UndefinedColumn,
-            psycopg.errors.UndefinedFunction) as exc:
-        raise FatalError(f"{where} lacks the schema GCA writes ({_one_line(exc)}): run "
-                         f"`gim-faust infomart migrate`") from None
-    except psycopg.errors.InsufficientPrivilege as exc:
-        raise FatalError(f"the account GCA uses may not write {where}: "
-                         f"{_one_line(exc)}") from None
-    except psycopg.Error as exc:
-        raise RetriableError(f"cannot write {where}: {_one_line(exc)}") from None
     return written
 
 

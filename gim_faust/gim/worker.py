@@ -46,6 +46,7 @@ from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
+from gim_faust import postgres
 from gim_faust.errors import BadInputError, FatalError, GimError, RetriableError
 from gim_faust.gim.backoff import Backoff
 from gim_faust.gim.batch import Accumulator
@@ -53,7 +54,7 @@ from gim_faust.gim.metrics import Freshness, LoaderMetrics, MaintenanceMetrics
 from gim_faust.kafka import client_options
 from gim_faust.loaders import jobs, maintenance, records
 from gim_faust.loaders.jobs import JobBusy
-from gim_faust.loaders.writer import BatchResult, Writer, prepare_schema, shown
+from gim_faust.loaders.writer import BatchResult, Writer, prepare_schema
 from gim_faust.metrics import serve
 from gim_faust.settings import Settings
 from gim_faust.topics import Topics
@@ -320,7 +321,7 @@ class Loader:
         server = serve("gim", self.registry, self.ready, settings.metrics_host,
                        settings.metrics_port)
         log.info("metrics on %s:%d; Info Mart %s; topic %s; group %s", settings.metrics_host,
-                 server.port, shown(settings.infomart_db_url), self.topics.facts, self.group)
+                 server.port, postgres.describe(settings.infomart_db_url), self.topics.facts, self.group)
         try:
             return await self._run()
         finally:

@@ -13,8 +13,8 @@ from typing import Any
 
 import psycopg
 
+from gim_faust import postgres
 from gim_faust.errors import ConfigError, FatalError
-from gim_faust.settings import mask_url
 from gim_faust.simulate import center
 from gim_faust.simulate.options import SimOptions
 
@@ -111,7 +111,7 @@ def write_configuration(conninfo: str, options: SimOptions) -> None:
     """Create the contract's tables if the database has none, then replace the tenant's rows
     with the simulated center's, in one transaction."""
     try:
-        with psycopg.connect(conninfo, connect_timeout=10) as conn:
+        with postgres.connect(conninfo, "gim-faust simulate", autocommit=False) as conn:
             if conn.execute("SELECT to_regclass('cfg_tenant')").fetchone()[0] is None:
                 conn.execute(contract_schema())
             tenant_dbid = _tenant_dbid(conn, options.tenant)
@@ -128,10 +128,10 @@ def write_configuration(conninfo: str, options: SimOptions) -> None:
                         marks = ", ".join(["%s"] * len(tables[table][0]))
                         cursor.executemany(f"INSERT INTO {table} VALUES ({marks})",
                                            tables[table])
-    except psycopg.errors.UniqueViolation as exc:
-        raise ConfigError(f"the Configuration Database at {mask_url(conninfo)} already uses "
-                          f"dbids of tenant {options.tenant!r}'s block for other rows: "
-                          f"{' '.join(str(exc).split())}") from None
-    except psycopg.Error as exc:
-        raise FatalError(f"cannot write the Configuration Database at {mask_url(conninfo)}: "
-                          f"{' '.join(str(exc).split())}") from None
+    except postgres.ALREADY_THERE as exc:
+        raise ConfigError(f"the Configuration Database ({postgres.describe(conninfo)}) already "
+                          f"uses dbids of tenant {options.tenant!r}'s block for other rows: "
+                          f"{postgres.one_line(exc)}") from None
+    except postgres.Error as exc:
+        raise postgres.translate(exc, conninfo, "writing the simulated configuration",
+                                 otherwise=FatalError) from None

@@ -321,7 +321,7 @@ def test_gca_once_then_changes_then_nothing(gca: dict[str, str], config_db: str,
 
 @pytest.mark.parametrize("broken, message", [
     ({"GIM_CONFIG_DB_URL": "postgresql://127.0.0.1:1/gim_config"},
-     "cannot connect to the Configuration Database at postgresql://127.0.0.1:1/gim_config"),
+     "cannot connect to database 'gim_config' on 127.0.0.1:1"),
     ({"GIM_TENANT": "initech"},
      "tenant 'initech' does not exist in the Configuration Database"),
 ])

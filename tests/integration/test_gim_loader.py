@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -337,3 +338,34 @@ def _kafka_committed(bootstrap: str, group: str, topic: str) -> dict[int, int | 
         finally:
             await consumer.stop()
     return asyncio.run(read())
+
+
+def test_an_account_without_grants_stops_the_worker_with_the_hint(
+        fact_topic: str, topic_prefix: str, fresh_db: str, kafka_bootstrap: str,
+        versions: list[Any], tmp_path: Path) -> None:
+    """A missing grant cannot heal by waiting: the worker exits 1 and says what to grant,
+    instead of retrying until stopped."""
+    from gim_faust.loaders.migrate import migrate
+    migrate(fresh_db)
+    role = f"gim_reader_{topic_prefix}"
+    with psycopg.connect(fresh_db, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw-{topic_prefix}'")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    try:
+        parts = urlsplit(fresh_db)
+        url = urlunsplit(parts._replace(
+            netloc=f"{role}:pw-{topic_prefix}@{parts.netloc.rpartition('@')[2]}"))
+        publish_facts(kafka_bootstrap, fact_topic, versions[:50])
+        with WorkerProcess(_env(topic_prefix, url, kafka_bootstrap),
+                           tmp_path / "worker.log") as worker:
+            wait_until(lambda: not worker.running(), "the worker to exit", 60, service=worker)
+            assert worker.proc.returncode == 1, worker.tail()
+            log = worker.log_text()
+            assert "may not do this" in log and "grant it SELECT, INSERT and UPDATE" in log, \
+                worker.tail()
+            assert "retrying in" not in log
+            assert f"pw-{topic_prefix}" not in log  # the password never shows
+    finally:
+        with psycopg.connect(fresh_db, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
