@@ -11,7 +11,7 @@ BENCH_ARGS ?=
 TEST_WORKERS ?= 2
 TEST_ARGS ?=
 
-.PHONY: install services services-down tools test unit demo bench clean
+.PHONY: install services services-down tools test typecheck unit demo bench clean
 
 install: $(STAMP)
 
@@ -32,10 +32,14 @@ services-down:
 tools:
 	bash scripts/tools.sh
 
-test: services tools
+test: services tools typecheck
 	set -a && source .local/services.env && set +a && \
 		$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal \
 		--durations=10 $(TEST_ARGS)
+
+# mypy: --strict on transforms/ and tables/, the default strictness on the rest.
+typecheck: $(STAMP)
+	$(PY) scripts/typecheck.py
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal, overload
 
 import orjson
 
@@ -66,6 +66,18 @@ class _Reject(Exception):
         self.rejection = Rejection(reason, detail)
 
 
+# event_id, type, ts, ts_ms, tenant, media, seq: the leading fields of every event
+_Envelope = tuple[str, str, datetime, int, str, str, int]
+
+
+@overload
+def _text(obj: dict[str, Any], name: str, required: Literal[True]) -> str: ...
+
+
+@overload
+def _text(obj: dict[str, Any], name: str, required: bool = False) -> str | None: ...
+
+
 def _text(obj: dict[str, Any], name: str, required: bool = False) -> str | None:
     value = obj.get(name)
     if value is None:
@@ -99,7 +111,7 @@ def _timestamp(value: Any) -> datetime:
         raise _Reject("bad_value", f"'ts'={value[:40]!r} is out of range") from None
 
 
-def _envelope(obj: dict[str, Any], tenant: str, source: Source) -> tuple[Any, ...]:
+def _envelope(obj: dict[str, Any], tenant: str, source: Source) -> _Envelope:
     for name in _ENVELOPE:
         if obj.get(name) is None:
             raise _Reject("missing_field", f"'{name}' is required")
@@ -108,11 +120,12 @@ def _envelope(obj: dict[str, Any], tenant: str, source: Source) -> tuple[Any, ..
         raise _Reject("bad_value", "'type' must be a string")
     if kind not in INTERACTION_TYPES and kind not in AGENT_TYPES:
         raise _Reject("unknown_type", f"type {kind[:60]!r} is not in the contract")
-    event_id = _text(obj, "event_id")
-    if len(event_id) > 128:  # type: ignore[arg-type]
+    event_id = _text(obj, "event_id", required=True)
+    if len(event_id) > 128:
         raise _Reject("bad_value", "'event_id' is longer than 128 characters")
     ts = _timestamp(obj["ts"])
     media = _one_of(obj, "media", MEDIA)
+    assert media is not None  # the loop above requires every envelope field
     seq = obj["seq"]
     if type(seq) is not int or seq < 0:
         raise _Reject("bad_value", "'seq' must be an integer >= 0")
@@ -127,7 +140,7 @@ def _envelope(obj: dict[str, Any], tenant: str, source: Source) -> tuple[Any, ..
     return event_id, kind, ts, to_ms(ts), tenant, media, seq
 
 
-def _interaction(obj: dict[str, Any], envelope: tuple[Any, ...]) -> InteractionEvent:
+def _interaction(obj: dict[str, Any], envelope: _Envelope) -> InteractionEvent:
     kind, media = envelope[1], envelope[5]
     voice = media == "voice"
     if not voice and kind in VOICE_ONLY_TYPES:
@@ -138,16 +151,16 @@ def _interaction(obj: dict[str, Any], envelope: tuple[Any, ...]) -> InteractionE
     if kind in _PARTY_TYPES and dn is None and agent_login is None:
         raise _Reject("missing_field", f"{kind} needs 'dn' or 'agent_login'")
     return InteractionEvent(
-        *envelope, interaction_id=interaction_id, dn=dn, agent_login=agent_login,  # type: ignore[arg-type]
+        *envelope, interaction_id=interaction_id, dn=dn, agent_login=agent_login,
         direction=_one_of(obj, "direction", DIRECTIONS),
         source_address=_text(obj, "from"), target_address=_text(obj, "to"),
         cause=_one_of(obj, "cause", CAUSES) or "normal",
         target=_text(obj, "target", required=kind == "EventDiverted"))
 
 
-def _agent(obj: dict[str, Any], envelope: tuple[Any, ...]) -> AgentEvent:
+def _agent(obj: dict[str, Any], envelope: _Envelope) -> AgentEvent:
     return AgentEvent(
-        *envelope, agent_login=_text(obj, "agent_login", required=True),  # type: ignore[arg-type]
+        *envelope, agent_login=_text(obj, "agent_login", required=True),
         dn=_text(obj, "dn"), reason=_text(obj, "reason"),
         workmode=_one_of(obj, "workmode", WORKMODES) or "NotReady")
 

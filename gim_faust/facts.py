@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 from gim_faust.events import from_ms
 
@@ -158,12 +158,24 @@ class ReasonCode:
 
 Fact = (InteractionFact | MediationSegmentFact | InteractionResourceFact | SessionFact
         | StateFact | PlaceholderResource | ReasonCode)
-FACT_TYPES: dict[str, type] = {cls.table: cls for cls in (
+FACT_TYPES: dict[str, type[Fact]] = {cls.table: cls for cls in (
     InteractionFact, MediationSegmentFact, InteractionResourceFact, SessionFact, StateFact,
     PlaceholderResource, ReasonCode)}
 _FIELDS = {cls.table: tuple(f.name for f in fields(cls)) for cls in FACT_TYPES.values()}
 _TS_FIELDS = {cls.table: frozenset(f.name for f in fields(cls) if f.name.endswith("_ts"))
               for cls in FACT_TYPES.values()}
+
+
+@overload
+def ts(ms: int) -> datetime: ...
+
+
+@overload
+def ts(ms: None) -> None: ...
+
+
+@overload
+def ts(ms: int | None) -> datetime | None: ...
 
 
 def ts(ms: int | None) -> datetime | None:

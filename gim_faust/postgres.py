@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -82,7 +82,7 @@ def describe(conninfo: str) -> str:
         params = conninfo_to_dict(conninfo)
     except psycopg.ProgrammingError:
         return "a database (its connection string cannot be parsed)"
-    where = params.get("host") or "localhost"
+    where = str(params.get("host") or "localhost")  # parsed values are strings
     if params.get("port"):
         where += f":{params['port']}"
     who = f"{params['user']}@" if params.get("user") else ""
@@ -108,7 +108,7 @@ def translate(exc: BaseException, conninfo: str, doing: str,
     return becomes(f"{doing} in {where}: {type(exc).__name__}: {text}")
 
 
-def params(conninfo: str, application_name: str, session: Mapping[str, str | int] = (),
+def params(conninfo: str, application_name: str, session: Mapping[str, str | int] | None = None,
            **overrides: Any) -> str:
     """``conninfo`` with the product's connect timeout, keepalives and application name where
     the operator did not set them, ``session`` settings (``SET name = value`` for the
@@ -119,14 +119,14 @@ def params(conninfo: str, application_name: str, session: Mapping[str, str | int
     values.setdefault("application_name", application_name)
     for key, value in KEEPALIVES.items():
         values.setdefault(key, value)
-    options = " ".join(f"-c {name}={value}" for name, value in dict(session).items())
+    options = " ".join(f"-c {name}={value}" for name, value in (session or {}).items())
     if options:
         values["options"] = f"{values.get('options', '')} {options}".strip()
     values.update(overrides)
-    return make_conninfo(**values)
+    return make_conninfo("", **values)
 
 
-def connect(conninfo: str, application_name: str, session: Mapping[str, str | int] = (),
+def connect(conninfo: str, application_name: str, session: Mapping[str, str | int] | None = None,
             autocommit: bool = True, **overrides: Any) -> psycopg.Connection[Any]:
     """A connection (:func:`params`); :class:`Unreachable` when none can be opened."""
     try:
@@ -137,7 +137,7 @@ def connect(conninfo: str, application_name: str, session: Mapping[str, str | in
 
 
 async def connect_async(conninfo: str, application_name: str,
-                        session: Mapping[str, str | int] = (),
+                        session: Mapping[str, str | int] | None = None,
                         **overrides: Any) -> psycopg.AsyncConnection[Any]:
     """:func:`connect` for asyncio code."""
     try:
@@ -188,8 +188,15 @@ async def transaction_lock(conn: psycopg.AsyncConnection[Any], key: int) -> None
     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
 
 
+class Hints(TypedDict, total=False):
+    """What the operator must do when an error is fatal (:func:`translate`)."""
+
+    schema_hint: str
+    grant_hint: str
+
+
 @asynccontextmanager
-async def translated(conninfo: str, doing: str, **hints: str) -> AsyncIterator[None]:
+async def translated(conninfo: str, doing: str, **hints: Unpack[Hints]) -> AsyncIterator[None]:
     """Driver errors raised in the block leave it translated (:func:`translate`)."""
     try:
         yield

@@ -368,9 +368,9 @@ class Maintenance:
                 "SELECT count(*) FROM {} WHERE start_ts < %s AND active_flag = 1").format(
                 _ident(default)), (cutoff,)).fetchone()[0]  # type: ignore[index]
             return deleted, active
-        result = self._attempt(f"expiring rows of {default}", in_default)
-        if result is not None:
-            deleted, active = result
+        outcome = self._attempt(f"expiring rows of {default}", in_default)
+        if outcome is not None:
+            deleted, active = outcome
             counts.rows_purged += deleted
             counts.active_rows_kept += active
             if deleted:
@@ -391,7 +391,7 @@ class Maintenance:
             return
 
         def operation() -> int:
-            return self.conn.execute(  # type: ignore[no-any-return]
+            return self.conn.execute(
                 "SELECT gim_ensure_date_time(%s::timestamptz, %s::timestamptz)",
                 (first, end - timedelta(milliseconds=1))).fetchone()[0]  # type: ignore[index]
         added = self._attempt("filling the calendar", operation)

@@ -118,7 +118,9 @@ def ensure_database(conninfo: str) -> bool:
                              (dbname,)).fetchone():
                 raise first_error
             try:
-                admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+                # str(): conninfo_to_dict's values parsed from a string are strings already
+                admin.execute(sql.SQL("CREATE DATABASE {}").format(
+                    sql.Identifier(str(dbname))))
             except postgres.ALREADY_THERE:
                 return False  # another migrator made it a moment ago (the catalog's unique
                 #               index answers when both got past the existence check)

@@ -176,7 +176,7 @@ def date_time_keys(rows: Mapping[str, list[Fact]]) -> list[int]:
 
 # One getter per table: the hot loop of COPY calls it once per row.
 ROW: dict[str, Callable[[Fact], tuple[Any, ...]]] = {
-    table: attrgetter(*columns) for table, columns in COLUMNS.items()}  # type: ignore[misc]
+    table: attrgetter(*columns) for table, columns in COLUMNS.items()}
 
 
 def row(fact: Fact) -> tuple[Any, ...]:

@@ -65,10 +65,13 @@ def query(url: str, sql: str) -> list[tuple[Any, ...]]:
 def loaded_offsets(url: str, group: str) -> int:
     """How many fact-topic messages the loader has stored, over all partitions."""
     with postgres.connect(url, "gim-faust summary") as conn:
-        if not conn.execute("SELECT to_regclass('ctl_kafka_offset')").fetchone()[0]:
+        table = conn.execute("SELECT to_regclass('ctl_kafka_offset')").fetchone()
+        assert table is not None  # a SELECT without FROM returns one row
+        if not table[0]:
             return 0
         row = conn.execute("SELECT coalesce(sum(next_offset), 0) FROM ctl_kafka_offset "
                            "WHERE consumer_group = %s", (group,)).fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns one row
     return int(row[0])
 
 

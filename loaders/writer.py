@@ -366,6 +366,7 @@ def _write_statement(table: str, columns: tuple[str, ...]) -> sql.Composed:
         "INSERT INTO {target} AS t ({names}, create_audit_key, update_audit_key) "
         "SELECT {names}, %(audit)s::bigint, %(audit)s::bigint FROM {stage} ORDER BY {key} "
     ).format(target=target, names=names, stage=stage, key=key)
+    conflict: sql.Composable
     if table in records.FACT_TABLES:
         changing = [c for c in columns if c not in (records.ID_COLUMN[table], "start_ts")]
         assignments = sql.SQL(", ").join(

@@ -17,9 +17,13 @@ partition's store to roughly 16 MiB cache + 2 x 8 MiB buffers, so 3 tables x 2 c
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import faust
+from faust.types import TableT
+
+if TYPE_CHECKING:
+    from faust.stores.rocksdb import Store
 
 ROCKSDB_OPTIONS: dict[str, Any] = {
     "write_buffer_size": 8 * 1024**2,
@@ -32,21 +36,21 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
 TABLES = ("interactions", "agents", "party-facts")
 
 
-def state_table(app: faust.App, name: str, partitions: int, help: str) -> faust.Table:
+def state_table(app: faust.App, name: str, partitions: int, help: str) -> TableT[bytes, bytes]:
     """A raw-bytes table (bytes types make Faust use its raw codec): the values are encoded
     by ``tables/state_codec.py``."""
     return app.Table(name, default=None, partitions=partitions, key_type=bytes,
                      value_type=bytes, options=ROCKSDB_OPTIONS, help=help)
 
 
-def partition_items(table: faust.Table, partition: int) -> Iterator[tuple[bytes, bytes]]:
+def partition_items(table: TableT[bytes, bytes], partition: int) -> Iterator[tuple[bytes, bytes]]:
     """Every key and value one partition of ``table`` holds locally.
 
     Faust's own iteration spans all partitions and cannot tell them apart; the timeout sweep
     must touch only the partition of the event it runs in, since a table write goes to the
     changelog partition of the current event.
     """
-    store = table.data
+    store = cast("Store", table.data)  # the app's store is "rocksdb://" (gsp/service.py)
     db = store._db_for_partition(partition)  # noqa: SLF001 (no public per-partition view)
     for key, value in db.items():
         if key != store.offset_key:  # where Faust keeps the changelog offset it has applied

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, MutableMapping
 from typing import Generic, TypeVar
 
-import faust
+from faust.types import TableT
 
 V = TypeVar("V")
 
@@ -14,7 +14,7 @@ class CodecTable(MutableMapping[str, V], Generic[V]):
     """String keys and typed values over a table of bytes. Reads and writes happen in the
     current event's partition, as every Faust table access does."""
 
-    def __init__(self, table: faust.Table, encode: Callable[[V], bytes],
+    def __init__(self, table: TableT[bytes, bytes], encode: Callable[[V], bytes],
                  decode: Callable[[bytes], V]) -> None:
         self.table, self.encode, self.decode = table, encode, decode
 

@@ -49,8 +49,11 @@ class ConfigView:
         """Follow one published object (``obj`` None: deleted)."""
         old = self._by_dbid.pop((kind, dbid), None)
         if old is not None:
-            {AGENT_LOGIN: self.logins, DN: self.dns}.get(kind, {}).pop(old, None)
-            if kind == ENUM_VALUE:
+            if kind == AGENT_LOGIN:
+                self.logins.pop(old, None)
+            elif kind == DN:
+                self.dns.pop(old, None)
+            elif kind == ENUM_VALUE:
                 self.reasons.discard(old)
         if obj is None:
             return

@@ -27,7 +27,7 @@ Choices (docs/gca.md):
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
@@ -110,6 +110,7 @@ def desired(objects: Mapping[ObjectKey, Mapping[str, Any]], tenant_dbid: int) ->
             reasons[reason_key(code)] = ReasonRow(code, obj.get("display_name") or code)
 
     memberships: dict[tuple[int, int], None] = {}
+    key_of: Callable[[int], int]
     for group_dbid, g in groups.items():
         if g["type"] == AGENT:
             members, key_of = persons, person_key

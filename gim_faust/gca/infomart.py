@@ -12,7 +12,7 @@ both opening the same history row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -78,8 +78,9 @@ async def _write_dimension(conn: psycopg.AsyncConnection[Any], dim: _Dimension,
                            observed: datetime, audit: int) -> None:
     if upsert:
         names = (dim.key, *dim.columns, "create_audit_key", "update_audit_key")
-        updates = [sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-                   for c in (*dim.columns, "update_audit_key")]
+        updates: list[sql.Composable] = [
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+            for c in (*dim.columns, "update_audit_key")]
         if dim.tenant_scoped:
             updates.append(sql.SQL("deleted_ts = NULL"))
         statement = sql.SQL(
@@ -125,8 +126,8 @@ async def _write_history(conn: psycopg.AsyncConnection[Any], table: str, other: 
                 [(observed, audit, rk, ok) for rk, ok in end])
         if start:
             names = ["resource_key", other, "start_ts", "create_audit_key", "update_audit_key"]
-            reopen = [sql.SQL("end_ts = NULL"),
-                      sql.SQL("update_audit_key = EXCLUDED.update_audit_key")]
+            reopen: list[sql.Composable] = [
+                sql.SQL("end_ts = NULL"), sql.SQL("update_audit_key = EXCLUDED.update_audit_key")]
             if value:
                 names.insert(2, value)
                 reopen.append(sql.SQL("{0} = EXCLUDED.{0}").format(ident(value)))
@@ -168,13 +169,13 @@ async def sync(conninfo: str, dims: Dimensions, tenant_dbid: int,
                     plan = plan_dimension(existing, {k: tuple(v) for k, v in wanted.items()},
                                           deletes=dim.tenant_scoped)
                     dim_plans.append((dim, plan))
-                history = [
+                history: list[tuple[str, str, str | None, Mapping[tuple[int, int], Any]]] = [
                     ("resource_group_fact_", "group_key", None, dims.memberships),
                     ("resource_skill_fact_", "skill_key", "skill_level", dims.skill_levels)]
                 history_plans = []
-                for table, other, value, wanted in history:
+                for table, other, value, wanted_rows in history:
                     current = await _open_rows(conn, table, other, value)
-                    history_plans.append((table, other, value, plan_history(current, wanted)))
+                    history_plans.append((table, other, value, plan_history(current, wanted_rows)))
                 total = sum(len(p) for _, p in dim_plans) + \
                     sum(len(p) for *_, p in history_plans)
                 if total == 0:

@@ -44,12 +44,12 @@ def build_objects(rows: Rows) -> dict[ObjectKey, dict[str, Any]]:
     logins_of: dict[int, list[str]] = {}
     objects: dict[ObjectKey, dict[str, Any]] = {}
     for login in _dicts(rows, "cfg_agent_login"):
-        person = holders.get(login["dbid"])
+        holder = holders.get(login["dbid"])
         objects[("agent_login", login["dbid"])] = {
             "login_code": login["login_code"], "switch_dbid": login["switch_dbid"],
-            "switch_name": switches.get(login["switch_dbid"]), "person_dbid": person}
-        if person is not None:
-            logins_of.setdefault(person, []).append(login["login_code"])
+            "switch_name": switches.get(login["switch_dbid"]), "person_dbid": holder}
+        if holder is not None:
+            logins_of.setdefault(holder, []).append(login["login_code"])
     skills: dict[int, dict[str, int]] = {}
     for level in _dicts(rows, "cfg_skill_level"):
         skills.setdefault(level["person_dbid"], {})[str(level["skill_dbid"])] = level["level"]

@@ -38,7 +38,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -261,7 +261,7 @@ class Loader:
         self._update_lag()
         return result
 
-    async def _commit_kafka(self, offsets: dict[tuple[str, int], int]) -> None:
+    async def _commit_kafka(self, offsets: Mapping[tuple[str, int], int]) -> None:
         assert self.consumer is not None
         owned = self.acc.assigned
         commit = {TopicPartition(t, p): OffsetAndMetadata(o, "")
@@ -452,7 +452,7 @@ class Loader:
                 self._update_lag()
 
 
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+class _Rebalance(ConsumerRebalanceListener):
     def __init__(self, loader: Loader) -> None:
         self.loader = loader
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
-import faust
 from faust import streams
+from faust.types import TableT
 
 from gim_faust.gsp.output import Outgoing
 from gim_faust.tables import state_codec
@@ -80,7 +80,7 @@ class Touched:
 class Batch:
     """The keys a batch touched, and its output."""
 
-    def __init__(self, table: faust.Table, build: Callable[[Any], Any]) -> None:
+    def __init__(self, table: TableT[bytes, bytes], build: Callable[[Any], Any]) -> None:
         self.table, self.build = table, build
         self.keys: dict[bytes, Touched] = {}
         self.cache: dict[bytes, Touched] = {}  # stored keys as earlier batches left them
@@ -92,7 +92,8 @@ class Batch:
         table."""
         touched = self.keys.get(key)
         if touched is None:
-            touched = self.keys[key] = self.cache.pop(key, None) or self._read(key, event)
+            touched = self.cache.pop(key, None) or self._read(key, event)
+            self.keys[key] = touched
         touched.event = event
         return touched
 

@@ -31,6 +31,7 @@ import orjson
 from faust.types import TP
 
 from gim_faust.codec import Rejection, Source, decode
+from gim_faust.events import AgentEvent, InteractionEvent
 from gim_faust.facts import from_record
 from gim_faust.gsp import clock_log, faust_patches
 from gim_faust.gsp.batch import Batch, Held, KeysAt, acting_for
@@ -100,6 +101,7 @@ class Channel:
         if isinstance(decoded, Rejection):
             self.gsp.rejects.add(message, decoded)
             return
+        assert isinstance(decoded, InteractionEvent)  # an interactions source decodes no other
         metrics = self.gsp.metrics
         self.counted[message.topic, decoded.type] += 1
         clock = self._clock(message.partition)
@@ -153,6 +155,7 @@ class Channel:
             if isinstance(decoded, Rejection):
                 self.gsp.rejects.add(message, decoded)
                 return
+            assert isinstance(decoded, AgentEvent)  # an agents source decodes no other
             self.counted[message.topic, decoded.type] += 1
             applied = driving.apply_agent(KeysAt(batch, event), decoded, self.gsp.view,
                                           self.party_facts)

@@ -27,7 +27,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import orjson
 import rocksdict
@@ -48,6 +48,8 @@ from gim_faust.objectstore import open_store
 from gim_faust.settings import Settings
 
 if TYPE_CHECKING:
+    from faust.transport.consumer import Consumer
+
     from gim_faust.gsp.service import Gsp
 
 log = logging.getLogger(__name__)
@@ -106,8 +108,11 @@ class Snapshotter:
 
     def _checkpoint(self, staging: Path) -> Checkpoints:
         """Synchronous on purpose: no agent may write between two checkpoints."""
-        taken = Checkpoints(datetime.now(UTC), dict(
-            self.gsp.app.consumer._committed_offset))  # noqa: SLF001 (no public view)
+        consumer = cast("Consumer", self.gsp.app.consumer)  # every Faust consumer is one
+        # Faust's dict holds None for a partition asked about before anything was committed.
+        taken = Checkpoints(datetime.now(UTC), {
+            tp: offset for tp, offset in consumer._committed_offset.items()  # noqa: SLF001
+            if offset is not None})
         for table in self.gsp.app.tables.values():
             for partition, db in sorted(table.data._dbs.items()):  # noqa: SLF001
                 raw = db.get(table.data.offset_key)

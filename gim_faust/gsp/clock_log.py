@@ -25,7 +25,7 @@ Entry = list[int]
 
 
 def entries(raw: bytes | None) -> list[Entry]:
-    return [] if raw is None else orjson.loads(raw)  # type: ignore[no-any-return]
+    return [] if raw is None else orjson.loads(raw)
 
 
 def at(log: list[Entry], committed: int | None) -> tuple[int, int] | None:

@@ -64,7 +64,7 @@ class ConfigFollower:
             log.error("ignoring a malformed configuration record %r: %s", key, exc)
             return
         if obj is None:
-            self._keys.discard(key)  # type: ignore[arg-type]
+            self._keys.discard(key)
         else:
             self._keys.add(key)  # type: ignore[arg-type]
 

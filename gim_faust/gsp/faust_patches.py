@@ -83,7 +83,7 @@ def done(consumer: Any, chunk: Chunk) -> None:
 
 def committed(consumer: Any, tp: TP) -> int | None:
     """The offset committed for ``tp`` as far as this worker knows."""
-    return consumer._committed_offset.get(tp)  # type: ignore[no-any-return]  # noqa: SLF001
+    return consumer._committed_offset.get(tp)  # noqa: SLF001
 
 
 def _changelog_in_order() -> None:
@@ -105,9 +105,9 @@ def _changelog_in_order() -> None:
             while queued:
                 await hand_over(self, queued.popleft())
 
-    ProducerBuffer.put = put
-    ProducerBuffer.flush = flush
-    ProducerBuffer._gim_changelog_in_order = True
+    ProducerBuffer.put = put  # type: ignore[method-assign]  # replacing it is the fix
+    ProducerBuffer.flush = flush  # type: ignore[method-assign]  # replacing it is the fix
+    ProducerBuffer._gim_changelog_in_order = True  # type: ignore[attr-defined]  # the fix's own flag
 
 
 def _uncommitted_from_the_start() -> None:
@@ -128,8 +128,8 @@ def _uncommitted_from_the_start() -> None:
         if intake is not None:
             await intake.assign({tp: offset or 0 for tp, offset in committed.items()})
 
-    Consumer.perform_seek = perform_seek
-    Consumer._gim_uncommitted_from_the_start = True
+    Consumer.perform_seek = perform_seek  # type: ignore[method-assign]  # replacing it is the fix
+    Consumer._gim_uncommitted_from_the_start = True  # type: ignore[attr-defined]  # the fix's own flag
 
 
 def _fetches_to_the_intake() -> None:
@@ -158,8 +158,8 @@ def _fetches_to_the_intake() -> None:
                 intake.skip(tp)
         return rest, active
 
-    Consumer._wait_next_records = wait_next_records  # noqa: SLF001
-    Consumer._gim_fetches_to_the_intake = True
+    Consumer._wait_next_records = wait_next_records  # type: ignore[method-assign]  # replacing it is the fix  # noqa: SLF001
+    Consumer._gim_fetches_to_the_intake = True  # type: ignore[attr-defined]  # the fix's own flag
 
 
 def _settle_before_revoking() -> None:
@@ -173,5 +173,5 @@ def _settle_before_revoking() -> None:
             await engine.settle()
         await revoke(self, revoked)
 
-    Consumer.on_partitions_revoked = on_partitions_revoked
-    Consumer._gim_settle_before_revoking = True
+    Consumer.on_partitions_revoked = on_partitions_revoked  # type: ignore[method-assign]  # replacing it is the fix
+    Consumer._gim_settle_before_revoking = True  # type: ignore[attr-defined]  # the fix's own flag

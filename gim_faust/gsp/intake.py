@@ -125,7 +125,8 @@ class Intake:
         within ``most`` (and at least one chunk, however long)."""
         async with self._changed:
             await self._changed.wait_for(lambda: bool(self.queued))
-            taken, count = [], 0
+            taken: list[Chunk] = []
+            count = 0
             while self.queued and (not taken or count + len(self.queued[0].records) <= most):
                 chunk = self.queued.pop(0)
                 taken.append(chunk)

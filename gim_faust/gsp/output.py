@@ -17,11 +17,13 @@ are Kafka's default ones (``gsp/partitioner.py``), as ``Topic.send`` leaves them
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from faust.types import RecordMetadata
 
 from gim_faust.facts import Fact, supersedes, to_record
 from gim_faust.tables.state_codec import Sent
@@ -80,13 +82,13 @@ class Output:
     def __init__(self, gsp: Gsp, party_topic: str) -> None:
         self.gsp, self.party_topic = gsp, party_topic
 
-    async def send(self, messages: list[Sent]) -> list[asyncio.Future[Any]]:
+    async def send(self, messages: list[Sent]) -> list[Awaitable[RecordMetadata]]:
         """Queue the messages in the Kafka client; their delivery futures."""
         producer = self.gsp.app.producer
         return [await producer.send(topic, key, value, None, None, None)
                 for topic, key, value in messages]
 
-    async def publish(self, outgoing: Outgoing) -> list[asyncio.Future[Any]]:
+    async def publish(self, outgoing: Outgoing) -> list[Awaitable[RecordMetadata]]:
         """Send a batch's output; the delivery futures."""
         facts_topic, facts_out = self.gsp.topics.facts, self.gsp.metrics.facts_out
         messages = []
@@ -118,7 +120,7 @@ class Rejects:
         self.held.clear()
 
 
-async def acknowledged(futures: list[asyncio.Future[Any]]) -> None:
+async def acknowledged(futures: list[Awaitable[RecordMetadata]]) -> None:
     """Wait until Kafka has acknowledged every one of these messages; raise if one failed."""
     if futures:
         await asyncio.gather(*futures)

@@ -22,5 +22,5 @@ def _positive_hash(key: bytes) -> int:
 
 def partition(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
     if key is None:
-        return _default(key, all_partitions, available)  # type: ignore[no-any-return]
+        return _default(key, all_partitions, available)
     return all_partitions[_positive_hash(key) % len(all_partitions)]

@@ -14,7 +14,7 @@ import signal
 import ssl
 import types
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import faust
 import orjson
@@ -34,6 +34,9 @@ from gim_faust.metrics import MetricsServer, serve
 from gim_faust.settings import Settings
 from gim_faust.topics import Topics
 from gim_faust.transforms.config_view import ConfigView
+
+if TYPE_CHECKING:
+    from faust.transport.drivers.aiokafka import Consumer
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +101,7 @@ class Gsp:
             _count_recovery(table, self.metrics)
         self.app.task(self._start)
         self.app.task(self.engine.run)
-        self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # Faust sends (app, revoked)
 
     def ready(self) -> bool:
         return self.started and not self.app.in_recovery and not self.app.rebalancing
@@ -135,7 +138,7 @@ class Gsp:
     def _log_diagnostics(self) -> None:
         """``kill -USR2 <pid>``: what the consumer fetches and where each coroutine of this
         package waits, to diagnose a stalled worker (Faust's own dump stops at the agent)."""
-        consumer = self.app.consumer
+        consumer = cast("Consumer", self.app.consumer)  # kafka:// brokers: Faust's aiokafka driver
         client = consumer._thread._ensure_consumer()  # noqa: SLF001
         log.warning("active=%s paused=%s assigned=%s",
                     sorted(consumer._active_partitions or []),  # noqa: SLF001
@@ -171,10 +174,11 @@ class Gsp:
 
 def _log_awaits() -> None:
     """Log the await chain of every coroutine of this package."""
-    lines = []
+    lines: list[str] = []
     for obj in gc.get_objects():
         if isinstance(obj, types.CoroutineType) and "gim_faust" in obj.cr_code.co_filename:
-            coro, chain = obj, []
+            coro: object | None = obj
+            chain: list[str] = []
             while coro is not None:
                 frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
                 if frame is not None:
@@ -202,16 +206,17 @@ async def _prepare(settings: Settings) -> dict[str, int]:
     topics = Topics(settings.topic_prefix, settings.gsp_app_id)
     inputs = [*topics.raw_all, topics.config]
     counts = await partition_counts(settings, inputs)
-    missing = [name for name, count in counts.items() if count is None]
+    found = {name: count for name, count in counts.items() if count is not None}
+    missing = [name for name in counts if name not in found]
     if missing:
         raise FatalError(f"input topic(s) missing: {', '.join(missing)}; create them (and run "
                          f"'gim-faust gca run --once' for the config topic) before the GSP")
     await ensure_topics(settings, [
         TopicSpec(topics.facts, FACT_PARTITIONS),
         TopicSpec(topics.rejected, 1),
-        *(TopicSpec(topics.party_ended(c), counts[topics.raw(f"{c}.agents")])
+        *(TopicSpec(topics.party_ended(c), found[topics.raw(f"{c}.agents")])
           for c in CHANNELS)])
-    return counts  # type: ignore[return-value]
+    return found
 
 
 def _count_recovery(table: Any, metrics: GspMetrics) -> None:

@@ -67,7 +67,8 @@ class Manifest:
     snapshot_id: str
     created_ts: str
     partitions: tuple[PartitionState, ...]
-    input_offsets: dict[str, int]   # "<topic>/<partition>" -> offset committed at the checkpoint
+    # "<topic>/<partition>" -> offset committed at the checkpoint (None: nothing committed yet)
+    input_offsets: dict[str, int]
     format: int = FORMAT
 
     @property

@@ -111,6 +111,7 @@ def build(options: SimOptions) -> Center:
     for i in range(1, options.agents + 1):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         digital = i > options.voice_agents
+        own: tuple[tuple[str, int], ...]
         if digital:
             own = (("Chat", rng.randint(5, 10)), ("Email", rng.randint(5, 10)))
             extension, login, team = None, _number("6", i, width), DIGITAL_TEAM

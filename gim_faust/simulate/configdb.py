@@ -97,7 +97,9 @@ def _tenant_dbid(conn: psycopg.Connection, tenant: str) -> int:
     found = conn.execute("SELECT dbid FROM cfg_tenant WHERE name = %s", (tenant,)).fetchone()
     if found is not None:
         return int(found[0])
-    dbid = int(conn.execute("SELECT coalesce(max(dbid), 0) + 1 FROM cfg_tenant").fetchone()[0])
+    row = conn.execute("SELECT coalesce(max(dbid), 0) + 1 FROM cfg_tenant").fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns one row
+    dbid = int(row[0])
     conn.execute("INSERT INTO cfg_tenant VALUES (%s, %s)", (dbid, tenant))
     return dbid
 
@@ -112,7 +114,9 @@ def write_configuration(conninfo: str, options: SimOptions) -> None:
     with the simulated center's, in one transaction."""
     try:
         with postgres.connect(conninfo, "gim-faust simulate", autocommit=False) as conn:
-            if conn.execute("SELECT to_regclass('cfg_tenant')").fetchone()[0] is None:
+            schema = conn.execute("SELECT to_regclass('cfg_tenant')").fetchone()
+            assert schema is not None  # a SELECT without FROM returns one row
+            if schema[0] is None:
                 conn.execute(contract_schema())
             tenant_dbid = _tenant_dbid(conn, options.tenant)
             if tenant_dbid > MAX_TENANT_DBID:
