@@ -16,11 +16,8 @@ that folder names sort by it:
   every dimension row in full. Windows are extra copies: they never move the delta chain.
 
 Each folder holds one ``<table>.csv.gz`` per exported table and ``manifest.json``, written
-last. CSV: RFC 4180, UTF-8, ``\\r\\n`` line ends, a header row of column names; text values
-are always quoted and NULL is an empty unquoted field (so ``""`` is an empty string, as
-PostgreSQL's ``COPY ... (FORMAT csv)`` reads it); timestamps are ISO 8601 UTC with
-milliseconds (``2026-11-02T09:07:12.345Z``); dates ``YYYY-MM-DD``; numbers as PostgreSQL
-prints them. ``sha256`` in the manifest is the digest of the stored (gzip) object.
+last (the CSV format: :mod:`gim_faust.loaders.export_plan`). ``sha256`` in the manifest is the
+digest of the stored (gzip) object.
 
 Which rows, per table:
 
@@ -31,181 +28,56 @@ Which rows, per table:
 | ``date_time`` | rows the exported facts refer to | all | rows the exported facts refer to |
 | the four static code tables (``media_type`` and the like) | not exported | all | all |
 
-**Commit order.** Audit keys come from a sequence, drawn when a load begins; loads commit in
-any order. An export that took ``max(audit_key)`` of its snapshot as its mark would miss the
-rows of a load that drew a smaller key but committed after the snapshot. So each export also
-records the keys below its mark that its snapshot did not show (**pending** keys, as ranges)
-together with the transactions that were running right after the snapshot (their virtual
-transaction ids, from ``pg_locks``, which every account may read). The next delta exports the
-rows of its own range **and** of the pending keys; a pending group is dropped once none of its
-transactions is still running before the new snapshot (its keys then either show, and were
-just exported, or never will: rolled back). Exporting a row twice is harmless (consumers
-upsert), so pending ranges may be merged to keep the manifest small; missing one is not.
+Loads commit in any order, so each export also records the audit keys below its mark that
+its snapshot did not show, and the next delta exports them too (**pending** keys, see
+:mod:`gim_faust.loaders.export_plan`).
 
 Rows are read in one ``REPEATABLE READ, READ ONLY`` transaction through server-side cursors
-(:data:`FETCH_ROWS` at a time), gzip-compressed into temporary files, then stored and followed
-by the manifest: memory stays flat whatever the size of the Info Mart. The job lock
+(:data:`~gim_faust.loaders.export_sql.FETCH_ROWS` at a time, by
+:mod:`gim_faust.loaders.export_sql`), gzip-compressed into temporary files, then stored and
+followed by the manifest: memory stays flat whatever the size of the Info Mart. The job lock
 (:mod:`gim_faust.loaders.jobs`) keeps maintenance out for the whole run.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import logging
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import orjson
 import psycopg
-from gim_faust.loaders import jobs, records
-from gim_faust.loaders.migrate import STATIC_DIMENSIONS
+from gim_faust.loaders import jobs
+from gim_faust.loaders.export_plan import (
+    MANIFEST,
+    Pending,
+    compact,
+    exports_prefix,
+    folder_name,
+    format_ts,
+    pending_keys,
+    settle,
+)
+from gim_faust.loaders.export_sql import Selection, Table, discover, gaps, running, write_table
 from psycopg import sql
 
 from gim_faust import postgres
 from gim_faust.errors import ConfigError, FatalError, RetriableError
 from gim_faust.objectstore import NotFound, ObjectStore, open_store
-from gim_faust.settings import Settings
+from gim_faust.settings import Settings, parse_ts
 
 log = logging.getLogger(__name__)
 
 FORMAT = "gim-export/1"
-MANIFEST = "manifest.json"
 POINTER = "LATEST"
 SUFFIX = ".csv.gz"
 APPLICATION = "gim-faust export"
-# Rows per round trip of a server-side cursor: big enough that the round trips cost little,
-# small enough (a few MB) that memory stays flat.
-FETCH_ROWS = 5_000
-# Pending key ranges kept per manifest at most: beyond, the closest ranges are merged (the
-# merged-in keys are exported again once, which consumers' upserts absorb).
-MAX_PENDING_RANGES = 100
-_TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "name")
-_DATE_TIME = "date_time"
-
-
-def exports_prefix(tenant: str) -> str:
-    return f"{tenant}/gim/exports/"
-
-
-def folder_name(mark: int, at: datetime) -> str:
-    at = at.astimezone(timezone.utc)
-    return f"{mark:020d}_{at:%Y%m%dT%H%M%S}.{at.microsecond // 1000:03d}Z"
-
-
-def format_ts(value: datetime) -> str:
-    value = value.astimezone(timezone.utc)
-    return f"{value:%Y-%m-%dT%H:%M:%S}.{value.microsecond // 1000:03d}Z"
-
-
-def parse_ts(text: str, what: str) -> datetime:
-    """An ISO 8601 time from the command line; naive means UTC (contract: UTC everywhere)."""
-    try:
-        value = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ConfigError(f"{what} {text!r} is not an ISO 8601 time, e.g. "
-                          f"2026-11-02T00:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
-
-
-def incomplete_folders(keys: Iterable[str], prefix: str) -> dict[str, list[str]]:
-    """Folder → its keys, for the export folders under ``prefix`` without a manifest."""
-    folders: dict[str, list[str]] = {}
-    complete: set[str] = set()
-    for key in keys:
-        rest = key[len(prefix):] if key.startswith(prefix) else None
-        if not rest or "/" not in rest:
-            continue   # the pointer, or something that is not an export
-        folder, _, name = rest.partition("/")
-        folders.setdefault(folder, []).append(key)
-        if name == MANIFEST:
-            complete.add(folder)
-    return {f: sorted(k) for f, k in sorted(folders.items()) if f not in complete}
-
-
-# ------------------------------------------------------------------------ CSV (pure)
-
-def csv_field(value: str | None, quote: bool) -> str:
-    """One RFC 4180 field: NULL is empty; text (``quote``) is always quoted; anything else is
-    quoted only if it must be."""
-    if value is None:
-        return ""
-    if quote or any(c in value for c in ',"\r\n') or value == "":
-        return '"' + value.replace('"', '""') + '"'
-    return value
-
-
-def csv_line(values: Sequence[str | None], quoted: Sequence[bool]) -> str:
-    return ",".join(csv_field(v, q) for v, q in zip(values, quoted, strict=True)) + "\r\n"
-
-
-# --------------------------------------------------------------- pending keys (pure)
-
-Range = tuple[int, int]
-
-
-def subtract(ranges: Iterable[Range], keys: Iterable[int]) -> list[Range]:
-    """``ranges`` without ``keys``."""
-    out: list[Range] = []
-    holes = sorted(set(keys))
-    for lo, hi in sorted(ranges):
-        for key in holes:
-            if lo <= key <= hi:
-                if key > lo:
-                    out.append((lo, key - 1))
-                lo = key + 1
-        if lo <= hi:
-            out.append((lo, hi))
-    return out
-
-
-def compact(ranges: Iterable[Range], limit: int = MAX_PENDING_RANGES) -> list[Range]:
-    """At most ``limit`` ranges covering ``ranges``: the closest neighbours are merged."""
-    out = sorted(ranges)
-    while len(out) > limit:
-        i = min(range(len(out) - 1), key=lambda j: out[j + 1][0] - out[j][1])
-        out[i:i + 2] = [(out[i][0], max(out[i][1], out[i + 1][1]))]
-    return out
-
-
-@dataclass(frozen=True)
-class Pending:
-    """Audit keys a snapshot did not show, and the transactions that may still commit them."""
-
-    ranges: tuple[Range, ...]
-    waiting_for: tuple[str, ...]    # virtual transaction ids running right after the snapshot
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"ranges": [list(r) for r in self.ranges], "waiting_for": list(self.waiting_for)}
-
-    @staticmethod
-    def from_dict(body: Mapping[str, Any]) -> Pending:
-        return Pending(tuple((int(lo), int(hi)) for lo, hi in body["ranges"]),
-                       tuple(str(v) for v in body["waiting_for"]))
-
-
-def settle(pending: Iterable[Pending], running: set[str], visible: Iterable[int]) -> list[Pending]:
-    """What stays pending after a snapshot that shows ``visible`` keys, taken after
-    ``running`` was read: a group whose transactions have all ended is decided (its keys
-    showed, or never will); otherwise its keys that did not show stay pending."""
-    shown = set(visible)
-    out = []
-    for group in pending:
-        left = subtract(group.ranges, shown)
-        if left and running.intersection(group.waiting_for):
-            out.append(Pending(tuple(left), group.waiting_for))
-    return out
-
-
-def pending_keys(pending: Iterable[Pending]) -> list[Range]:
-    return compact([r for group in pending for r in group.ranges])
 
 
 # ------------------------------------------------------------------------ progress
@@ -239,13 +111,6 @@ class Progress:
 
 # ------------------------------------------------------------------------ the export
 
-@dataclass(frozen=True)
-class Table:
-    name: str
-    columns: tuple[tuple[str, str], ...]   # (name, formatted type)
-    role: str   # "static", "dimension" (has audit keys), "calendar", "fact"
-
-
 @dataclass
 class ExportResult:
     folder: str | None          # None: nothing written
@@ -269,149 +134,6 @@ class ExportResult:
                 f"to {marks['to']}")
         return (f"export: {self.rows} rows in {len(self.manifest['tables'])} tables to "
                 f"{self.url} ({span}) in {self.seconds:.1f} s")
-
-
-def _discover(conn: psycopg.Connection[Any]) -> list[Table]:
-    """The tables to export, in the order they are written: fixed codes, dimensions, calendar,
-    facts. ``ctl_*`` bookkeeping is never exported."""
-    rows = conn.execute(
-        "SELECT c.relname, c.relkind = 'p', a.attname, format_type(a.atttypid, a.atttypmod) "
-        "FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 "
-        "AND NOT a.attisdropped WHERE c.relnamespace = current_schema()::regnamespace "
-        "AND c.relkind IN ('r', 'p') AND NOT c.relispartition AND left(c.relname, 4) <> 'ctl_' "
-        "ORDER BY c.relname, a.attnum").fetchall()
-    columns: dict[str, list[tuple[str, str]]] = {}
-    partitioned: set[str] = set()
-    for table, is_partitioned, column, kind in rows:
-        columns.setdefault(table, []).append((column, kind))
-        if is_partitioned:
-            partitioned.add(table)
-    static = [t for t, *_ in STATIC_DIMENSIONS if t in columns]
-    facts = [t for t in records.FACT_TABLES if t in partitioned] + sorted(
-        partitioned - set(records.FACT_TABLES))
-    audited = sorted(t for t, cols in columns.items() if t not in partitioned
-                     and "update_audit_key" in {c for c, _ in cols})
-    tables = [Table(t, tuple(columns[t]), "static") for t in static]
-    tables += [Table(t, tuple(columns[t]), "dimension") for t in audited]
-    if _DATE_TIME in columns:
-        tables.append(Table(_DATE_TIME, tuple(columns[_DATE_TIME]), "calendar"))
-    tables += [Table(t, tuple(columns[t]), "fact") for t in facts]
-    missing = [t for t in records.FACT_TABLES if t not in partitioned]
-    if missing:
-        raise FatalError(f"the Info Mart lacks the fact tables {missing}: run "
-                         f"`gim-faust infomart migrate`")
-    return tables
-
-
-def _select_list(table: Table) -> sql.Composable:
-    parts = []
-    for name, kind in table.columns:
-        column = sql.Identifier(name)
-        if kind.startswith("timestamp") and kind.endswith("with time zone"):
-            parts.append(sql.SQL("to_char({} AT TIME ZONE 'UTC', "
-                                 "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')").format(column))
-        elif kind == "date":
-            parts.append(sql.SQL("to_char({}, 'YYYY-MM-DD')").format(column))
-        else:
-            parts.append(sql.SQL("{}::text").format(column))
-    return sql.SQL(", ").join(parts)
-
-
-class _Selection:
-    """The WHERE clause of each table for one export, with its parameters."""
-
-    def __init__(self, kind: str, full: bool, low: int, high: int,
-                 pending: list[Range], window: tuple[datetime, datetime] | None) -> None:
-        self.kind, self.full, self.window = kind, full, window
-        self.params: dict[str, Any] = {"low": low, "high": high,
-                                       "window_from": window[0] if window else None,
-                                       "window_to": window[1] if window else None}
-        conditions: list[sql.Composable] = [sql.SQL(
-            "(update_audit_key > %(low)s AND update_audit_key <= %(high)s)")]
-        for i, (lo, hi) in enumerate(pending):
-            self.params[f"p{i}_lo"], self.params[f"p{i}_hi"] = lo, hi
-            conditions.append(sql.SQL("update_audit_key BETWEEN {} AND {}").format(
-                sql.Placeholder(f"p{i}_lo"), sql.Placeholder(f"p{i}_hi")))
-        self._changed = sql.SQL("(") + sql.SQL(" OR ").join(conditions) + sql.SQL(")")
-
-    def label(self, table: Table) -> str | None:
-        """How the table's rows are chosen, or None if it is not exported."""
-        if self.full:
-            return "all"
-        if table.role == "static":
-            return "all" if self.kind == "window" else None
-        if table.role == "calendar":
-            return "referenced"
-        if table.role == "fact":
-            return "end_ts in window" if self.kind == "window" else "changed"
-        return "all" if self.kind == "window" else "changed"
-
-    def where(self, table: Table, facts: Sequence[Table]) -> sql.Composable:
-        label = self.label(table)
-        if label == "all":
-            return sql.SQL("true")
-        if label == "changed":
-            return self._changed
-        if label == "end_ts in window":
-            return sql.SQL("end_ts >= %(window_from)s AND end_ts < %(window_to)s")
-        # date_time: the intervals the exported facts refer to.
-        referenced = sql.SQL(" UNION ").join(
-            sql.SQL("SELECT start_date_time_key FROM {} WHERE {}").format(
-                sql.Identifier(f.name), self.where(f, facts))
-            for f in facts if "start_date_time_key" in {c for c, _ in f.columns})
-        return sql.SQL("date_time_key IN ({})").format(referenced)
-
-
-def _running(conn: psycopg.Connection[Any]) -> set[str]:
-    """Virtual ids of the transactions running now in this database, other than this
-    session's. Every transaction holds the lock on its own virtual id while it runs, and
-    pg_locks (unlike most of pg_stat_activity) shows every session to every account."""
-    return {row[0] for row in conn.execute(
-        "SELECT l.virtualxid FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-        "WHERE l.locktype = 'virtualxid' AND l.granted AND a.datname = current_database() "
-        "AND l.pid <> pg_backend_pid()").fetchall()}
-
-
-def _gaps(conn: psycopg.Connection[Any], low: int, high: int) -> list[Range]:
-    """The ranges of keys in ``(low, high]`` that ``ctl_audit_log`` does not show (computed by
-    the server: the first export may span millions of keys)."""
-    return [(lo, hi) for lo, hi in conn.execute(
-        "SELECT lo, hi FROM (SELECT audit_key + 1 AS lo, "
-        "lead(audit_key, 1, %(high)s::bigint + 1) OVER (ORDER BY audit_key) - 1 AS hi FROM ("
-        "SELECT %(low)s::bigint AS audit_key UNION ALL SELECT audit_key FROM ctl_audit_log "
-        "WHERE audit_key > %(low)s AND audit_key <= %(high)s) k) g WHERE hi >= lo ORDER BY lo",
-        {"low": low, "high": high}).fetchall()]
-
-
-def _write_table(conn: psycopg.Connection[Any], table: Table, where: sql.Composable,
-                 params: Mapping[str, Any], path: Path, progress: Progress
-                 ) -> tuple[int, int, str]:
-    """Streams the table's selected rows into a gzip CSV at ``path``: (rows, bytes, sha256)."""
-    quoted = [kind.startswith(_TEXT_TYPES) for _, kind in table.columns]
-    query = sql.SQL("SELECT {} FROM {} WHERE {}").format(
-        _select_list(table), sql.Identifier(table.name), where)
-    rows = 0
-    # mtime=0: no time in the gzip header (the same rows in the same order, the same bytes).
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as out, \
-            conn.cursor(name=f"gim_export_{table.name}") as cursor:
-        out.write((",".join(c for c, _ in table.columns) + "\r\n").encode())
-        cursor.itersize = FETCH_ROWS
-        cursor.execute(query, params)
-        buffer: list[str] = []
-        for row in cursor:
-            buffer.append(csv_line(row, quoted))
-            rows += 1
-            if len(buffer) >= FETCH_ROWS:
-                out.write("".join(buffer).encode())
-                buffer.clear()
-                progress.update(table.name, rows)
-        out.write("".join(buffer).encode())
-    progress.done(table.name, rows)
-    digest = hashlib.sha256()
-    with open(path, "rb") as written:
-        for chunk in iter(lambda: written.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return rows, path.stat().st_size, digest.hexdigest()
 
 
 def read_manifest(store: ObjectStore, prefix: str, folder: str) -> dict[str, Any]:
@@ -495,7 +217,7 @@ def _export(conn: psycopg.Connection[Any], settings: Settings, store: ObjectStor
             f"has drawn keys only up to {drawn or 0}: it was recreated or restored from a "
             f"backup, and a delta from that mark would miss rows. Export to a fresh "
             f"GIM_OBJECT_STORE prefix (a full export), or move the old exports away")
-    running_before = _running(conn)       # read before the snapshot: see settle()
+    running_before = running(conn)       # read before the snapshot: see settle()
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     conn.read_only = True
     files: list[tuple[Table, str, Path, int, int, str]] = []
@@ -503,7 +225,7 @@ def _export(conn: psycopg.Connection[Any], settings: Settings, store: ObjectStor
         # The first statement takes the snapshot that every table is read from.
         top, created = conn.execute(
             "SELECT max(audit_key), clock_timestamp() FROM ctl_audit_log").fetchone()  # type: ignore[misc]
-        running_after = _running(conn)
+        running_after = running(conn)
         high = max(int(top or 0), low)
         schema_version = conn.execute(
             "SELECT max(version) FROM ctl_schema_version").fetchone()[0]  # type: ignore[index]
@@ -513,18 +235,18 @@ def _export(conn: psycopg.Connection[Any], settings: Settings, store: ObjectStor
             sql.SQL(" OR ").join(sql.SQL("audit_key BETWEEN %s AND %s") for _ in carried_ranges)
         ), [v for r in carried_ranges for v in r]).fetchall()] if carried_ranges else []
         pending = settle(carried, running_before, shown) if kind == "delta" else []
-        new_gaps = _gaps(conn, low, high) if kind == "delta" else []
+        new_gaps = gaps(conn, low, high) if kind == "delta" else []
         if new_gaps:
             pending.append(Pending(tuple(compact(new_gaps)), tuple(sorted(running_after))))
-        selection = _Selection(kind, full, low, high, carried_ranges, window)
-        tables = _discover(conn)
+        selection = Selection(kind, full, low, high, carried_ranges, window)
+        tables = discover(conn)
         facts = [t for t in tables if t.role == "fact"]
         for table in tables:
             if selection.label(table) is None:
                 continue
             path = spool / f"{table.name}{SUFFIX}"
-            rows, size, digest = _write_table(conn, table, selection.where(table, facts),
-                                              selection.params, path, progress)
+            rows, size, digest = write_table(conn, table, selection.where(table, facts),
+                                             selection.params, path, progress)
             files.append((table, selection.label(table) or "", path, rows, size, digest))
     conn.isolation_level = None
     conn.read_only = None

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from gim_faust.transforms import agent_state, interaction
+from gim_faust.transforms import agent_state, interaction, interaction_state
 from gim_faust.transforms.after_call_work import PartyFacts
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.outcome import Outcome, PartyEnded
@@ -92,7 +92,7 @@ class InteractionClock:
     ended_due: list[tuple[int, str]] = field(default_factory=list)
 
     @classmethod
-    def rebuild(cls, timeout_ms: int, stored: Iterable[tuple[str, interaction.State]],
+    def rebuild(cls, timeout_ms: int, stored: Iterable[tuple[str, interaction_state.State]],
                 at: tuple[int, int] | None = None) -> InteractionClock:
         """The clock of a partition whose states were kept (after a restart or a handover).
         ``at``: its event time and last sweep where its input resumes; without it, the
@@ -107,7 +107,7 @@ class InteractionClock:
             clock.watermark_ms, clock.swept_ms = at
         return clock
 
-    def apply(self, states: States[interaction.State], event: InteractionEvent,
+    def apply(self, states: States[interaction_state.State], event: InteractionEvent,
               config: ConfigView) -> list[Applied]:
         """One interaction event, then the sweep when a minute of event time has passed."""
         key = event.interaction_id
@@ -119,7 +119,7 @@ class InteractionClock:
             done += self.sweep(states)
         return done
 
-    def sweep(self, states: States[interaction.State]) -> list[Applied]:
+    def sweep(self, states: States[interaction_state.State]) -> list[Applied]:
         """Time out the interactions idle too long; forget tombstones past the window."""
         self.swept_ms = self.watermark_ms
         done: list[Applied] = []
@@ -132,28 +132,28 @@ class InteractionClock:
             del self.ended[key]
         return done
 
-    def _time_out(self, states: States[interaction.State]) -> list[Applied]:
+    def _time_out(self, states: States[interaction_state.State]) -> list[Applied]:
         """Every interaction idle for longer than the timeout, in the order they opened."""
         done = []
         for key, last_ms in list(self.open.items()):
             if self.watermark_ms - last_ms <= self.timeout_ms:
                 continue
             state = states.get(key)
-            assert isinstance(state, interaction.InteractionState), key  # the index says so
+            assert isinstance(state, interaction_state.InteractionState), key  # the index says so
             outcome = interaction.expire(state, self.watermark_ms, self.timeout_ms)
             if outcome is not None:
                 done.append(self._settle(states, key, outcome, timed_out=True))
         return done
 
-    def _settle(self, states: States[interaction.State], key: str, outcome: Outcome,
+    def _settle(self, states: States[interaction_state.State], key: str, outcome: Outcome,
                 timed_out: bool = False) -> Applied:
         _store(states, key, outcome)
         if not outcome.duplicate:
             self._index(key, outcome.state)
         return Applied(key, outcome, timed_out)
 
-    def _index(self, key: str, state: interaction.State) -> None:
-        if isinstance(state, interaction.InteractionState):
+    def _index(self, key: str, state: interaction_state.State) -> None:
+        if isinstance(state, interaction_state.InteractionState):
             _due(self.open, self.open_due, key, state.last_ms)
         elif state is not None:
             self.open.pop(key, None)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from gim_faust.transforms import agent_state, driving, interaction
+from gim_faust.transforms import agent_state, driving, interaction_state
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.outcome import Outcome
 
@@ -26,7 +26,7 @@ class Runner:
     config: ConfigView
     tenant: str
     timeout_s: int
-    interactions: dict[str, interaction.State] = field(default_factory=dict)
+    interactions: dict[str, interaction_state.State] = field(default_factory=dict)
     agents: dict[str, agent_state.AgentState] = field(default_factory=dict)
     party_facts: dict[str, InteractionResourceFact] = field(default_factory=dict)
     rows: dict[tuple[str, str], Fact] = field(default_factory=dict)

@@ -10,7 +10,7 @@ from collections import deque
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gim_faust.loaders.maintenance import Report
+from gim_faust.loaders.maintenance_plan import Report
 from gim_faust.loaders.writer import BatchResult
 
 # Batch latency: a batch takes a few ms at low load and up to a second or two for 5,000 rows

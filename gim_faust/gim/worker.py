@@ -1,31 +1,25 @@
 """``gim-faust gim worker``: consume the fact topic in batches and load the Info Mart.
 
-The shell does four things (notes/style.md): decode (a record that is not a fact is logged,
+The shell does four things: decode (a record that is not a fact is logged,
 counted and skipped), gather a batch, hand it to :class:`gim_faust.loaders.writer.Writer`,
 and report. The exactly-once argument lives in the writer and docs/loader.md; this module
 keeps the Kafka side of it:
 
-- the consumer never auto-commits, and on every assignment seeks each partition to the offset
-  the **database** holds (the beginning if it holds none), never to Kafka's committed offset;
+- the consumer never auto-commits, and reads each partition from the offset the **database**
+  holds, never from Kafka's committed offset (:mod:`gim_faust.gim.rebalance` seeks it there
+  on every assignment, and drops what a revoked partition had buffered);
 - Kafka's offsets are committed only after the database committed the same batch, and only
   for the benefit of lag tools: losing that commit costs a re-read, never a row;
 - while PostgreSQL is unreachable the same batch is retried with capped exponential back-off,
-  nothing is committed to Kafka, and ``/readyz`` answers 503;
-- a rebalance waits for a batch being written, then drops whatever was buffered: the next
-  owner of a partition resumes from the database.
+  nothing is committed to Kafka, and ``/readyz`` answers 503.
 
 One worker writes through one connection and one transaction at a time, and a row's records
 all live in one partition (key ``<table>:<id>``), so two workers never write the same fact
 row; the rows they can share (date_time, placeholders) are written in one global order.
 Several workers in one consumer group therefore never deadlock.
 
-The worker also runs the maintenance job (:mod:`gim_faust.loaders.maintenance`) on a schedule:
-``GIM_MAINTENANCE_INTERVAL`` seconds after the last run anywhere (``ctl_audit_log`` records
-each run; a freshly migrated schema counts as one, since the migration creates two weeks of
-partitions), on its own connection and a worker thread, beside loading. Its partition
-operations are short transactions with a lock timeout, so a batch waits seconds at most. Of
-several workers that come due together one runs it (the job lock, then the last-run check
-under it); a failure never stops loading, it is logged, counted and tried again later.
+The worker also runs the maintenance job on a schedule, and reads when maintenance and the
+export last completed, in background tasks beside loading (:mod:`gim_faust.gim.scheduled_jobs`).
 """
 
 from __future__ import annotations
@@ -41,19 +35,21 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
 from gim_faust import postgres
-from gim_faust.errors import BadInputError, FatalError, GimError, RetriableError
+from gim_faust.errors import BadInputError, FatalError, RetriableError
+from gim_faust.gim.accumulator import Accumulator
 from gim_faust.gim.backoff import Backoff
-from gim_faust.gim.batch import Accumulator
 from gim_faust.gim.metrics import Freshness, LoaderMetrics, MaintenanceMetrics
+from gim_faust.gim.rebalance import Rebalance
+from gim_faust.gim.retry import GAVE_UP, GaveUp
+from gim_faust.gim.scheduled_jobs import job_status_loop, maintenance_loop
 from gim_faust.kafka import client_options
-from gim_faust.loaders import jobs, maintenance, records
-from gim_faust.loaders.jobs import JobBusy
+from gim_faust.loaders import records
 from gim_faust.loaders.writer import BatchResult, Writer, prepare_schema
 from gim_faust.metrics import serve
 from gim_faust.settings import Settings
@@ -70,20 +66,6 @@ PROGRESS_EVERY_S = 30.0
 # Metadata refresh: the loader may start before the Stream Processor created the fact topic,
 # or its partitions may be increased; 30 s bounds how long until the loader notices.
 METADATA_MAX_AGE_MS = 30_000
-# A scheduled maintenance run that found the job lock taken (an export is running) or failed
-# is tried again this much later: exports take minutes, and a database that failed a run is
-# usually back within minutes too.
-MAINTENANCE_RETRY_S = 300.0
-# How often the worker reads when maintenance and the export last completed (for the alerts'
-# gim_job_last_completed_timestamp_seconds); they run hours apart, so minutes are precise enough.
-JOB_STATUS_EVERY_S = 300.0
-
-
-class _GaveUp:
-    """What a retry loop returns when it stopped trying (a stop was requested)."""
-
-
-GAVE_UP = _GaveUp()
 
 
 class Loader:
@@ -96,7 +78,7 @@ class Loader:
         self.maintenance_metrics = MaintenanceMetrics(self.registry)
         self.freshness = Freshness(self.metrics.caught_up)
         # Set with `stopping`: a maintenance run on its thread stops between two operations.
-        self._maintenance_stop = threading.Event()
+        self.maintenance_stop = threading.Event()
         self.writer = Writer(settings.infomart_db_url, self.group)
         self.acc = Accumulator(settings.loader_batch_rows, settings.loader_batch_delay_ms / 1000)
         self.lock = asyncio.Lock()        # one database operation at a time
@@ -105,7 +87,7 @@ class Loader:
         # Offset the database holds per owned partition (for lag and the Kafka commit).
         self.loaded: dict[tuple[str, int], int] = {}
         self._db_ok = False
-        self._assigned_once = False
+        self.assigned_once = False
         self.failure: BaseException | None = None   # why the worker stopped itself
         self._warned: set[tuple[str, int]] = set()
         self._progress = [0, 0, time.monotonic()]   # records, batches, since
@@ -114,24 +96,24 @@ class Loader:
 
     def ready(self) -> bool:
         """Connected to Kafka and the Info Mart, partitions positioned, no retry pending."""
-        return (self._db_ok and self._assigned_once and self.consumer is not None
+        return (self._db_ok and self.assigned_once and self.consumer is not None
                 and not self.stopping.is_set())
 
     def stop(self) -> None:
         if not self.stopping.is_set():
             log.info("stopping: finishing the batch in hand")
         self.stopping.set()
-        self._maintenance_stop.set()
+        self.maintenance_stop.set()
 
     # ------------------------------------------------------------------------- retries
 
-    async def _sleep(self, seconds: float) -> None:
+    async def sleep(self, seconds: float) -> None:
         """Sleeps, but wakes at once when a stop is requested."""
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), seconds)
 
-    async def _with_retry(self, what: str, call: Callable[[], Awaitable[T]],
-                          once: bool = False, database: bool = True) -> T | _GaveUp:
+    async def with_retry(self, what: str, call: Callable[[], Awaitable[T]],
+                         once: bool = False, database: bool = True) -> T | GaveUp:
         """``call()`` until it succeeds; :data:`GAVE_UP` if a stop came first (or, with
         ``once``, after the first failure).
 
@@ -153,7 +135,7 @@ class Loader:
                 delay = backoff.next()
                 log.warning("%s failed (attempt %d), retrying in %.1f s: %s", what,
                             backoff.attempts, delay, exc)
-                await self._sleep(delay)
+                await self.sleep(delay)
                 if self.stopping.is_set():
                     return GAVE_UP
                 continue
@@ -161,78 +143,16 @@ class Loader:
                 log.info("%s succeeded after %d failed attempts", what, backoff.attempts)
             return result
 
-    async def _db(self, what: str, function: Callable[..., T], *args: Any,
-                  once: bool = False) -> T | _GaveUp:
+    async def db(self, what: str, function: Callable[..., T], *args: Any,
+                 once: bool = False) -> T | GaveUp:
         """``function(*args)`` on a worker thread (psycopg blocks), with retries."""
         async def call() -> T:
             return await asyncio.to_thread(function, *args)
-        result = await self._with_retry(what, call, once=once)
+        result = await self.with_retry(what, call, once=once)
         if result is not GAVE_UP:
             self._db_ok = True
             self.metrics.db_up.set(1)
         return result
-
-    # ------------------------------------------------------------------------- rebalance
-
-    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        async with self.lock:   # a batch being written finishes first
-            parts = {(tp.topic, tp.partition) for tp in revoked}
-            dropped = self.acc.revoke(parts)
-            for topic, partition in parts:
-                self.loaded.pop((topic, partition), None)
-                with contextlib.suppress(KeyError):
-                    self.metrics.lag.remove(topic, str(partition))
-            if dropped:
-                log.info("partitions revoked; dropped %d buffered records (they will be "
-                         "re-read from the offsets in the Info Mart)", dropped)
-            self.metrics.assigned.set(len(self.acc.assigned))
-
-    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        # aiokafka only logs an exception raised here and goes on from Kafka's committed
-        # offsets; the accumulator would then refuse every record of these partitions (they
-        # have no position) and loading would stall unseen. So any failure stops the worker,
-        # which exits 1 and is restarted.
-        try:
-            await self._position(assigned)
-        except Exception as exc:
-            log.exception("could not position the assigned partitions; stopping")
-            self.failure = exc
-            self.stop()
-
-    async def _position(self, assigned: set[TopicPartition]) -> None:
-        """Seeks each assigned partition to the offset the Info Mart holds for it."""
-        assert self.consumer is not None
-        consumer = self.consumer
-        async with self.lock:
-            parts = sorted((tp.topic, tp.partition) for tp in assigned)
-            stored = await self._db("reading the loader's offsets from the Info Mart",
-                                    self.writer.stored_offsets, parts)
-            if isinstance(stored, _GaveUp):
-                return  # stopping
-            fresh = [tp for tp in assigned if (tp.topic, tp.partition) not in stored]
-
-            async def beginning_offsets() -> dict[TopicPartition, int]:
-                try:
-                    return await consumer.beginning_offsets(fresh) if fresh else {}
-                except KafkaError as exc:
-                    raise RetriableError(f"listing the beginning offsets: {exc}") from exc
-            beginning = await self._with_retry("reading where the fact topic begins",
-                                               beginning_offsets, database=False)
-            if isinstance(beginning, _GaveUp):
-                return
-            # No await from here on: the seeks and the accumulator's positions change together.
-            positions = {}
-            for tp in assigned:
-                offset = stored.get((tp.topic, tp.partition), beginning.get(tp, 0))
-                consumer.seek(tp, offset)
-                positions[(tp.topic, tp.partition)] = offset
-            self.acc.assign(positions)
-            self.loaded.update(positions)
-            self._assigned_once = True
-            self.metrics.assigned.set(len(self.acc.assigned))
-            log.info("assigned %d partitions of %s; resuming from the Info Mart's offsets %s",
-                     len(assigned), self.topics.facts,
-                     {p: o for (_, p), o in sorted(positions.items())})
 
     # ------------------------------------------------------------------------- batches
 
@@ -242,9 +162,9 @@ class Loader:
             if not self.acc.records:
                 return None
             batch = self.acc.batch()
-            result = await self._db("writing a batch to the Info Mart", self.writer.write, batch,
-                                    once=once)
-            if isinstance(result, _GaveUp):
+            result = await self.db("writing a batch to the Info Mart", self.writer.write, batch,
+                                   once=once)
+            if isinstance(result, GaveUp):
                 return None   # stopping: nothing committed anywhere; it will be re-read
             self.acc.clear()
             self.loaded.update(batch.offsets)
@@ -328,46 +248,32 @@ class Loader:
             server.stop()
 
     async def _run(self) -> int:
-        applied = await self._db("preparing the Info Mart schema", prepare_schema,
-                                 self.settings.infomart_db_url)
-        if isinstance(applied, _GaveUp):
+        applied = await self.db("preparing the Info Mart schema", prepare_schema,
+                                self.settings.infomart_db_url)
+        if isinstance(applied, GaveUp):
             return 0
         if applied:
             log.info("migrated the Info Mart: applied %s", ", ".join(applied))
-        if await self._db("connecting to the Info Mart", self.writer.connect) is GAVE_UP:
+        if await self.db("connecting to the Info Mart", self.writer.connect) is GAVE_UP:
             return 0
-        background = [asyncio.create_task(self._job_status_loop(), name="job status")]
+        background = [asyncio.create_task(job_status_loop(self), name="job status")]
         if self.settings.maintenance_interval > 0:
-            background.append(asyncio.create_task(self._maintenance_loop(), name="maintenance"))
+            background.append(asyncio.create_task(maintenance_loop(self), name="maintenance"))
         try:
             return await self._consume()
         finally:
-            self._maintenance_stop.set()
+            self.maintenance_stop.set()
             for task in background:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-
-    async def _job_status_loop(self) -> None:
-        """Serves when maintenance and the export last completed (``ctl_audit_log``), so an
-        alert sees a CronJob's runs too, and a restarted worker does not look overdue."""
-        while not self.stopping.is_set():
-            try:
-                done = await asyncio.to_thread(jobs.read_last_completed,
-                                               self.settings.infomart_db_url)
-                for task, at in done.items():
-                    if at is not None:
-                        self.metrics.job_completed.labels(task).set(at.timestamp())
-            except GimError as exc:
-                log.warning("could not read when maintenance and export last ran: %s", exc)
-            await self._sleep(JOB_STATUS_EVERY_S)
 
     async def _consume(self) -> int:
         consumer = AIOKafkaConsumer(
             **client_options(self.settings), group_id=self.group,
             client_id=f"gim-loader-{socket.gethostname()}", enable_auto_commit=False,
             auto_offset_reset="earliest", metadata_max_age_ms=METADATA_MAX_AGE_MS)
-        consumer.subscribe([self.topics.facts], listener=_Rebalance(self))
+        consumer.subscribe([self.topics.facts], listener=Rebalance(self))
 
         async def start() -> None:
             try:
@@ -376,8 +282,8 @@ class Loader:
                 raise RetriableError(f"Kafka at {self.settings.kafka_bootstrap}: {exc}") from exc
         self.consumer = consumer
         try:
-            if await self._with_retry("connecting to Kafka", start,
-                                      database=False) is GAVE_UP:
+            if await self.with_retry("connecting to Kafka", start,
+                                     database=False) is GAVE_UP:
                 return 0
             await self._loop(consumer)
             if self.acc.records and self.failure is None:
@@ -391,47 +297,6 @@ class Loader:
         log.info("stopped")
         return 0
 
-    # ------------------------------------------------------------------------- maintenance
-
-    async def _maintenance_loop(self) -> None:
-        """Runs maintenance whenever it is due, until the worker stops (module docstring)."""
-        settings = self.settings
-        interval = settings.maintenance_interval
-        while not self.stopping.is_set():
-            try:
-                wait = await asyncio.to_thread(maintenance.seconds_until_due,
-                                               settings.infomart_db_url, interval)
-                if wait <= 0:
-                    report = await asyncio.to_thread(
-                        maintenance.maintain, settings, self._maintenance_stop.is_set, interval)
-                    if report is not None:
-                        self.maintenance_metrics.run_done(report, time.time())
-                        log.info("%s", report.summary())
-                    continue   # due again only `interval` after this run (or another one)
-            except JobBusy as exc:
-                self.maintenance_metrics.runs.labels("busy").inc()
-                log.info("maintenance is due, but %s; trying again in %.0f s", exc,
-                         MAINTENANCE_RETRY_S)
-                wait = MAINTENANCE_RETRY_S
-            except FatalError as exc:
-                # Typically an account without the rights maintenance needs: waiting the
-                # whole interval keeps the log readable while someone fixes it.
-                self.maintenance_metrics.runs.labels("failed").inc()
-                log.error("maintenance cannot run: %s (loading goes on; give the loader's "
-                          "account the rights, or set GIM_MAINTENANCE_INTERVAL=0 and run "
-                          "`gim-faust gim maintenance` with an account that has them)", exc)
-                wait = interval
-            except GimError as exc:
-                self.maintenance_metrics.runs.labels("failed").inc()
-                log.warning("maintenance failed, trying again in %.0f s: %s",
-                            MAINTENANCE_RETRY_S, exc)
-                wait = MAINTENANCE_RETRY_S
-            except Exception:  # noqa: BLE001 - a bug in maintenance must not stop loading
-                self.maintenance_metrics.runs.labels("failed").inc()
-                log.exception("maintenance failed; trying again in %.0f s", MAINTENANCE_RETRY_S)
-                wait = MAINTENANCE_RETRY_S
-            await self._sleep(wait)
-
     async def _loop(self, consumer: AIOKafkaConsumer) -> None:
         while not self.stopping.is_set():
             left = self.acc.time_left()
@@ -441,7 +306,7 @@ class Loader:
                                                  max_records=self.acc.room)
             except KafkaError as exc:
                 log.warning("fetching from Kafka failed: %s", exc)
-                await self._sleep(1.0)
+                await self.sleep(1.0)
                 continue
             for messages in fetched.values():
                 for message in messages:
@@ -450,17 +315,6 @@ class Loader:
                 await self.flush()
             elif not fetched:
                 self._update_lag()
-
-
-class _Rebalance(ConsumerRebalanceListener):
-    def __init__(self, loader: Loader) -> None:
-        self.loader = loader
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self.loader.on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self.loader.on_assigned(assigned)
 
 
 def _error_class(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from gim_faust.events import to_ms
 
 # A voice agent handles a call in about 320 s on average (talk, hold and after-call work,
-# see model.py) and is away from the phones about 15% of a shift (breaks, lunch, meetings).
+# see floor.py) and is away from the phones about 15% of a shift (breaks, lunch, meetings).
 # At the default rate, voice agents are busy about 70% of the time they are ready; the morning
 # and afternoon peaks go past what they can take, so queues build up then.
 DEFAULT_CALLS_PER_VOICE_AGENT_HOUR = 7.0

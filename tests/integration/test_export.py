@@ -34,8 +34,7 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
-from gim_faust.loaders import export as export_module
-from gim_faust.loaders import records
+from gim_faust.loaders import export_sql, records
 from gim_faust.loaders.export import export
 from gim_faust.loaders.jobs import JOB_LOCK_KEY, JobBusy
 from gim_faust.loaders.maintenance import maintain
@@ -43,7 +42,7 @@ from gim_faust.loaders.maintenance import maintain
 from gim_faust.errors import FatalError
 from gim_faust.facts import InteractionFact
 from gim_faust.objectstore import open_store
-from tests import gim_jobs as jobs
+from tests.support import gim_jobs as jobs
 
 pytestmark = pytest.mark.integration
 
@@ -116,7 +115,7 @@ def test_the_first_export_writes_every_table_and_reads_back(
     jobs.load_facts(mart, versions)
     assert jobs.sync_dimensions(config_url, mart)
     # Several round trips of each server-side cursor, not one.
-    monkeypatch.setattr(export_module, "FETCH_ROWS", 97)
+    monkeypatch.setattr(export_sql, "FETCH_ROWS", 97)
     result = export(jobs.settings(mart, store_url))
     store = open_store(store_url)
     assert result.folder is not None and result.url == f"{store.url}/acme/gim/exports/" \

@@ -33,18 +33,18 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
-from gim_faust.loaders import maintenance as maintenance_module
-from gim_faust.loaders import records
+from gim_faust.loaders import maintenance_sql, records
 from gim_faust.loaders.jobs import JOB_LOCK_KEY
-from gim_faust.loaders.maintenance import CALENDAR_AHEAD_DAYS, maintain
+from gim_faust.loaders.maintenance import maintain
+from gim_faust.loaders.maintenance_plan import CALENDAR_AHEAD_DAYS
 from gim_faust.transforms.keys import date_time_key
 from psycopg import sql
 
 from gim_faust.objectstore import open_store
 from gim_faust.topics import Topics
-from tests import gim_jobs as jobs
-from tests.gim_worker import WorkerProcess
-from tests.waiting import wait_until
+from tests.support import gim_jobs as jobs
+from tests.support.gim_worker import WorkerProcess
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -202,8 +202,8 @@ def test_maintenance_does_its_job_and_a_second_run_changes_nothing(
 def test_a_busy_table_is_skipped_reported_and_done_next_time(
         mart: str, conn: psycopg.Connection[Any], tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(maintenance_module, "LOCK_TIMEOUT_MS", 200)
-    monkeypatch.setattr(maintenance_module, "RETRY_PAUSE_S", 0.05)
+    monkeypatch.setattr(maintenance_sql, "LOCK_TIMEOUT_MS", 200)
+    monkeypatch.setattr(maintenance_sql, "RETRY_PAUSE_S", 0.05)
     settings = jobs.settings(mart, f"file://{tmp_path / 'objects'}")
     with jobs.connect(mart) as reader:
         # A long report holds the interactions' default partition, which the move must lock.

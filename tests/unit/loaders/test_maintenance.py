@@ -1,5 +1,6 @@
-"""The pure parts of gim_faust.loaders.maintenance: which days need partitions, which
-partitions are past retention, the report. The job itself: tests/integration/test_maintenance.py.
+"""The pure parts of maintenance (gim_faust.loaders.maintenance_plan): which days need
+partitions, which partitions are past retention, the report. The job itself:
+tests/integration/test_maintenance.py.
 """
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta, timezone
 
 import orjson
-from gim_faust.loaders.maintenance import Partition, Report, TableReport, days_to_create, expired
+from gim_faust.loaders.maintenance_plan import Partition, Report, TableReport, days_to_create, expired
 
 
 def _day(name: str, d: date) -> Partition:

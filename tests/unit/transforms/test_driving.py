@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from gim_faust.transforms import driving, interaction
+from gim_faust.transforms import driving, interaction_state
 from gim_faust.transforms.driving import DEDUPE_WINDOW_MS, SWEEP_EVERY_MS, InteractionClock
 
 from gim_faust.codec import Source, decode
@@ -24,7 +24,7 @@ def events(call: Call) -> list[InteractionEvent]:
     return decoded  # type: ignore[return-value]
 
 
-def feed(clock: InteractionClock, states: dict[str, interaction.State],
+def feed(clock: InteractionClock, states: dict[str, interaction_state.State],
          *calls: Call) -> list[driving.Applied]:
     view = config()
     return [applied for call in calls for event in events(call)
@@ -38,7 +38,7 @@ def test_an_idle_interaction_times_out_when_its_partition_moves_on() -> None:
     applied = feed(clock, states, Call("c-2").queued(301 + SWEEP_EVERY_MS / 1000, "8000"))
     timed_out = [a for a in applied if a.timed_out]
     assert [a.key for a in timed_out] == ["c-1"]
-    assert isinstance(states["c-1"], interaction.Ended)
+    assert isinstance(states["c-1"], interaction_state.Ended)
     assert "c-1" not in clock.open and "c-1" in clock.ended
 
 
@@ -57,7 +57,7 @@ def test_event_time_is_per_partition() -> None:
     here, there, states = InteractionClock(TIMEOUT_MS), InteractionClock(TIMEOUT_MS), {}
     feed(here, states, Call("c-1").queued(0, "8000"))
     feed(there, states, Call("c-2").queued(10 * HOUR, "8000"))
-    assert isinstance(states["c-1"], interaction.InteractionState)
+    assert isinstance(states["c-1"], interaction_state.InteractionState)
     assert here.open == {"c-1": here.watermark_ms}
 
 
@@ -82,7 +82,7 @@ def test_the_clock_is_rebuilt_from_the_states_a_partition_kept() -> None:
 
 
 def test_a_duplicate_leaves_the_stored_state_alone() -> None:
-    states: dict[str, interaction.State] = {}
+    states: dict[str, interaction_state.State] = {}
     clock = InteractionClock(TIMEOUT_MS)
     call = Call("c-1").queued(0, "8000")
     feed(clock, states, call)

@@ -1,17 +1,16 @@
-"""The day as a discrete-event simulation: a heap of timed actions, handled in time order.
+"""The contact center's floor: its agents and queues, and what becomes of a queued customer.
 
-Customers arrive (calls at routing points, chats and emails at interaction queues) at a rate
-that follows a two-peak day; the IVR picks a queue; a queued customer goes to the longest-idle
-agent with the queue's skill, or waits, oldest first, until one is free or their patience
-runs out (an abandon). An offered call rings; the agent answers, or lets it ring until the
-call is taken back to the queue (ring-no-answer, after which the agent is not ready for a
-while). Calls have holds, some are transferred to another queue, most are followed by
-after-call work. Agents log in, take breaks, lunch and meetings with reasons, place outbound
-and internal calls when idle, and log out at the end of the shift once their queues are
-empty. Digital agents take up to two chats and one email at a time.
+A queued customer goes to the longest-idle agent with the queue's skill, or waits, oldest
+first, until one is free or their patience runs out (an abandon). An offered call rings; the
+agent answers, or lets it ring until the call is taken back to the queue (ring-no-answer,
+after which the agent is not ready for a while). Calls have holds, some are transferred to
+another queue, most are followed by after-call work. Digital agents take up to two chats and
+one email at a time.
 
-Every action happens at the clock's current time, so events come out in event-time order
-and each key's ``seq`` follows it. Everything random comes from one seeded generator.
+:class:`Floor` holds the state of the simulation (the heap of timed actions, the seeded
+generator, agents, queues) and the actions that only react to it. What sets them going, the
+day's arrivals and shifts and the agents' own calls, is
+:class:`~gim_faust.simulate.day.Simulation`, which extends it.
 """
 
 from __future__ import annotations
@@ -20,19 +19,15 @@ import heapq
 import itertools
 import math
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from gim_faust.simulate import center
 from gim_faust.simulate.center import AgentSpec, Queue
 from gim_faust.simulate.encode import Encoder, SimMessage
-from gim_faust.simulate.options import (
-    CHATS_PER_DIGITAL_AGENT_HOUR,
-    EMAILS_PER_DIGITAL_AGENT_HOUR,
-    SimOptions,
-)
+from gim_faust.simulate.options import SimOptions
 
-SECOND, MINUTE = 1000, 60_000
+SECOND = 1000
 MAX_CHATS, MAX_EMAILS = 2, 1
 # Where to look for a digital agent who can take one more chat or email: the (chats, emails)
 # loads that leave room for it, least loaded first.
@@ -41,16 +36,6 @@ _ROOM = {"chat": sorted(((c, e) for c in range(MAX_CHATS) for e in range(MAX_EMA
          "email": sorted(((c, e) for c in range(MAX_CHATS + 1) for e in range(MAX_EMAILS)),
                          key=sum)}
 ACW_SHARE = 0.8  # of answered customer calls followed by after-call work
-
-
-def _profile(x: float) -> float:
-    """Relative arrival rate at fraction ``x`` of the day: a morning and an afternoon peak."""
-    return (0.6 + 0.6 * math.exp(-((x - 0.3) / 0.12) ** 2)
-            + 0.5 * math.exp(-((x - 0.68) / 0.12) ** 2))
-
-
-_PROFILE_MEAN = sum(_profile((i + 0.5) / 1000) for i in range(1000)) / 1000
-_PROFILE_PEAK = max(_profile(i / 1000) for i in range(1001))
 
 
 class Call:
@@ -85,7 +70,7 @@ class Agent:
         self.chats = self.emails = 0
 
 
-class Simulation:
+class Floor:
     def __init__(self, options: SimOptions) -> None:
         self.o = options
         self.rng = random.Random(options.seed)
@@ -113,16 +98,6 @@ class Simulation:
 
     def at(self, ms: float, action: Callable[..., None], *args: Any) -> None:
         heapq.heappush(self.heap, (int(ms), next(self._order), action, args))
-
-    def run(self) -> Iterator[SimMessage]:
-        self._plan()
-        heap, out = self.heap, self.out
-        while heap:
-            self.now, _, action, args = heapq.heappop(heap)
-            action(*args)
-            if out:
-                yield from out
-                out.clear()
 
     def _uniform(self, low_s: float, high_s: float) -> int:
         """An instant between ``low_s`` and ``high_s`` seconds from now."""
@@ -152,84 +127,7 @@ class Simulation:
     def _phone_number(self) -> str:
         return f"+1555{self.rng.randrange(10_000_000):07d}"
 
-    # --- the day's plan ---------------------------------------------------------------------
-
-    def _plan(self) -> None:
-        o = self.o
-        for agent in self.voice + self.digital:
-            self.at(self._uniform(0, 300), self._login, agent)
-            for when, reason, length in self._breaks():
-                self.at(when, self._break_due, agent, reason, length)
-            self.at(self.end + self.rng.uniform(0, 120) * SECOND, self._shift_over, agent)
-            if agent.ext is not None:
-                self._tick(agent, self._outbound, o.outbound_per_agent_hour)
-                self._tick(agent, self._internal, o.internal_per_agent_hour)
-        digital = len(self.digital)
-        self._next_arrival(self._voice_arrival, o.voice_rate)
-        self._next_arrival(self._chat_arrival, digital * CHATS_PER_DIGITAL_AGENT_HOUR)
-        self._next_arrival(self._email_arrival, digital * EMAILS_PER_DIGITAL_AGENT_HOUR)
-
-    def _breaks(self) -> list[tuple[int, str, int]]:
-        """Breaks at about a quarter and three quarters of the shift, lunch in the middle,
-        sometimes a meeting or training: staggered so the floor is never empty."""
-        hours, rng, plan = self.o.hours, self.rng, []
-        for share, reason, low, high, min_hours in ((0.25, "Break", 10, 15, 2.5),
-                                                     (0.5, "Lunch", 25, 35, 6.0),
-                                                     (0.75, "Break", 10, 15, 5.0)):
-            if hours >= min_hours:
-                plan.append((share + rng.uniform(-0.06, 0.06), reason, low, high))
-        if hours >= 3 and rng.random() < 0.3:
-            plan.append((rng.uniform(0.15, 0.85), rng.choice(("Training", "Meeting")), 20, 45))
-        hour_ms = 3_600_000 * hours
-        return [(self.now + int(share * hour_ms), reason,
-                 int(rng.uniform(low, high) * MINUTE)) for share, reason, low, high in plan]
-
-    def _tick(self, agent: Agent, action: Callable[[Agent], None], per_hour: float) -> None:
-        if per_hour > 0:
-            when = self.now + int(self.rng.expovariate(per_hour) * 3_600_000)
-            if when < self.end:
-                self.at(when, self._ticked, agent, action, per_hour)
-
-    def _ticked(self, agent: Agent, action: Callable[[Agent], None], per_hour: float) -> None:
-        self._tick(agent, action, per_hour)
-        if agent.status == "idle" and not agent.leaving:
-            action(agent)
-
-    def _next_arrival(self, action: Callable[[], None], per_hour: float) -> None:
-        """The next arrival of a Poisson process whose rate follows the day profile around
-        ``per_hour`` (thinning: candidates at the peak rate, kept in proportion)."""
-        if per_hour <= 0:
-            return
-        peak = per_hour * _PROFILE_PEAK / _PROFILE_MEAN / 3_600_000
-        start, length, t = self.o.start_ms, self.end - self.o.start_ms, float(self.now)
-        while True:
-            t += self.rng.expovariate(peak)
-            if t >= self.end:
-                return
-            if self.rng.random() * _PROFILE_PEAK <= _profile((t - start) / length):
-                self.at(t, self._arrived, action, per_hour)
-                return
-
-    def _arrived(self, action: Callable[[], None], per_hour: float) -> None:
-        self._next_arrival(action, per_hour)
-        action()
-
     # --- agents -----------------------------------------------------------------------------
-
-    def _login(self, agent: Agent) -> None:
-        if agent.leaving:
-            return
-        self._agent(agent, "EventAgentLogin")
-        agent.status, agent.phone = "away", "NOT_READY"
-        self.at(self._uniform(10, 60), self._back, agent)
-
-    def _break_due(self, agent: Agent, reason: str, length: int) -> None:
-        if agent.leaving or agent.status == "off":
-            return
-        agent.break_due = (reason, length)
-        if agent.status == "idle" or agent.ext is None and agent.status != "away":
-            self._unidle(agent)
-            self._free(agent)
 
     def _take_break(self, agent: Agent) -> None:
         reason, length = agent.break_due  # type: ignore[misc]
@@ -241,14 +139,6 @@ class Simulation:
     def _back(self, agent: Agent) -> None:
         agent.status = "working"
         self._free(agent)
-
-    def _shift_over(self, agent: Agent) -> None:
-        agent.leaving, agent.break_due = True, None
-        if agent.status == "idle":
-            self._unidle(agent)
-            self._free(agent)
-        elif agent.ext is None and agent.status == "working":
-            self._free(agent)
 
     def _ready(self, agent: Agent) -> None:
         if agent.phone != "READY":
@@ -356,29 +246,7 @@ class Simulation:
             self._load(agent, call.media, +1)
         self.at(self._uniform(0.15, 1.2), self._offer, call, agent)
 
-    # --- inbound calls ------------------------------------------------------------------------
-
-    def _voice_arrival(self) -> None:
-        rng = self.rng
-        point = rng.choices(center.ROUTING_POINTS, [p.share for p in center.ROUTING_POINTS])[0]
-        call = self._new("call", "voice")
-        self._call(call, "EventQueued", dn=point.number, direction="inbound",
-                   **{"from": self._phone_number(), "to": point.number})
-        if rng.random() < 0.01:  # hangs up in the IVR
-            self.at(self._uniform(3, 15), self._ivr_abandon, call, point.number)
-            return
-        numbers, weights = zip(*point.queues, strict=True)
-        queue = self.queues[rng.choices(numbers, weights)[0]]
-        self.at(self._uniform(1.5, 6), self._ivr_done, call, point.number, queue)
-
-    def _ivr_abandon(self, call: Call, point: str) -> None:
-        self._call(call, "EventAbandoned", dn=point)
-        self._finish(call)
-
-    def _ivr_done(self, call: Call, point: str, queue: Queue) -> None:
-        self._call(call, "EventDiverted", dn=point, target=queue.number)
-        call.priority, call.deadline = self.now, self._lognormal(110, 0.9, 3)
-        self._enqueue(call, queue)
+    # --- offer, answer, talk, hang up ---------------------------------------------------------
 
     def _offer(self, call: Call, agent: Agent) -> None:
         queue = call.queue
@@ -476,67 +344,7 @@ class Simulation:
         agent.phone = "AFTER_CALL_WORK"
         self.at(self._lognormal(25, 0.6, 3, 600), self._free, agent)
 
-    # --- outbound and internal calls ------------------------------------------------------------
-
-    def _outbound(self, agent: Agent) -> None:
-        self._unidle(agent)
-        call = self._new("out", "voice")
-        call.state = "ringing"
-        self._call(call, "EventDialing", **self._party(agent), direction="outbound",
-                   **{"from": agent.ext, "to": self._phone_number()})
-        if self.rng.random() < 0.65:
-            self.at(self._uniform(5, 20), self._answer, call, agent)
-        else:
-            self.at(self._uniform(15, 30), self._unanswered, call, agent)
-
-    def _unanswered(self, call: Call, agent: Agent) -> None:
-        self._call(call, "EventReleased", **self._party(agent), cause="normal")
-        self._finish(call)
-        self._free(agent)
-
-    def _internal(self, agent: Agent) -> None:
-        callee = next((other for idle in self.idle.values() for other in idle
-                       if other is not agent), None)
-        if callee is None:
-            return
-        self._unidle(agent)
-        self._unidle(callee)
-        call = self._new("int", "voice")
-        self._call(call, "EventDialing", **self._party(agent), direction="internal",
-                   **{"from": agent.ext, "to": callee.ext})
-        self.at(self._uniform(0.2, 0.6), self._internal_ring, call, agent, callee)
-
-    def _internal_ring(self, call: Call, agent: Agent, callee: Agent) -> None:
-        self._call(call, "EventRinging", **self._party(callee))
-        self.at(self._uniform(2, 6), self._internal_answer, call, agent, callee)
-
-    def _internal_answer(self, call: Call, agent: Agent, callee: Agent) -> None:
-        self._call(call, "EventEstablished", **self._party(callee))
-        self._call(call, "EventEstablished", **self._party(agent))
-        self.at(self._lognormal(60, 0.6, 10, 900), self._internal_hang_up, call, agent, callee)
-
-    def _internal_hang_up(self, call: Call, agent: Agent, callee: Agent) -> None:
-        self._call(call, "EventReleased", **self._party(callee))
-        self._call(call, "EventReleased", **self._party(agent))
-        self._finish(call)
-        self._free(callee)
-        self._free(agent)
-
     # --- chat and email -------------------------------------------------------------------------
-
-    def _chat_arrival(self) -> None:
-        call = self._new("chat", "chat")
-        call.deadline = self._lognormal(180, 0.8, 10)
-        self._digital_arrival(call, "9100", f"chat-customer-{self.rng.randrange(100_000)}")
-
-    def _email_arrival(self) -> None:
-        call = self._new("email", "email")
-        self._digital_arrival(call, "9101", f"email-customer-{self.rng.randrange(100_000)}")
-
-    def _digital_arrival(self, call: Call, number: str, customer: str) -> None:
-        call.priority = self.now
-        self._enqueue(call, self.queues[number], direction="inbound",
-                      **{"from": customer, "to": number})
 
     def _digital_done(self, call: Call, agent: Agent) -> None:
         self._call(call, "EventReleased", agent_login=agent.login, cause="normal")
