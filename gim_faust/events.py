@@ -37,6 +37,24 @@ def from_ms(ts_ms: int) -> datetime:
     return EPOCH + timedelta(milliseconds=ts_ms)
 
 
+def parse_utc(value: object) -> datetime:
+    """An RFC 3339 timestamp with its offset (``2026-11-02T08:00:36.043Z``) as an aware UTC
+    datetime: the one parser of timestamps that arrive from outside (raw events, fact
+    records). :class:`ValueError` says what is wrong, for the caller's rejection."""
+    if not isinstance(value, str) or "T" not in value:
+        raise ValueError("is not an RFC 3339 timestamp")
+    try:
+        ts = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("is not an RFC 3339 timestamp") from None
+    if ts.tzinfo is None:
+        raise ValueError("has no time zone")
+    try:
+        return ts.astimezone(timezone.utc)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
+        raise ValueError("is out of range") from None
+
+
 @dataclass(frozen=True, slots=True)
 class InteractionEvent:
     """A call, chat or email event; one of :data:`INTERACTION_TYPES`."""

@@ -34,9 +34,8 @@ from aiokafka.structs import OffsetAndMetadata
 
 from gim_faust.errors import ConfigError, FatalError
 from gim_faust.kafka import admin_client, group_state, partition_counts, plain_consumer
-from gim_faust.loaders.export import parse_ts
 from gim_faust.loaders.writer import Writer
-from gim_faust.settings import Settings
+from gim_faust.settings import Settings, parse_ts
 from gim_faust.topics import Topics
 
 

@@ -14,6 +14,7 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -263,3 +264,14 @@ def load_settings(overrides: Mapping[str, str | None] | None = None,
     values["infomart_db_url"] = (values["infomart_db_url"] or
                                  f"postgresql://127.0.0.1:5432/gim_infomart_{values['tenant']}")
     return Settings(**values)
+
+
+def parse_ts(text: str, what: str) -> datetime:
+    """An ISO 8601 time an operator typed (``--from``, ``--start``); naive means UTC (contract:
+    UTC everywhere)."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ConfigError(f"{what} {text!r} is not an ISO 8601 time, e.g. "
+                          f"2026-11-02T00:00:00Z") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)

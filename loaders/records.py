@@ -15,11 +15,8 @@ The Stream Processor writes each record as ``orjson(to_record(fact))`` (``gim_fa
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, fields
-from datetime import datetime, timezone
+from dataclasses import fields
 from operator import attrgetter
 from typing import Any
 
@@ -36,6 +33,7 @@ from gim_faust.facts import (
     ReasonCode,
     SessionFact,
     StateFact,
+    from_record,
     supersedes,
 )
 
@@ -52,47 +50,16 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     table: tuple(f.name for f in fields(cls)) for table, cls in FACT_TYPES.items()}
 ID_COLUMN: dict[str, str] = {table: columns[0] for table, columns in COLUMNS.items()}
 
-_INT64 = (-(2**63), 2**63 - 1)
-_INT32 = (-(2**31), 2**31 - 1)
-# date_time keys are PostgreSQL integers and interval starts (contract infomart.md, Conventions).
-_DATE_TIME_STEP_S = 900
-
-# Why a record was refused; the label of gim_loader_bad_records_total.
+# Why a record was refused; the label of gim_loader_bad_records_total (with the reasons of
+# gim_faust.facts.REFUSALS).
 NOT_JSON = "not_json"
 NOT_A_FACT = "not_a_fact"
-UNKNOWN_TABLE = "unknown_table"
-BAD_FIELDS = "bad_fields"
-BAD_VALUE = "bad_value"
-
-
-@dataclass(frozen=True, slots=True)
-class _FieldType:
-    kind: type  # int, str or datetime
-    optional: bool
-
-
-def _field_types(cls: type) -> dict[str, _FieldType]:
-    hints = typing.get_type_hints(cls)
-    out = {}
-    for f in fields(cls):
-        hint = hints[f.name]
-        args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        kinds = [a for a in args if a is not type(None)]
-        assert len(kinds) == 1 and kinds[0] in (int, str, datetime), (cls, f.name, hint)
-        out[f.name] = _FieldType(kinds[0], len(kinds) < len(args))
-    return out
-
-
-_TYPES: dict[str, dict[str, _FieldType]] = {
-    table: _field_types(cls) for table, cls in FACT_TYPES.items()}
 
 
 def decode(value: bytes | None) -> Fact:
-    """The fact a record value holds; :class:`BadInputError` if it holds none.
-
-    Stricter than :func:`gim_faust.facts.from_record`: every field must be present, of its
-    declared type (no bool for int, no naive datetime), and fit the database column.
-    """
+    """The fact a record value holds; :class:`BadInputError` if it holds none: not JSON,
+    not an object, or not a fact as :func:`gim_faust.facts.from_record` reads it strictly
+    (every field present, of its declared type, fitting the database column)."""
     if value is None:
         raise BadInputError(NOT_JSON, "empty value (tombstone)")
     try:
@@ -101,48 +68,7 @@ def decode(value: bytes | None) -> Fact:
         raise BadInputError(NOT_JSON, str(exc)[:200]) from None
     if not isinstance(obj, dict):
         raise BadInputError(NOT_A_FACT, f"a JSON {type(obj).__name__}, not an object")
-    table = obj.pop("table", None)
-    if not isinstance(table, str) or table not in FACT_TYPES:
-        raise BadInputError(UNKNOWN_TABLE, f"table {str(table)[:60]!r}")
-    wanted = _TYPES[table]
-    if obj.keys() != wanted.keys():
-        missing, extra = sorted(wanted.keys() - obj.keys()), sorted(obj.keys() - wanted.keys())
-        raise BadInputError(BAD_FIELDS, f"{table}: missing {missing}, unknown {extra[:10]}")
-    values = {name: _value(table, name, obj[name], kind) for name, kind in wanted.items()}
-    key = values.get("start_date_time_key")
-    if key is not None and (key % _DATE_TIME_STEP_S or not _INT32[0] <= key <= _INT32[1]):
-        raise BadInputError(BAD_VALUE, f"{table}.start_date_time_key={key} is not the start of "
-                                       f"a 15-minute interval")
-    return FACT_TYPES[table](**values)
-
-
-def _value(table: str, name: str, value: Any, kind: _FieldType) -> Any:
-    if value is None:
-        if kind.optional:
-            return None
-        raise BadInputError(BAD_VALUE, f"{table}.{name} is null")
-    if kind.kind is int:
-        if type(value) is not int or not _INT64[0] <= value <= _INT64[1]:
-            raise BadInputError(BAD_VALUE, f"{table}.{name}={str(value)[:40]!r} is not a "
-                                           f"64-bit integer")
-        return value
-    if kind.kind is str:
-        if not isinstance(value, str):
-            raise BadInputError(BAD_VALUE, f"{table}.{name} is not a string")
-        return value
-    if not isinstance(value, str):
-        raise BadInputError(BAD_VALUE, f"{table}.{name} is not an ISO timestamp")
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadInputError(BAD_VALUE, f"{table}.{name}={value[:40]!r} is not an ISO "
-                                       f"timestamp") from None
-    if ts.tzinfo is None:
-        raise BadInputError(BAD_VALUE, f"{table}.{name}={value[:40]!r} has no time zone")
-    try:
-        return ts.astimezone(timezone.utc)
-    except OverflowError:
-        raise BadInputError(BAD_VALUE, f"{table}.{name}={value[:40]!r} is out of range") from None
+    return from_record(obj, strict=True)
 
 
 def newest(facts: Iterable[Fact]) -> dict[str, list[Fact]]:

@@ -12,18 +12,23 @@ Every stored value says its ``format``; one without is format 1, as written befo
 carried it. A worker refuses a value of a newer format than it knows (a downgrade) rather
 than misread it: the operator runs the newer version again, or replays under a new app id.
 
-orjson writes the dataclasses as they are; reading rebuilds them by hand, which is faster
-and clearer than a generic reflective decoder.
+orjson writes the dataclasses as they are; reading rebuilds them from the classes' own
+fields and type hints (:func:`rebuild`, one plan per class, made once), so a new field
+needs no edit here, and a state stored before the field existed loads with its default.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import functools
+import types
+import typing
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import orjson
-from gim_faust.transforms.after_call_work import Interval, Join, Pending
-from gim_faust.transforms.agent_state import AgentState, CurrentState, MediaState, Session
-from gim_faust.transforms.interaction import Ended, InteractionState, Party, Segment
+from gim_faust.transforms.agent_state import AgentState
+from gim_faust.transforms.interaction_state import Ended, InteractionState
 
 from gim_faust.errors import FatalError
 from gim_faust.facts import InteractionResourceFact, from_record, to_record
@@ -65,28 +70,55 @@ def sent_at(outbox: Outbox, topic: str, offset: int) -> list[Sent]:
 
 
 def interaction_from(raw: dict[str, Any]) -> InteractionState | Ended:
-    if "interaction_id" not in raw:
-        return Ended(**raw)
-    raw["segments"] = [Segment(**s) for s in raw["segments"]]
-    raw["parties"] = [Party(**p) for p in raw["parties"]]
-    return InteractionState(**raw)
+    if "interaction_id" in raw:
+        return rebuild(InteractionState, raw)
+    return rebuild(Ended, raw)
 
 
 def agent_from(raw: dict[str, Any]) -> AgentState:
-    return AgentState(raw["agent_login"], raw["last_seq"],
-                      {media: _media(m) for media, m in raw["media"].items()})
+    return rebuild(AgentState, raw)
 
 
-def _media(raw: dict[str, Any]) -> MediaState:
-    join = raw["join"]
-    return MediaState(
-        raw["resource_key"],
-        Session(**raw["session"]) if raw["session"] else None,
-        CurrentState(**raw["state"]) if raw["state"] else None,
-        Join([Interval(**i) for i in join["intervals"]],
-             {k: Pending(p["end_ms"], tuple(p["emitted"]) if p["emitted"] else None,
-                         p["revision"]) for k, p in join["parties"].items()},
-             join["progress_ms"], join["logged_out_ms"]))
+T = TypeVar("T")
+Convert = Callable[[Any], Any]
+
+
+def rebuild(cls: type[T], raw: Mapping[str, Any]) -> T:
+    """The dataclass ``cls`` from what orjson wrote of it: fields by name, nested
+    dataclasses, lists, dicts, tuples and optionals rebuilt by their type hints. A field
+    the stored value lacks gets its default (stored before the field existed)."""
+    plan = _PLANS.get(cls)
+    if plan is None:
+        plan = _PLANS[cls] = _plan(cls)
+    return cls(**{name: value if (convert := plan[name]) is None or value is None
+                  else convert(value)
+                  for name, value in raw.items()})
+
+
+_PLANS: dict[type, dict[str, Convert | None]] = {}
+
+
+def _plan(cls: type) -> dict[str, Convert | None]:
+    """Per field of ``cls``: how to rebuild its stored value (None: as stored)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: _converter(hints[f.name]) for f in dataclasses.fields(cls)}
+
+
+def _converter(hint: Any) -> Convert | None:
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return functools.partial(rebuild, hint)
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        (inner,) = [arg for arg in args if arg is not type(None)]  # X | None: None stays
+        return _converter(inner)
+    if origin is tuple:
+        return tuple
+    item = _converter(args[-1]) if origin in (list, dict) else None
+    if item is None:
+        return None
+    if origin is list:
+        return lambda values: [item(value) for value in values]
+    return lambda values: {key: item(value) for key, value in values.items()}
 
 
 def encode_fact(fact: InteractionResourceFact) -> bytes:

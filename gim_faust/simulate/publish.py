@@ -24,8 +24,7 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 
 from gim_faust.errors import ConfigError, RetriableError
 from gim_faust.kafka import TopicSpec, client_options, ensure_topics
-from gim_faust.loaders.export import parse_ts
-from gim_faust.settings import Settings, mask_url
+from gim_faust.settings import Settings, mask_url, parse_ts
 from gim_faust.simulate import SimMessage, SimOptions, generate, write_configuration
 from gim_faust.topics import RAW_SUFFIXES, Topics
 

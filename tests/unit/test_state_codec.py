@@ -1,12 +1,18 @@
-"""Table state survives the trip through bytes unchanged, for every state a scenario makes."""
+"""Table state survives the trip through bytes unchanged, for every state a scenario makes,
+and states stored by an earlier day's code load."""
+
+import dataclasses
+from pathlib import Path
 
 import orjson
 import pytest
 from gim_faust.tables import state_codec
-from gim_faust.transforms.interaction import InteractionState
+from gim_faust.transforms.after_call_work import Join
+from gim_faust.transforms.agent_state import AgentState
+from gim_faust.transforms.interaction_state import Ended, InteractionState
 from gim_faust.transforms.runner import Runner
 
-from tests import scenario as sc
+from tests.support import scenario as sc
 
 FACT = ("acme.gsp.facts", b"interaction_fact:c-1", b'{"table":"interaction_fact","id":1}')
 PARTY = ("acme.gsp.party-ended.voice", b"5001", b'{"agent_login":"5001"}')
@@ -58,3 +64,52 @@ def test_a_newer_format_is_refused_with_what_to_do() -> None:
     newer = orjson.dumps({"format": state_codec.FORMAT + 1, "state": {}, "outbox": []})
     with pytest.raises(state_codec.NewerStateFormat, match="GIM_GSP_APP_ID"):
         state_codec.unpack(newer)
+
+
+STORED = Path(__file__).resolve().parents[1] / "data" / "states" / "format-1.jsonl"
+
+
+def stored_states() -> list[tuple[str, bytes]]:
+    """Values as the GSP stored them on 2026-12-06 (format 1): an agent with its
+    after-call-work join, an open interaction with held parties, an ended one."""
+    return [(line["kind"], orjson.dumps(line["stored"]))
+            for line in map(orjson.loads, STORED.read_bytes().splitlines())]
+
+
+@pytest.mark.parametrize("kind, stored", stored_states(), ids=lambda v: str(v)[:8])
+def test_a_stored_state_loads_and_writes_back_byte_for_byte(kind: str, stored: bytes) -> None:
+    raw, outbox = state_codec.unpack(stored)
+    state = (state_codec.agent_from if kind == "agent" else state_codec.interaction_from)(raw)
+    assert type(state) is {"agent": AgentState, "open": InteractionState, "ended": Ended}[kind]
+    assert state_codec.pack(state, outbox) == stored
+    assert {"agent": {"MediaState", "Session", "CurrentState", "Join", "Interval", "Pending",
+                      "tuple"},
+            "open": {"Segment", "Party"}, "ended": set()}[kind] <= set(nested_types(state))
+
+
+def nested_types(value: object) -> list[str]:
+    """The type names of everything inside ``value`` (JSON would look the same as dicts)."""
+    if dataclasses.is_dataclass(value):
+        inner = [getattr(value, f.name) for f in dataclasses.fields(value)]
+    elif isinstance(value, dict):
+        inner = list(value.values())
+    elif isinstance(value, list | tuple):
+        inner = list(value)
+    else:
+        return []
+    return [type(v).__name__ for v in inner] + [n for v in inner for n in nested_types(v)]
+
+
+def test_a_field_the_stored_state_lacks_gets_its_default() -> None:
+    """What a field added later looks like to a state stored before it."""
+    (_, stored), = [(k, v) for k, v in stored_states() if k == "agent"]
+    raw, _ = state_codec.unpack(stored)
+    for media in raw["media"].values():
+        del media["join"]["progress_ms"]
+        for pending in media["join"]["parties"].values():
+            del pending["revision"]
+    state = state_codec.agent_from(raw)
+    joins = [media.join for media in state.media.values()]
+    assert joins and all(join.progress_ms == Join().progress_ms for join in joins)
+    assert all(p.revision == 0 and isinstance(p.emitted, tuple)
+               for join in joins for p in join.parties.values())

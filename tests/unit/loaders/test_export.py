@@ -1,4 +1,5 @@
-"""The pure parts of gim_faust.loaders.export: CSV fields, pending audit keys, names, progress.
+"""The pure parts of the export (gim_faust.loaders.export_plan: CSV fields, pending audit keys,
+names) and its progress display.
 
 The export against a database and the stores is tested in tests/integration/test_export.py.
 """
@@ -10,16 +11,15 @@ import io
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from gim_faust.loaders.export import (
+from gim_faust.loaders.export import Progress
+from gim_faust.loaders.export_plan import (
     Pending,
-    Progress,
     compact,
     csv_field,
     csv_line,
     folder_name,
     format_ts,
     incomplete_folders,
-    parse_ts,
     settle,
     subtract,
 )
@@ -27,6 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gim_faust.errors import ConfigError
+from gim_faust.settings import parse_ts
 
 # --- CSV -----------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ import orjson
 import pytest
 from gim_faust.loaders import records
 
+from gim_faust import facts
 from gim_faust.errors import BadInputError
 from gim_faust.facts import (
     FACT_TYPES,
@@ -20,7 +21,7 @@ from gim_faust.facts import (
     StateFact,
     to_record,
 )
-from tests import scenario as sc
+from tests.support import scenario as sc
 
 T0 = datetime(2026, 11, 2, 9, 7, 12, 345000, tzinfo=timezone.utc)
 
@@ -77,21 +78,21 @@ def _bad(change: dict[str, Any] | None = None, drop: str | None = None,
     (b"", records.NOT_JSON),
     (b"[1, 2]", records.NOT_A_FACT),
     (b'"interaction_fact"', records.NOT_A_FACT),
-    (b"{}", records.UNKNOWN_TABLE),
-    (_bad(table="ctl_kafka_offset"), records.UNKNOWN_TABLE),
-    (_bad(drop="status"), records.BAD_FIELDS),
-    (_bad({"surprise": 1}), records.BAD_FIELDS),
-    (_bad({"version": "7"}), records.BAD_VALUE),
-    (_bad({"version": 1.5}), records.BAD_VALUE),
-    (_bad({"active_flag": True}), records.BAD_VALUE),
-    (_bad({"version": 2**63}), records.BAD_VALUE),
-    (_bad({"status": None}), records.BAD_VALUE),
-    (_bad({"status": 3}), records.BAD_VALUE),
-    (_bad({"start_ts": "2026-11-02T09:07:12"}), records.BAD_VALUE),
-    (_bad({"start_ts": "yesterday"}), records.BAD_VALUE),
-    (_bad({"start_ts": 1793610000}), records.BAD_VALUE),
-    (_bad({"start_date_time_key": 1793610001}), records.BAD_VALUE),
-    (_bad({"start_date_time_key": 2**40}), records.BAD_VALUE),
+    (b"{}", facts.UNKNOWN_TABLE),
+    (_bad(table="ctl_kafka_offset"), facts.UNKNOWN_TABLE),
+    (_bad(drop="status"), facts.BAD_FIELDS),
+    (_bad({"surprise": 1}), facts.BAD_FIELDS),
+    (_bad({"version": "7"}), facts.BAD_VALUE),
+    (_bad({"version": 1.5}), facts.BAD_VALUE),
+    (_bad({"active_flag": True}), facts.BAD_VALUE),
+    (_bad({"version": 2**63}), facts.BAD_VALUE),
+    (_bad({"status": None}), facts.BAD_VALUE),
+    (_bad({"status": 3}), facts.BAD_VALUE),
+    (_bad({"start_ts": "2026-11-02T09:07:12"}), facts.BAD_VALUE),
+    (_bad({"start_ts": "yesterday"}), facts.BAD_VALUE),
+    (_bad({"start_ts": 1793610000}), facts.BAD_VALUE),
+    (_bad({"start_date_time_key": 1793610001}), facts.BAD_VALUE),
+    (_bad({"start_date_time_key": 2**40}), facts.BAD_VALUE),
 ])
 def test_a_record_that_is_not_a_well_typed_fact_is_refused(value: bytes | None,
                                                             reason: str) -> None:
