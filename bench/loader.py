@@ -38,8 +38,8 @@ from psycopg import sql
 from bench.harness import percentile
 from gim_faust.facts import Fact, InteractionFact
 from gim_faust.topics import Topics
-from tests import scenario as sc
-from tests.gim_worker import WorkerProcess, end_offsets, record_key, record_value, wait_loaded
+from tests.support import scenario as sc
+from tests.support.gim_worker import WorkerProcess, end_offsets, record_key, record_value, wait_loaded
 
 PARTITIONS = 6
 DAY = 86_400

@@ -24,8 +24,8 @@ import psycopg
 
 from gim_faust.metrics import free_port
 from gim_faust.objectstore import open_store
-from tests import pipeline as pl
-from tests.deployment import Deployment
+from tests.support import pipeline as pl
+from tests.support.deployment import Deployment
 
 
 def _database(admin_url: str) -> str:

@@ -14,7 +14,7 @@ import time
 from gim_faust.transforms.runner import Runner
 
 from gim_faust.codec import Source, decode
-from tests import scenario as sc
+from tests.support import scenario as sc
 
 
 def measure(rounds: int) -> dict[str, float]:

@@ -91,7 +91,7 @@ COMMANDS: tuple[Command, ...] = (
             "gim_faust.gca.service:run", _gca_run_args),
     Command(("gsp", "worker"), "run a Stream Processor worker", "gim_faust.gsp.worker:run"),
     Command(("gsp", "snapshot"), "ask the GSP worker on this host to take a state snapshot now",
-            "gim_faust.gsp.checkpoint:run", _snapshot_args),
+            "gim_faust.gsp.snapshot_taker:run", _snapshot_args),
     Command(("gsp", "restore"), "rebuild local GSP state from the newest usable snapshot "
             "(the worker must be stopped)", "gim_faust.gsp.restore:run"),
     Command(("gim", "worker"), "run an Info Mart loader worker", "gim_faust.gim.worker:run"),

@@ -6,7 +6,7 @@ its configuration into a fresh Configuration Database and its raw events into fr
 runs ``gca run --once``, starts a GSP worker and a GIM loader as separate processes, shows
 progress until the Info Mart holds everything, then prints a summary computed by SQL on the
 Info Mart (``loaders/summary.py``) and writes the HTML report with charts
-(``loaders/report.py``) to ``var/demo/report.html``.
+(``loaders/html_report.py``) to ``var/demo/report.html``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gim_faust import postgres
 from gim_faust.kafka import group_lag, topic_size
-from gim_faust.loaders import report, summary
+from gim_faust.loaders import html_report, summary
 from gim_faust.metrics import free_port
 from gim_faust.settings import Settings, load_settings
 from gim_faust.simulate import SimOptions, generate, write_configuration
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             process.wait(timeout=60)
     print(summary.render(infomart_url))
     html = workdir / "report.html"
-    html.write_text(report.build(infomart_url), encoding="utf-8")
+    html.write_text(html_report.build(infomart_url), encoding="utf-8")
     print(f"\nHTML report with charts: {html}")
     print(f"(done in {time.monotonic() - began:.0f} s)")
     return 0

@@ -30,16 +30,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
 from gim_faust.errors import FatalError, GimError, RetriableError
 from gim_faust.gca import infomart
 from gim_faust.gca.changes import KIND_ORDER, Change, diff, records
-from gim_faust.gca.configdb import read_tenant
+from gim_faust.gca.config_snapshot import Snapshot, SnapshotStore
+from gim_faust.gca.configdb_reader import read_tenant
 from gim_faust.gca.dimensions import desired
+from gim_faust.gca.metrics import GcaMetrics
 from gim_faust.gca.objects import ObjectKey, build_objects
 from gim_faust.gca.publisher import ConfigPublisher, is_empty, read_published
-from gim_faust.gca.snapshot import Snapshot, SnapshotStore
 from gim_faust.metrics import serve
 from gim_faust.objectstore import ObjectStore, open_store
 from gim_faust.settings import Settings, mask_url
@@ -47,11 +46,6 @@ from gim_faust.topics import Topics
 
 log = logging.getLogger(__name__)
 
-# Where a cycle can fail; the label of gca_errors_total.
-# "internal": a bug between stages (building objects, diffing), never a dependency's fault.
-STAGES = ("read", "migrate", "kafka", "snapshot_load", "publish", "infomart", "snapshot_write",
-          "internal")
-OPS = ("created", "changed", "deleted")
 Objects = dict[ObjectKey, dict[str, Any]]
 
 
@@ -62,42 +56,6 @@ def utc_now() -> datetime:
 def _ms(ts: datetime) -> datetime:
     """``ts`` cut to milliseconds, the precision of every timestamp GCA writes."""
     return ts.replace(microsecond=ts.microsecond // 1000 * 1000)
-
-
-class GcaMetrics:
-    """The service's instruments, in their own registry (``gim_faust.metrics``)."""
-
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        self.registry = registry or CollectorRegistry()
-        r = self.registry
-        self.cycles = Counter("gca_cycles", "Cycles run, by result (ok, error)", ["result"],
-                              registry=r)
-        self.objects = Gauge("gca_objects", "Objects in the last reading, by kind", ["kind"],
-                             registry=r)
-        self.published = Counter("gca_changes_published",
-                                 "Records published to the config topic, by kind and op "
-                                 "(created, changed, deleted = tombstone)", ["kind", "op"],
-                                 registry=r)
-        self.duration = Histogram("gca_cycle_duration_seconds", "Duration of a cycle",
-                                  buckets=(.05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120),
-                                  registry=r)
-        self.last_success = Gauge("gca_last_success_timestamp_seconds",
-                                  "Unix time at which the last successful cycle ended",
-                                  registry=r)
-        self.errors = Counter("gca_errors", "Failed cycles, by the stage that failed",
-                              ["stage"], registry=r)
-        self.infomart_rows = Counter("gca_infomart_rows_written",
-                                     "Info Mart rows written, by table and op (upsert, "
-                                     "delete, end, start)", ["table", "op"], registry=r)
-        self.snapshots = Counter("gca_snapshots_written", "Snapshots written", registry=r)
-        for kind in KIND_ORDER:
-            self.objects.labels(kind)
-            for op in OPS:
-                self.published.labels(kind, op)
-        for stage in STAGES:
-            self.errors.labels(stage)
-        for result in ("ok", "error"):
-            self.cycles.labels(result)
 
 
 @dataclass

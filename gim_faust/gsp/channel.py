@@ -36,10 +36,11 @@ from gim_faust.facts import from_record
 from gim_faust.gsp import clock_log, faust_patches
 from gim_faust.gsp.batch import Batch, Held, KeysAt, acting_for
 from gim_faust.gsp.engine import Route
-from gim_faust.gsp.output import Output, acknowledged, child
+from gim_faust.gsp.metrics import child
+from gim_faust.gsp.output import Output, acknowledged
 from gim_faust.tables import state_codec
+from gim_faust.tables.codec_table import CodecTable
 from gim_faust.tables.specs import partition_items, state_table
-from gim_faust.tables.store import CodecTable
 from gim_faust.transforms import driving
 from gim_faust.transforms.driving import Applied, InteractionClock
 from gim_faust.transforms.outcome import PartyEnded

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import time
+from functools import cache
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@cache
+def child(metric: Any, *labels: str) -> Any:
+    """A labelled metric, looked up once: ``labels()`` costs as much as an event's decode."""
+    return metric.labels(*labels)
 
 
 class GspMetrics:

@@ -19,13 +19,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import orjson
 from faust.types import RecordMetadata
 
 from gim_faust.facts import Fact, supersedes, to_record
+from gim_faust.gsp.metrics import child
 from gim_faust.tables.state_codec import Sent
 from gim_faust.transforms.outcome import Outcome, PartyEnded
 
@@ -34,12 +34,6 @@ if TYPE_CHECKING:
     from gim_faust.gsp.service import Gsp
 
 REJECT_HEADER = "gim-reject-reason"
-
-
-@cache
-def child(metric: Any, *labels: str) -> Any:
-    """A labelled metric, looked up once: ``labels()`` costs as much as an event's decode."""
-    return metric.labels(*labels)
 
 
 def fact_key(fact: Fact) -> str:

@@ -22,13 +22,13 @@ import orjson
 from gim_faust.errors import FatalError
 from gim_faust.gsp import faust_patches, partitioner, state_dir
 from gim_faust.gsp.channel import Channel
-from gim_faust.gsp.checkpoint import NotReady, Snapshotter
 from gim_faust.gsp.config_follower import ConfigFollower
 from gim_faust.gsp.engine import Engine
 from gim_faust.gsp.intake import Chunk, Intake
-from gim_faust.gsp.metrics import GspMetrics
-from gim_faust.gsp.output import Rejects, child
+from gim_faust.gsp.metrics import GspMetrics, child
+from gim_faust.gsp.output import Rejects
 from gim_faust.gsp.restore import restore
+from gim_faust.gsp.snapshot_taker import NotReady, Snapshotter
 from gim_faust.kafka import TopicSpec, ensure_topics, partition_counts
 from gim_faust.metrics import MetricsServer, serve
 from gim_faust.settings import Settings

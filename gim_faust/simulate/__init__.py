@@ -15,9 +15,9 @@ core of the development machine (a million events in about 12 s).
 
 from collections.abc import Iterator
 
-from gim_faust.simulate.configdb import write_configuration
+from gim_faust.simulate.configdb_writer import write_configuration
+from gim_faust.simulate.day import Simulation
 from gim_faust.simulate.encode import SimMessage
-from gim_faust.simulate.model import Simulation
 from gim_faust.simulate.options import SimOptions
 
 __all__ = ["SimMessage", "SimOptions", "generate", "write_configuration"]

@@ -1,7 +1,7 @@
 """The simulated contact center's configuration: queues, routing points, agents, reasons.
 
 One description serves two readers: the model routes calls with it, and
-:mod:`gim_faust.simulate.configdb` writes it as Configuration Database rows, so the events and
+:mod:`gim_faust.simulate.configdb_writer` writes it as Configuration Database rows, so the events and
 the configuration GCA reads always name the same DNs and logins.
 """
 

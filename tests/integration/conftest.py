@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests import scenario as sc
-from tests.deployment import Deployment
+from tests.support import scenario as sc
+from tests.support.deployment import Deployment
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from statistics import mean
 import pytest
 from gim_faust.loaders import summary
 
-from tests import gim_worker, infomart
-from tests import scenario as sc
-from tests.deployment import Deployment
-from tests.waiting import wait_until
+from tests.support import gim_worker, infomart
+from tests.support import scenario as sc
+from tests.support.deployment import Deployment
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -23,9 +23,9 @@ from gim_faust.transforms.keys import dn_key, person_key, reason_key
 from psycopg import sql
 
 from gim_faust.cli import main
-from gim_faust.gca.configdb import read_tenant
+from gim_faust.gca.configdb_reader import read_tenant
 from gim_faust.gca.objects import build_objects
-from gim_faust.simulate.configdb import contract_schema
+from gim_faust.simulate.configdb_writer import contract_schema
 from tests.conftest import _with_dbname, split_s3_url, unique_name
 
 pytestmark = pytest.mark.integration
@@ -388,7 +388,7 @@ async def test_gca_service_polls_survives_an_outage_and_reports(
     dbname = config_db.rsplit("/", 1)[1]
 
     async def until(condition: Any, what: str, timeout: float = 30) -> None:
-        """Like tests.waiting.wait_until, on this loop: the adapter runs on it."""
+        """Like tests.support.waiting.wait_until, on this loop: the adapter runs on it."""
         deadline = asyncio.get_running_loop().time() + timeout
         while not condition():
             assert not task.done(), task.exception()

@@ -32,9 +32,9 @@ import psycopg
 import pytest
 
 from gim_faust.topics import Topics
-from tests import infomart
-from tests import scenario as sc
-from tests.gim_worker import (
+from tests.support import infomart
+from tests.support import scenario as sc
+from tests.support.gim_worker import (
     WorkerProcess,
     end_offsets,
     publish_facts,
@@ -42,8 +42,8 @@ from tests.gim_worker import (
     set_group_offsets,
     wait_loaded,
 )
-from tests.pg_instance import PgInstance, make_certificates
-from tests.waiting import wait_until
+from tests.support.pg_instance import PgInstance, make_certificates
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -10,11 +10,11 @@ import time
 
 import pytest
 
-from tests import infomart
-from tests import pipeline as pl
-from tests import scenario as sc
-from tests.deployment import Deployment
-from tests.waiting import wait_until
+from tests.support import infomart
+from tests.support import pipeline as pl
+from tests.support import scenario as sc
+from tests.support.deployment import Deployment
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -20,12 +20,12 @@ from gim_faust.kafka import admin_client, end_offsets
 from gim_faust.metrics import free_port
 from gim_faust.objectstore import open_store
 from gim_faust.replay import committed
-from tests import infomart
-from tests import pipeline as pl
-from tests import scenario as sc
-from tests.deployment import Deployment
 from tests.integration.test_end_to_end import assert_infomart_equals_expected
-from tests.waiting import wait_until
+from tests.support import infomart
+from tests.support import pipeline as pl
+from tests.support import scenario as sc
+from tests.support.deployment import Deployment
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from tests import pipeline as pl
-from tests import scenario as sc
-from tests.deployment import Deployment
 from tests.integration.test_gsp import assert_exact_once_caught_up, trickle
+from tests.support import pipeline as pl
+from tests.support import scenario as sc
+from tests.support.deployment import Deployment
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gim_faust.metrics import free_port
 from tests.deploy.conftest import HELM, PRODUCTION, REPO, template, tool
-from tests.deployment import Deployment
-from tests.waiting import wait_until
+from tests.support.deployment import Deployment
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 

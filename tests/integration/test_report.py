@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gim_faust.loaders import report
+from gim_faust.loaders import html_report
 
-from tests import gim_jobs as jobs
+from tests.support import gim_jobs as jobs
 
 pytestmark = pytest.mark.integration
 
@@ -163,6 +163,6 @@ def test_the_report_opens_in_chromium_with_its_charts(mart: str, chromium: Path,
     colours = Counter(pixels)
     assert len(colours) > 3, "blank screenshot"
     for key in ("offered", "answered", "sl_ok", "READY", "NOT_READY", "AFTER_CALL_WORK"):
-        rgb = bytes.fromhex(report.COLORS[key][1:])
-        assert colours[rgb] > 200, f"no {key} ({report.COLORS[key]}) in the screenshot"
+        rgb = bytes.fromhex(html_report.COLORS[key][1:])
+        assert colours[rgb] > 200, f"no {key} ({html_report.COLORS[key]}) in the screenshot"
     print(f"\nreport: {page}\nscreenshot: {png}")

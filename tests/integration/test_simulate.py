@@ -18,16 +18,16 @@ import psycopg
 import pytest
 
 from gim_faust.facts import to_record
-from gim_faust.gca.configdb import read_tenant
+from gim_faust.gca.configdb_reader import read_tenant
 from gim_faust.settings import load_settings
 from gim_faust.simulate import SimOptions, generate, write_configuration
-from gim_faust.simulate.configdb import rows
+from gim_faust.simulate.configdb_writer import rows
 from gim_faust.simulate.publish import publish
 from gim_faust.topics import Topics
-from tests import pipeline as pl
-from tests.deployment import Deployment
-from tests.scenario import FACT_TABLES
-from tests.simulated import replay
+from tests.support import pipeline as pl
+from tests.support.deployment import Deployment
+from tests.support.scenario import FACT_TABLES
+from tests.support.simulated import replay
 
 pytestmark = pytest.mark.integration
 

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import psycopg
 
-from gim_faust.simulate.configdb import contract_schema
+from gim_faust.simulate.configdb_writer import contract_schema
 from gim_faust.topics import Topics
-from tests import gim_worker, infomart
-from tests import pipeline as pl
-from tests import scenario as sc
-from tests.waiting import wait_until
+from tests.support import gim_worker, infomart
+from tests.support import pipeline as pl
+from tests.support import scenario as sc
+from tests.support.waiting import wait_until
 
 
 @dataclass

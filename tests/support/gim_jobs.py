@@ -18,13 +18,13 @@ from gim_faust.loaders.writer import Batch, Writer
 from psycopg import sql
 
 from gim_faust.gca import infomart as gca_infomart
-from gim_faust.gca.configdb import read_tenant
+from gim_faust.gca.configdb_reader import read_tenant
 from gim_faust.gca.dimensions import desired
 from gim_faust.gca.objects import build_objects
 from gim_faust.objectstore import ObjectStore
 from gim_faust.settings import Settings, load_settings
-from gim_faust.simulate.configdb import contract_schema
-from tests import scenario as sc
+from gim_faust.simulate.configdb_writer import contract_schema
+from tests.support import scenario as sc
 
 TENANT = "acme"
 

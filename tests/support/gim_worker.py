@@ -22,10 +22,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gim_faust import kafka
 from gim_faust.facts import Fact, to_record
-from tests import pipeline
-from tests.waiting import Watched, wait_until
+from tests.support import pipeline
+from tests.support.waiting import Watched, wait_until
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GIM_FAUST = REPO / ".venv" / "bin" / "gim-faust"
 _PORT = re.compile(r"metrics on [^:]+:(\d+);")
 

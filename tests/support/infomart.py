@@ -13,7 +13,7 @@ import psycopg
 from gim_faust.transforms.codes import TECHNICAL_RESULT
 from psycopg.rows import dict_row
 
-from tests import scenario as sc
+from tests.support import scenario as sc
 
 # Everything the loader writes, with an order that makes the checksum deterministic.
 LOADED_TABLES = {

@@ -20,10 +20,10 @@ from gim_faust.facts import from_record
 from gim_faust.kafka import group_lag, partition_counts, partition_lag, topic_size
 from gim_faust.settings import Settings, load_settings
 from gim_faust.topics import Topics
-from tests import scenario as sc
-from tests.waiting import wait_until
+from tests.support import scenario as sc
+from tests.support.waiting import wait_until
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GIM_FAUST = str(REPO / ".venv" / "bin" / "gim-faust")
 
 

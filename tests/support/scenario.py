@@ -22,7 +22,7 @@ from gim_faust.transforms.keys import dn_key, person_key, reason_key
 
 from gim_faust.facts import PlaceholderResource, ReasonCode, to_record
 
-SCENARIOS = Path(__file__).parent / "data" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "scenarios"
 TOPIC_FILES = ("voice.interactions", "voice.agents", "digital.interactions", "digital.agents")
 FACT_TABLES = ("interaction_fact", "mediation_segment_fact", "interaction_resource_fact",
                "sm_res_session_fact", "sm_res_state_fact")

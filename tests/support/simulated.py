@@ -10,7 +10,7 @@ from gim_faust.transforms.runner import Runner
 
 from gim_faust.gca.objects import build_objects
 from gim_faust.simulate import SimMessage, SimOptions
-from gim_faust.simulate.configdb import rows
+from gim_faust.simulate.configdb_writer import rows
 
 TIMEOUT_S = 14_400
 

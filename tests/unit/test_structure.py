@@ -1,4 +1,5 @@
-"""The package's shape: no import cycle among its modules, every module short enough to read.
+"""The package's shape: no import cycle, each layer importing only its own and those below
+(docs/architecture.md), every module short enough to read.
 
 Modules are found as installed (``tables/``, ``transforms/`` and ``loaders/`` are
 ``gim_faust.tables``, ...); every import counts, also those inside functions, since a cycle
@@ -133,6 +134,16 @@ def test_each_layer_imports_only_from_its_own_and_below() -> None:
              for module, targets in sorted(import_graph().items()) if module != "gim_faust"
              for target in sorted(targets) if target != "gim_faust" and forbidden(module, target)]
     assert not wrong, "\n".join(wrong)
+
+
+# A module longer than this holds more than one thing; split it where its parts meet.
+MODULE_LINES_MAX = 400
+
+
+def test_no_module_is_over_the_limit() -> None:
+    long = {name: lines for name, path in modules().items()
+            if (lines := len(path.read_text().splitlines())) > MODULE_LINES_MAX}
+    assert not long, f"over {MODULE_LINES_MAX} lines: {long}"
 
 
 def test_the_cycle_check_sees_a_cycle() -> None:

@@ -1,4 +1,4 @@
-"""gim_faust.gca.snapshot on the file object store."""
+"""gim_faust.gca.config_snapshot on the file object store."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from gim_faust.errors import FatalError
-from gim_faust.gca.snapshot import Snapshot, SnapshotStore, decode, encode, snapshot_name
+from gim_faust.gca.config_snapshot import Snapshot, SnapshotStore, decode, encode, snapshot_name
 from gim_faust.objectstore import FileStore
 
 T1 = datetime(2026, 11, 2, 9, 0, 0, 5000, tzinfo=timezone.utc)

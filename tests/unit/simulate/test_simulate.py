@@ -24,9 +24,9 @@ from gim_faust.facts import (
     StateFact,
 )
 from gim_faust.simulate import SimMessage, SimOptions, generate
-from gim_faust.simulate.configdb import rows
+from gim_faust.simulate.configdb_writer import rows
 from gim_faust.topics import RAW_SUFFIXES
-from tests.simulated import replay
+from tests.support.simulated import replay
 
 START = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
 DAY = SimOptions("acme", start=START)  # the default day: 20 agents, 8 hours

@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import scenario as sc
+from tests.support import scenario as sc
 from tests.unit.transforms.events import Agent, Call, by_time, config, run, unversioned
 
 SCENARIO = "small"

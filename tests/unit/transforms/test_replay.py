@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import scenario as sc
+from tests.support import scenario as sc
 
 ORDERS = {
     "delivery": lambda name: list(sc.messages(name)),
