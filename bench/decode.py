@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from gim_faust.codec import Rejection, Source, decode
+from gim_faust.models.codec import Rejection, Source, decode
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "tests" / "data" / "scenarios"
 TOPICS = ("voice.interactions", "voice.agents", "digital.interactions", "digital.agents")

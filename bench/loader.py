@@ -36,7 +36,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from psycopg import sql
 
 from bench.harness import percentile
-from gim_faust.facts import Fact, InteractionFact
+from gim_faust.models.facts import Fact, InteractionFact
 from gim_faust.topics import Topics
 from tests.support import scenario as sc
 from tests.support.gim_worker import WorkerProcess, end_offsets, record_key, record_value, wait_loaded

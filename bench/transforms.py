@@ -13,7 +13,7 @@ import time
 
 from gim_faust.transforms.runner import Runner
 
-from gim_faust.codec import Source, decode
+from gim_faust.models.codec import Source, decode
 from tests.support import scenario as sc
 
 

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from gim_faust.errors import BadInputError
-from gim_faust.facts import (
+from gim_faust.models.facts import (
     FACT_TYPES,
     Fact,
     InteractionFact,
@@ -51,14 +51,14 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 ID_COLUMN: dict[str, str] = {table: columns[0] for table, columns in COLUMNS.items()}
 
 # Why a record was refused; the label of gim_loader_bad_records_total (with the reasons of
-# gim_faust.facts.REFUSALS).
+# gim_faust.models.facts.REFUSALS).
 NOT_JSON = "not_json"
 NOT_A_FACT = "not_a_fact"
 
 
 def decode(value: bytes | None) -> Fact:
     """The fact a record value holds; :class:`BadInputError` if it holds none: not JSON,
-    not an object, or not a fact as :func:`gim_faust.facts.from_record` reads it strictly
+    not an object, or not a fact as :func:`gim_faust.models.facts.from_record` reads it strictly
     (every field present, of its declared type, fitting the database column)."""
     if value is None:
         raise BadInputError(NOT_JSON, "empty value (tombstone)")
@@ -74,7 +74,7 @@ def decode(value: bytes | None) -> Fact:
 def newest(facts: Iterable[Fact]) -> dict[str, list[Fact]]:
     """Per table (in :data:`TABLE_ORDER`), the highest version of each row, sorted by id.
 
-    Which version is kept is :func:`gim_faust.facts.supersedes`, the rule of the GSP too.
+    Which version is kept is :func:`gim_faust.models.facts.supersedes`, the rule of the GSP too.
     """
     best: dict[tuple[str, str], Fact] = {}
     for fact in facts:

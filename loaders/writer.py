@@ -43,7 +43,7 @@ from psycopg.types.json import Jsonb
 
 from gim_faust import postgres
 from gim_faust.errors import FatalError, GimError
-from gim_faust.facts import Fact
+from gim_faust.models.facts import Fact
 
 log = logging.getLogger(__name__)
 

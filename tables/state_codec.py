@@ -31,7 +31,7 @@ from gim_faust.transforms.agent_state import AgentState
 from gim_faust.transforms.interaction_state import Ended, InteractionState
 
 from gim_faust.errors import FatalError
-from gim_faust.facts import InteractionResourceFact, from_record, to_record
+from gim_faust.models.facts import InteractionResourceFact, from_record, to_record
 
 FORMAT = 1
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, replace
 from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.outcome import PartyEnded
 
-from gim_faust.facts import InteractionResourceFact
+from gim_faust.models.facts import InteractionResourceFact
 
 WINDOW_MS = 10_000
 # How long (event time of the agent's stream) the join keeps what it has settled: long

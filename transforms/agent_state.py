@@ -26,8 +26,8 @@ from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.keys import date_time_key, reason_key
 from gim_faust.transforms.outcome import Outcome, PartyEnded
 
-from gim_faust.events import AgentEvent
-from gim_faust.facts import Fact, ReasonCode, SessionFact, StateFact, ts
+from gim_faust.models.events import AgentEvent
+from gim_faust.models.facts import Fact, ReasonCode, SessionFact, StateFact, ts
 
 ACW = "AFTER_CALL_WORK"
 

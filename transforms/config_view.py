@@ -19,7 +19,7 @@ from gim_faust.transforms.keys import (
     placeholder_key,
 )
 
-from gim_faust.facts import PlaceholderResource
+from gim_faust.models.facts import PlaceholderResource
 
 # Object kinds published by the Config Adapter that the view reads; the rest it ignores.
 AGENT_LOGIN = "agent_login"

@@ -11,7 +11,7 @@ state and output. What surrounds them is here, written once, over a small key-va
   deduplication window.
 
 Event time is per partition: a partition read ahead of another must not time out the other's
-interactions. Which version of a fact row to keep is :func:`gim_faust.facts.supersedes`.
+interactions. Which version of a fact row to keep is :func:`gim_faust.models.facts.supersedes`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from gim_faust.transforms.after_call_work import PartyFacts
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.outcome import Outcome, PartyEnded
 
-from gim_faust.events import AgentEvent, InteractionEvent
+from gim_faust.models.events import AgentEvent, InteractionEvent
 
 SWEEP_EVERY_MS = 60_000
 # Repeats come "seconds or hours later" (contract events.md); a day of event time covers it.

@@ -15,7 +15,7 @@ from gim_faust.transforms.interaction_rows import Changes
 from gim_faust.transforms.interaction_state import Ended, InteractionState, Party, Segment, State
 from gim_faust.transforms.outcome import Outcome
 
-from gim_faust.events import InteractionEvent
+from gim_faust.models.events import InteractionEvent
 
 
 def apply(state: State, event: InteractionEvent, config: ConfigView, timeout_ms: int,

@@ -16,7 +16,7 @@ from gim_faust.transforms.interaction_state import InteractionState, Party, Segm
 from gim_faust.transforms.keys import date_time_key
 from gim_faust.transforms.outcome import Outcome, PartyEnded
 
-from gim_faust.facts import (
+from gim_faust.models.facts import (
     Fact,
     InteractionFact,
     InteractionResourceFact,

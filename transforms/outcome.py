@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gim_faust.facts import Fact, InteractionResourceFact
+from gim_faust.models.facts import Fact, InteractionResourceFact
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,9 @@ from gim_faust.transforms import agent_state, driving, interaction_state
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.outcome import Outcome
 
-from gim_faust.codec import Rejection, Source, decode
-from gim_faust.events import InteractionEvent
-from gim_faust.facts import Fact, InteractionResourceFact, supersedes
+from gim_faust.models.codec import Rejection, Source, decode
+from gim_faust.models.events import InteractionEvent
+from gim_faust.models.facts import Fact, InteractionResourceFact, supersedes
 
 
 @dataclass

@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from gim_faust.facts import Fact
 from gim_faust.loaders.writer import Batch, TopicPartition
+from gim_faust.models.facts import Fact
 
 
 class Accumulator:

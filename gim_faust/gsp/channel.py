@@ -30,14 +30,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from faust.types import TP
 
-from gim_faust.codec import Rejection, Source, decode
-from gim_faust.events import AgentEvent, InteractionEvent
-from gim_faust.facts import from_record
 from gim_faust.gsp import clock_log, faust_patches
 from gim_faust.gsp.batch import Batch, Held, KeysAt, acting_for
 from gim_faust.gsp.engine import Route
 from gim_faust.gsp.metrics import child
 from gim_faust.gsp.output import Output, acknowledged
+from gim_faust.models.codec import Rejection, Source, decode
+from gim_faust.models.events import AgentEvent, InteractionEvent
+from gim_faust.models.facts import from_record
 from gim_faust.tables import state_codec
 from gim_faust.tables.codec_table import CodecTable
 from gim_faust.tables.specs import partition_items, state_table

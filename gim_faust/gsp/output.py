@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from faust.types import RecordMetadata
 
-from gim_faust.facts import Fact, supersedes, to_record
 from gim_faust.gsp.metrics import child
+from gim_faust.models.facts import Fact, supersedes, to_record
 from gim_faust.tables.state_codec import Sent
 from gim_faust.transforms.outcome import Outcome, PartyEnded
 
 if TYPE_CHECKING:
-    from gim_faust.codec import Rejection
     from gim_faust.gsp.service import Gsp
+    from gim_faust.models.codec import Rejection
 
 REJECT_HEADER = "gim-reject-reason"
 

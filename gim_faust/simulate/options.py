@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from gim_faust.events import to_ms
+from gim_faust.models.events import to_ms
 
 # A voice agent handles a call in about 320 s on average (talk, hold and after-call work,
 # see floor.py) and is away from the phones about 15% of a shift (breaks, lunch, meetings).

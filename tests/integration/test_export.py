@@ -40,7 +40,7 @@ from gim_faust.loaders.jobs import JOB_LOCK_KEY, JobBusy
 from gim_faust.loaders.maintenance import maintain
 
 from gim_faust.errors import FatalError
-from gim_faust.facts import InteractionFact
+from gim_faust.models.facts import InteractionFact
 from gim_faust.objectstore import open_store
 from tests.support import gim_jobs as jobs
 

@@ -3,7 +3,7 @@
 What is checked, each against ``migrate`` run on a fresh database:
 - every table and column the contract (``infomart.md`` v1) names exists: the list is copied
   below from the contract, deliberately by hand, so a change of either shows up here;
-- fact columns are exactly the fields of ``gim_faust.facts`` plus version and audit columns,
+- fact columns are exactly the fields of ``gim_faust.models.facts`` plus version and audit columns,
   with the types and nullability that the contract's conventions give;
 - ``docs/infomart.md`` describes exactly the columns the database has, table by table;
 - migrating again applies nothing and changes nothing; an older schema is upgraded by the newer
@@ -40,8 +40,8 @@ from gim_faust.transforms import codes
 from gim_faust.transforms.keys import date_time_key
 from psycopg import sql
 
-from gim_faust import facts
 from gim_faust.errors import FatalError, RetriableError
+from gim_faust.models import facts
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from gim_faust.loaders.migrate import migrate
 from gim_faust.loaders.writer import Batch, Writer, prepare_schema
 
 from gim_faust.errors import FatalError, RetriableError
-from gim_faust.facts import (
+from gim_faust.models.facts import (
     InteractionFact,
     InteractionResourceFact,
     PlaceholderResource,

@@ -17,8 +17,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from gim_faust.facts import to_record
 from gim_faust.gca.configdb_reader import read_tenant
+from gim_faust.models.facts import to_record
 from gim_faust.settings import load_settings
 from gim_faust.simulate import SimOptions, generate, write_configuration
 from gim_faust.simulate.configdb_writer import rows

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
 from gim_faust import kafka
-from gim_faust.facts import Fact, to_record
+from gim_faust.models.facts import Fact, to_record
 from tests.support import pipeline
 from tests.support.waiting import Watched, wait_until
 

@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from gim_faust.facts import from_record
 from gim_faust.kafka import group_lag, partition_counts, partition_lag, topic_size
+from gim_faust.models.facts import from_record
 from gim_faust.settings import Settings, load_settings
 from gim_faust.topics import Topics
 from tests.support import scenario as sc

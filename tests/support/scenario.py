@@ -20,7 +20,7 @@ from typing import Any
 from gim_faust.transforms.codes import TECHNICAL_RESULT
 from gim_faust.transforms.keys import dn_key, person_key, reason_key
 
-from gim_faust.facts import PlaceholderResource, ReasonCode, to_record
+from gim_faust.models.facts import PlaceholderResource, ReasonCode, to_record
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "scenarios"
 TOPIC_FILES = ("voice.interactions", "voice.agents", "digital.interactions", "digital.agents")

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from gim_faust.codec import REASONS, Rejection, Source, decode
-from gim_faust.events import (
+from gim_faust.models.codec import REASONS, Rejection, Source, decode
+from gim_faust.models.events import (
     AGENT_TYPES,
     CAUSES,
     DIRECTIONS,

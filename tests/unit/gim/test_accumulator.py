@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from gim_faust.facts import InteractionFact
 from gim_faust.gim.accumulator import Accumulator
+from gim_faust.models.facts import InteractionFact
 
 T0 = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
 A, B = ("t.gsp.facts", 0), ("t.gsp.facts", 1)

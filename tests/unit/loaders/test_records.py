@@ -11,9 +11,9 @@ import orjson
 import pytest
 from gim_faust.loaders import records
 
-from gim_faust import facts
 from gim_faust.errors import BadInputError
-from gim_faust.facts import (
+from gim_faust.models import facts
+from gim_faust.models.facts import (
     FACT_TYPES,
     InteractionFact,
     PlaceholderResource,

@@ -15,8 +15,8 @@ from gim_faust.transforms.codes import INTERACTION_TYPE, MEDIA_TYPE, TECHNICAL_R
 from gim_faust.transforms.keys import dn_key, reason_key
 from gim_faust.transforms.runner import Runner
 
-from gim_faust.codec import Rejection, Source, decode
-from gim_faust.facts import (
+from gim_faust.models.codec import Rejection, Source, decode
+from gim_faust.models.facts import (
     InteractionFact,
     InteractionResourceFact,
     MediationSegmentFact,

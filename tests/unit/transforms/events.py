@@ -38,8 +38,8 @@ from gim_faust.transforms.keys import (
 )
 from gim_faust.transforms.runner import Runner
 
-from gim_faust.events import from_ms, to_ms
-from gim_faust.facts import Fact, to_record
+from gim_faust.models.events import from_ms, to_ms
+from gim_faust.models.facts import Fact, to_record
 
 TENANT = "acme"
 BASE_MS = to_ms(datetime(2026, 11, 2, 9, 0, 0, tzinfo=timezone.utc))

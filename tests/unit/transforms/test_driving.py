@@ -9,9 +9,9 @@ from dataclasses import replace
 from gim_faust.transforms import driving, interaction_state
 from gim_faust.transforms.driving import DEDUPE_WINDOW_MS, SWEEP_EVERY_MS, InteractionClock
 
-from gim_faust.codec import Source, decode
-from gim_faust.events import InteractionEvent
-from gim_faust.facts import supersedes
+from gim_faust.models.codec import Source, decode
+from gim_faust.models.events import InteractionEvent
+from gim_faust.models.facts import supersedes
 from tests.unit.transforms.events import TENANT, Call, config
 
 TIMEOUT_MS = 300_000

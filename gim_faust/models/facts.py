@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, ClassVar, overload
 
 from gim_faust.errors import BadInputError
-from gim_faust.events import from_ms, parse_utc
+from gim_faust.models.events import from_ms, parse_utc
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from typing import Any, Literal, overload
 
 import orjson
 
-from gim_faust.events import (
+from gim_faust.models.events import (
     AGENT_TYPES,
     CAUSES,
     DIGITAL_MEDIA,
