@@ -15,6 +15,7 @@ import orjson
 import psycopg
 from aiokafka import AIOKafkaConsumer
 
+from gim_faust import postgres
 from gim_faust.kafka import client_options, end_offsets
 from gim_faust.settings import Settings
 from gim_faust.topics import Topics
@@ -53,7 +54,7 @@ async def _consume(settings: Settings, conn: psycopg.Connection) -> int:
 
 def raw_floor(settings: Settings, db_url: str) -> dict[str, float]:
     """Events/s of the floor over everything the corner's raw topics hold."""
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    with postgres.connect(db_url, "gim-faust bench") as conn:
         conn.execute(TABLE)
         started = time.perf_counter()
         events = asyncio.run(_consume(settings, conn))

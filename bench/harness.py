@@ -21,9 +21,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from psycopg import sql
 
+from gim_faust import postgres
 from gim_faust.kafka import admin_client, group_lag
 from gim_faust.settings import Settings, load_settings
 from gim_faust.topics import Topics
@@ -82,7 +82,7 @@ class Corner:
         self.state = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-"))
         self.services: list[Service] = []
         self.closed = False
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+        with postgres.connect(self.admin_url, "gim-faust bench") as conn:
             for name in self.databases.values():
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         self.env = {**os.environ, "GIM_TENANT": TENANT, "GIM_TOPIC_PREFIX": self.prefix,
@@ -118,7 +118,7 @@ class Corner:
         self.closed = True
         for service in self.services:
             service.stop()
-        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+        with postgres.connect(self.admin_url, "gim-faust bench") as conn:
             for name in self.databases.values():
                 conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                     sql.Identifier(name)))

@@ -36,6 +36,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from psycopg import sql
 
 from bench.harness import percentile
+from gim_faust import postgres
 from gim_faust.models.facts import Fact, InteractionFact
 from gim_faust.topics import Topics
 from tests.support import scenario as sc
@@ -147,13 +148,13 @@ def freshness(bootstrap: str, db_url: str, prefix: str, count: int, rate_ms: flo
     seen: dict[str, float] = {}
     done = threading.Event()
     try:
-        with psycopg.connect(db_url, autocommit=True) as conn:
+        with postgres.connect(db_url, "gim-faust bench") as conn:
             wait_loaded(conn, topics.loader_group, end_offsets(bootstrap, topics.facts),
                         timeout=600, worker=worker)
             worker.wait_ready()
 
             def poll() -> None:
-                with psycopg.connect(db_url, autocommit=True) as reader:
+                with postgres.connect(db_url, "gim-faust bench") as reader:
                     while not done.is_set() or len(seen) < len(produced):
                         pending = [i for i in list(produced) if i not in seen]
                         if pending:
@@ -198,11 +199,11 @@ def _connect_when_created(url: str, worker: WorkerProcess) -> psycopg.Connection
     deadline = time.monotonic() + 120
     while True:
         try:
-            conn = psycopg.connect(url, autocommit=True)
+            conn = postgres.connect(url, "gim-faust bench")
             if conn.execute("SELECT to_regclass('ctl_audit_log')").fetchone()[0]:
                 return conn
             conn.close()
-        except psycopg.OperationalError:
+        except postgres.Unreachable:
             pass
         if time.monotonic() > deadline or worker.proc.poll() is not None:
             raise SystemExit(f"the worker did not create the Info Mart:\n{worker.log_text()}")
@@ -232,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         result = backlog(bootstrap, db_url, prefix, args.copies, args.batch_rows, log_dir)
         latencies = freshness(bootstrap, db_url, prefix, args.fresh, args.rate_ms, log_dir)
     finally:
-        with psycopg.connect(admin_url, autocommit=True) as admin:
+        with postgres.connect(admin_url, "gim-faust bench") as admin:
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
                 sql.Identifier(dbname)))
         asyncio.run(_delete_topic(bootstrap, Topics(prefix).facts))

@@ -19,6 +19,7 @@ import psycopg
 
 from bench import source
 from bench.harness import Corner, Service, percentile, wait_until
+from gim_faust import postgres
 from gim_faust.kafka import end_offsets
 from gim_faust.simulate import SimOptions
 
@@ -87,12 +88,12 @@ def end_to_end(corner: Corner, events: int, workers: int) -> tuple[dict[str, Any
 def _connect(corner: Corner, services: list[Service]) -> psycopg.Connection:
     def connected() -> bool:
         try:
-            psycopg.connect(corner.urls["infomart"], autocommit=True).close()
+            postgres.connect(corner.urls["infomart"], "gim-faust bench").close()
             return True
-        except psycopg.OperationalError:
+        except postgres.Unreachable:
             return False
     wait_until(connected, services, 120, poll=0.1)
-    return psycopg.connect(corner.urls["infomart"], autocommit=True)
+    return postgres.connect(corner.urls["infomart"], "gim-faust bench")
 
 
 def freshness(corner: Corner, sim: SimOptions, services: list[Service], rate: float,
@@ -107,7 +108,7 @@ def freshness(corner: Corner, sim: SimOptions, services: list[Service], rate: fl
     trickling.set()
 
     def poll() -> None:
-        with psycopg.connect(corner.urls["infomart"], autocommit=True) as reader:
+        with postgres.connect(corner.urls["infomart"], "gim-faust bench") as reader:
             deadline = None
             while deadline is None or time.perf_counter() < deadline:
                 pending = [i for i in list(published) if i not in seen]

@@ -20,8 +20,8 @@ import uuid
 from pathlib import Path
 
 import orjson
-import psycopg
 
+from gim_faust import postgres
 from gim_faust.metrics import free_port
 from gim_faust.objectstore import open_store
 from tests.support import pipeline as pl
@@ -30,7 +30,7 @@ from tests.support.deployment import Deployment
 
 def _database(admin_url: str) -> str:
     name = f"gim_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
+    with postgres.connect(admin_url, "gim-faust bench") as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     return admin_url.rsplit("/", 1)[0] + f"/{name}"
 
