@@ -53,7 +53,7 @@ bench: services $(BENCH_STAMP)
 	set -a && source .local/services.env && set +a && $(PY) -m bench $(BENCH_ARGS)
 
 demo: services
-	set -a && source .local/services.env && set +a && $(PY) -m gim_faust.demo
+	set -a && source .local/services.env && set +a && $(PY) -m gim_faust.commands.demo
 
 clean: services-down
 	rm -rf $(VENV) .local var

@@ -1,5 +1,5 @@
 import sys
 
-from gim_faust.cli import main
+from gim_faust.commands.cli import main
 
 sys.exit(main())

@@ -183,8 +183,56 @@ _BY_ATTR = {s.attr: s for s in SETTINGS}
 
 
 @dataclass(frozen=True)
+class KafkaSettings:
+    """How every service reaches Kafka, and how the topics gim-faust creates are replicated."""
+
+    bootstrap: str
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    replication_factor: int = 1
+
+
+@dataclass(frozen=True)
+class GspSettings:
+    """What only the Stream Processor reads."""
+
+    state_dir: str
+    interaction_timeout: int
+    snapshot_interval: float
+    snapshot_keep: int
+    instance_id: str
+    app_id: str
+
+
+@dataclass(frozen=True)
+class LoaderSettings:
+    """What only the GIM service (loader, maintenance, export) reads."""
+
+    batch_rows: int
+    batch_delay_ms: int
+    retention_days: int
+    partitions_ahead_days: int
+    maintenance_interval: float
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """Where a service serves /metrics, /healthz and /readyz (port None: the service's
+    default, 0: a free one)."""
+
+    port: int | None
+    host: str
+
+
+@dataclass(frozen=True)
 class Settings:
-    """The typed settings of one process. ``repr`` masks every secret."""
+    """The typed settings of one process, one field per row of :data:`SETTINGS` (so the
+    environment and the flags never drift), and the sections a service hands to each
+    library (:attr:`kafka`, :attr:`gsp`, :attr:`loader`, :attr:`metrics`; the databases and
+    the object store are one URL each). ``repr`` masks every secret."""
 
     tenant: str
     topic_prefix: str
@@ -224,6 +272,28 @@ class Settings:
         return f"Settings({', '.join(shown)})"
 
     __str__ = __repr__
+
+    @property
+    def kafka(self) -> KafkaSettings:
+        return KafkaSettings(self.kafka_bootstrap, self.kafka_security_protocol,
+                             self.kafka_sasl_mechanism, self.kafka_sasl_username,
+                             self.kafka_sasl_password, self.kafka_ssl_cafile,
+                             self.kafka_replication_factor)
+
+    @property
+    def gsp(self) -> GspSettings:
+        return GspSettings(self.state_dir, self.interaction_timeout, self.snapshot_interval,
+                           self.snapshot_keep, self.gsp_instance_id, self.gsp_app_id)
+
+    @property
+    def loader(self) -> LoaderSettings:
+        return LoaderSettings(self.loader_batch_rows, self.loader_batch_delay_ms,
+                              self.retention_days, self.partitions_ahead_days,
+                              self.maintenance_interval)
+
+    @property
+    def metrics(self) -> MetricsSettings:
+        return MetricsSettings(self.metrics_port, self.metrics_host)
 
 
 def default_instance_id(host: str, state_dir: str) -> str:

@@ -41,7 +41,6 @@ followed by the manifest: memory stays flat whatever the size of the Info Mart. 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import tempfile
@@ -68,9 +67,9 @@ from gim_faust.loaders.export_sql import Selection, Table, discover, gaps, runni
 from psycopg import sql
 
 from gim_faust import postgres
-from gim_faust.errors import ConfigError, FatalError, RetriableError
+from gim_faust.errors import FatalError, RetriableError
 from gim_faust.objectstore import NotFound, ObjectStore, open_store
-from gim_faust.settings import Settings, parse_ts
+from gim_faust.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -314,23 +313,3 @@ def record_run(settings: Settings, result: ExportResult) -> None:
     except (postgres.Error, RetriableError) as exc:
         log.warning("export done, but its run could not be recorded in ctl_audit_log (%s); "
                     "the export alert will count it as missing", postgres.one_line(exc))
-
-
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """``gim-faust gim export [--from TS --to TS]``: a summary line, then the manifest (or,
-    when nothing changed, what would have been its marks) as JSON."""
-    window = None
-    from_ts, to_ts = getattr(args, "from_ts", None), getattr(args, "to_ts", None)
-    if (from_ts is None) != (to_ts is None):
-        raise ConfigError("give both --from and --to (a window on end_ts), or neither (what "
-                          "changed since the previous export)")
-    if from_ts is not None and to_ts is not None:
-        window = (parse_ts(from_ts, "--from"), parse_ts(to_ts, "--to"))
-        if window[0] >= window[1]:
-            raise ConfigError(f"--from {from_ts} is not before --to {to_ts}")
-    result = export(settings, window)
-    record_run(settings, result)
-    print(result.summary())
-    print(orjson.dumps({"written": result.folder is not None, "url": result.url,
-                        "manifest": result.manifest}, option=orjson.OPT_SORT_KEYS).decode())
-    return 0

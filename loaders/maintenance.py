@@ -9,13 +9,10 @@ tells the worker's schedule when maintenance last ran.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-import orjson
 import psycopg
 from gim_faust.loaders import jobs
 from gim_faust.loaders.maintenance_plan import Report
@@ -81,19 +78,3 @@ def maintain(settings: Settings, should_stop: Callable[[], bool] = lambda: False
             return report
     except postgres.Error as exc:
         raise postgres.translate(exc, conninfo, "maintenance") from None
-
-
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """``gim-faust gim maintenance``: one run now; a summary line, then the report as JSON.
-
-    Exit 1 when an operation was skipped (its locks stayed busy): run it again later."""
-    report = maintain(settings)
-    assert report is not None   # no interval: never skipped
-    print(report.summary())
-    print(orjson.dumps(report.as_dict(), option=orjson.OPT_SORT_KEYS).decode())
-    if report.skipped:
-        print(f"gim-faust: maintenance skipped {len(report.skipped)} operations "
-              f"({'; '.join(report.skipped)}); run it again later", file=sys.stderr)
-        return 1
-    return 0
-

@@ -2,7 +2,7 @@
 on the Info Mart, each in its own short transaction (and, step 6, the export leftovers in
 object storage). Separate from the plan (:mod:`gim_faust.loaders.maintenance_plan`: which days,
 which partitions, the report) and from the job's entry points
-(:mod:`gim_faust.loaders.maintenance`: the lock, the schedule, the command).
+(:mod:`gim_faust.loaders.maintenance`: the lock, the schedule).
 
 A run does, in this order:
 

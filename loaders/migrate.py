@@ -18,7 +18,6 @@ Running it again applies nothing and changes nothing.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import re
@@ -35,7 +34,6 @@ from psycopg.conninfo import conninfo_to_dict
 
 from gim_faust import postgres
 from gim_faust.errors import FatalError, RetriableError
-from gim_faust.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -207,14 +205,3 @@ def migrate(conninfo: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
 def _stuck() -> RetriableError:
     return RetriableError(f"another migrator held the schema lock for more than "
                           f"{LOCK_WAIT_S} s; is one stuck?")
-
-
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """``gim-faust infomart migrate``."""
-    applied = migrate(settings.infomart_db_url)
-    target = postgres.describe(settings.infomart_db_url)
-    if applied:
-        print(f"{target}: applied {', '.join(applied)}")
-    else:
-        print(f"{target}: schema is up to date")
-    return 0

@@ -20,7 +20,6 @@ a failed reading never gets as far as the diff, so an outage is never taken for 
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
@@ -263,13 +262,19 @@ def _migrate(conninfo: str) -> list[str]:
     return applied
 
 
-async def _serve(settings: Settings, once: bool) -> int:
+async def run_once(settings: Settings) -> CycleResult:
+    """One full cycle (``gca run --once``); its result."""
     adapter = ConfigAdapter(settings)
     try:
-        if once:
-            result = await adapter.cycle()
-            print(f"gca {settings.tenant}: {result.summary()}")
-            return 0
+        return await adapter.cycle()
+    finally:
+        await adapter.close()
+
+
+async def run_until_stopped(settings: Settings) -> None:
+    """A cycle every poll interval, metrics served, until SIGTERM or SIGINT (``gca run``)."""
+    adapter = ConfigAdapter(settings)
+    try:
         try:
             server = serve("gca", adapter.metrics.registry, adapter.ready,
                            settings.metrics_host, settings.metrics_port)
@@ -287,11 +292,5 @@ async def _serve(settings: Settings, once: bool) -> int:
             await adapter.run_forever(stop)
         finally:
             server.stop()
-        return 0
     finally:
         await adapter.close()
-
-
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """``gim-faust gca run [--once]``: exit 0, or 1 (via the CLI) with the failure's reason."""
-    return asyncio.run(_serve(settings, bool(getattr(args, "once", False))))

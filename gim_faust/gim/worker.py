@@ -24,7 +24,6 @@ export last completed, in background tasks beside loading (:mod:`gim_faust.gim.s
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -323,14 +322,10 @@ def _error_class(exc: BaseException) -> str:
     return type(cause if cause is not None else exc).__name__
 
 
-async def _main(settings: Settings) -> int:
+async def run_until_stopped(settings: Settings) -> int:
+    """One loader worker until SIGTERM or SIGINT (``gim-faust gim worker``)."""
     loader = Loader(settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, loader.stop)
     return await loader.run()
-
-
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """``gim-faust gim worker``."""
-    return asyncio.run(_main(settings))

@@ -1,5 +1,10 @@
-"""GSP, the Stream Processor. ``faust -A gim_faust.gsp worker`` finds ``app`` here; it is
-built on first access from the ``GIM_*`` environment."""
+"""GSP, the Stream Processor. ``faust -A gim_faust.gsp worker`` finds ``app`` here.
+
+Importing this package does nothing; reading ``app`` builds the worker from the ``GIM_*``
+environment, and that connects: it locks the state directory, creates the GSP's topics,
+serves the metrics port, may download a snapshot and reads the configuration topic
+(``gsp.service.build``, the one place that does I/O before the worker starts). Tools that
+only inspect code should import ``gim_faust.gsp.service`` instead."""
 
 from __future__ import annotations
 

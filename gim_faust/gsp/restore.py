@@ -20,7 +20,6 @@ how many that is, ``gim_gsp_changelog_records_recovered_total`` counts what reco
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import shutil
@@ -140,16 +139,9 @@ def _install(area: SnapshotArea, manifest: Manifest, tables: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """``gim-faust gsp restore``: replace this worker's local stores with the newest usable
-    snapshot's (the worker must be stopped)."""
+def restore_stopped_worker(settings: Settings) -> Manifest | None:
+    """Replace this worker's local stores with the newest usable snapshot's (the worker must
+    be stopped); the snapshot restored, None when none is usable."""
     with state_dir.lock(settings):
         state_dir.sweep(settings)
-        manifest = asyncio.run(restore(settings, state_dir.table_dir(settings), GspMetrics()))
-    if manifest is None:
-        print("gim-faust: no usable snapshot; a worker started on this state directory "
-              "rebuilds its state from the changelog")
-        return 1
-    print(f"restored snapshot {manifest.snapshot_id} taken {manifest.created_ts}: "
-          f"{len(manifest.partitions)} stores, {manifest.size} bytes")
-    return 0
+        return asyncio.run(restore(settings, state_dir.table_dir(settings), GspMetrics()))

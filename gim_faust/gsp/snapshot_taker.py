@@ -15,11 +15,9 @@ the worker carries on.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import shutil
-import sys
 import tempfile
 import time
 import urllib.error
@@ -32,7 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 import rocksdict
 
-from gim_faust.errors import ConfigError
+from gim_faust.errors import ConfigError, FatalError, RetriableError
 from gim_faust.gsp import state_dir
 from gim_faust.gsp.snapshots import (
     FileEntry,
@@ -155,29 +153,28 @@ class Checkpoints:
     stores: list[tuple[Any, int, int | None, Path]] = field(default_factory=list)
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """``gim-faust gsp snapshot``: ask the worker on this host (its metrics port, loopback
-    only) to take a snapshot now, and wait for it."""
+def request_snapshot(settings: Settings, timeout: float) -> str:
+    """Ask the worker on this host (its metrics port, loopback only) to take a snapshot now,
+    and wait for it; the worker's answer (JSON). Raises :class:`RetriableError` when no worker
+    answers or it answers with an error, :class:`FatalError` when it serves another tenant
+    or app."""
     if settings.metrics_port == 0:
         raise ConfigError("GIM_METRICS_PORT=0 names no worker: set it to the worker's port")
     port = settings.metrics_port or DEFAULT_PORTS["gsp"]
     url = f"http://127.0.0.1:{port}/snapshot"
     try:
         with urllib.request.urlopen(urllib.request.Request(url, method="POST"),
-                                    timeout=args.timeout) as answer:
+                                    timeout=timeout) as answer:
             body = answer.read().decode().strip()
     except urllib.error.HTTPError as exc:
-        print(f"gim-faust: the worker at {url} answered {exc.code}: "
-              f"{exc.read().decode().strip()}", file=sys.stderr)
-        return 1
+        raise RetriableError(f"the worker at {url} answered {exc.code}: "
+                             f"{exc.read().decode().strip()}") from None
     except (urllib.error.URLError, OSError) as exc:
-        print(f"gim-faust: no GSP worker answers at {url} ({exc}); snapshots are taken by a "
-              "running worker: run this next to it, with its GIM_METRICS_PORT", file=sys.stderr)
-        return 1
+        raise RetriableError(f"no GSP worker answers at {url} ({exc}); snapshots are taken by "
+                             "a running worker: run this next to it, with its "
+                             "GIM_METRICS_PORT") from None
     if not orjson.loads(body)["prefix"].startswith(app_prefix(settings.tenant,
                                                               settings.gsp_app_id)):
-        print(f"gim-faust: the worker at {url} serves another tenant or app ({body}); "
-              f"set GIM_METRICS_PORT to this tenant's worker", file=sys.stderr)
-        return 1
-    print(body)
-    return 0
+        raise FatalError(f"the worker at {url} serves another tenant or app ({body}); "
+                         f"set GIM_METRICS_PORT to this tenant's worker")
+    return body

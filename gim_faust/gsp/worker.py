@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
-
 import faust
 
 from gim_faust.gsp.service import build
 from gim_faust.settings import Settings
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
+def run_until_stopped(settings: Settings) -> None:
     gsp = build(settings)
     worker = faust.Worker(gsp.app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()
-    return 0

@@ -22,7 +22,7 @@ import pytest
 from gim_faust.transforms.keys import dn_key, person_key, reason_key
 from psycopg import sql
 
-from gim_faust.cli import main
+from gim_faust.commands.cli import main
 from gim_faust.gca.configdb_reader import read_tenant
 from gim_faust.gca.objects import build_objects
 from gim_faust.simulate.configdb_writer import contract_schema

@@ -16,10 +16,10 @@ from aiokafka import TopicPartition
 from aiokafka.admin import RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
+from gim_faust.commands.replay import committed
 from gim_faust.kafka import admin_client, end_offsets
 from gim_faust.metrics import free_port
 from gim_faust.objectstore import open_store
-from gim_faust.replay import committed
 from tests.integration.test_end_to_end import assert_infomart_equals_expected
 from tests.support import infomart
 from tests.support import pipeline as pl

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gim_faust import cli
+from gim_faust.commands import cli
 
 SCRIPT = Path(sys.executable).with_name("gim-faust")
 
@@ -106,4 +106,4 @@ def test_replay_refuses_a_to_time_before_the_from_time(capsys) -> None:
 
 
 def test_the_migrate_handler_resolves() -> None:
-    assert callable(cli._handler("gim_faust.loaders.migrate:run"))
+    assert callable(cli._handler("gim_faust.commands.infomart:run_migrate"))

@@ -104,7 +104,7 @@ LAYERS = (
     ("libraries", {"tables", "loaders", "postgres", "objectstore", "kafka", "topics",
                    "settings", "metrics"}),
     ("services", {"gca", "gsp", "gim"}),
-    ("commands", {"cli", "__main__", "demo", "replay", "report", "simulate"}),
+    ("commands", {"commands", "__main__", "simulate"}),
 )
 
 

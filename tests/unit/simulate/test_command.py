@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from gim_faust import cli
+from gim_faust.commands import cli
+from gim_faust.commands.simulate import parse_speed
 from gim_faust.simulate import SimOptions, generate
-from gim_faust.simulate.publish import parse_speed
 
 ARGS = ["simulate", "--tenant", "acme", "--agents", "6", "--hours", "2", "--seed", "7",
         "--start", "2026-11-02T08:00:00Z"]

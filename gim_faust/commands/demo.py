@@ -32,7 +32,7 @@ from gim_faust.simulate import SimOptions, generate, write_configuration
 from gim_faust.simulate.publish import publish
 from gim_faust.topics import Topics
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TENANT = "acme"
 
 
@@ -82,7 +82,7 @@ def _wait(settings: Settings, topics: Topics, infomart_url: str,
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.ERROR)  # the clients' retry warnings are noise here
-    parser = argparse.ArgumentParser(prog="python -m gim_faust.demo", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m gim_faust.commands.demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--admin-url", default=os.environ.get(
         "GIM_TEST_PG_URL", "postgresql://127.0.0.1:5432/postgres"))

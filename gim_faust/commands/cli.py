@@ -86,26 +86,28 @@ def _simulate_args(p: argparse.ArgumentParser) -> None:
 
 COMMANDS: tuple[Command, ...] = (
     Command(("infomart", "migrate"), "create or upgrade the tenant's Info Mart schema",
-            "gim_faust.loaders.migrate:run"),
+            "gim_faust.commands.infomart:run_migrate"),
     Command(("gca", "run"), "run the Config Adapter service",
-            "gim_faust.gca.service:run", _gca_run_args),
-    Command(("gsp", "worker"), "run a Stream Processor worker", "gim_faust.gsp.worker:run"),
+            "gim_faust.commands.gca:run", _gca_run_args),
+    Command(("gsp", "worker"), "run a Stream Processor worker",
+            "gim_faust.commands.gsp:run_worker"),
     Command(("gsp", "snapshot"), "ask the GSP worker on this host to take a state snapshot now",
-            "gim_faust.gsp.snapshot_taker:run", _snapshot_args),
+            "gim_faust.commands.gsp:run_snapshot", _snapshot_args),
     Command(("gsp", "restore"), "rebuild local GSP state from the newest usable snapshot "
-            "(the worker must be stopped)", "gim_faust.gsp.restore:run"),
-    Command(("gim", "worker"), "run an Info Mart loader worker", "gim_faust.gim.worker:run"),
+            "(the worker must be stopped)", "gim_faust.commands.gsp:run_restore"),
+    Command(("gim", "worker"), "run an Info Mart loader worker",
+            "gim_faust.commands.gim:run_worker"),
     Command(("gim", "export"), "export Info Mart data to object storage",
-            "gim_faust.loaders.export:run", _export_args),
+            "gim_faust.commands.gim:run_export", _export_args),
     Command(("gim", "maintenance"), "one run of the maintenance job (partitions, calendar, "
-            "retention, statistics)", "gim_faust.loaders.maintenance:run"),
+            "retention, statistics)", "gim_faust.commands.gim:run_maintenance"),
     Command(("replay",), "move a stopped consumer group back to a time, for reprocessing",
-            "gim_faust.replay:run", _replay_args),
-    Command(("report",), "write an HTML report from the Info Mart", "gim_faust.report:run",
-            _report_args),
+            "gim_faust.commands.replay:run", _replay_args),
+    Command(("report",), "write an HTML report from the Info Mart",
+            "gim_faust.commands.report:run", _report_args),
     Command(("simulate",), "simulate a contact-center day: its configuration into the "
-            "Configuration Database, its raw events into the topics", "gim_faust.simulate.publish:run",
-            _simulate_args),
+            "Configuration Database, its raw events into the topics",
+            "gim_faust.commands.simulate:run", _simulate_args),
 )
 
 
