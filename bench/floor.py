@@ -26,8 +26,8 @@ type text, ts text)"""
 
 async def _consume(settings: Settings, conn: psycopg.Connection) -> int:
     names = list(Topics(settings.topic_prefix).raw_all)
-    tps = list(await end_offsets(settings, names))
-    consumer = AIOKafkaConsumer(**client_options(settings), group_id=None,
+    tps = list(await end_offsets(settings.kafka, names))
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), group_id=None,
                                 enable_auto_commit=False, max_partition_fetch_bytes=4 * 1024**2)
     await consumer.start()
     try:

@@ -104,7 +104,7 @@ class Corner:
         """Input messages the GSP has not committed yet (None: not known yet)."""
         inputs = [*self.topics.raw_all, *(self.topics.party_ended(c)
                                           for c in ("voice", "digital"))]
-        return asyncio.run(group_lag(self.settings, self.settings.gsp_app_id, inputs))
+        return asyncio.run(group_lag(self.settings.kafka, self.settings.gsp_app_id, inputs))
 
     def rocksdb_mb(self) -> float:
         """Size of the GSP workers' state directories (``GIM_STATE_DIR``)."""
@@ -127,7 +127,7 @@ class Corner:
 
 
 async def _delete_topics(settings: Settings, prefixes: tuple[str, ...]) -> None:
-    async with admin_client(settings) as admin:
+    async with admin_client(settings.kafka) as admin:
         names = [t for t in await admin.list_topics() if t.startswith(prefixes)]
         if names:
             await admin.delete_topics(names)

@@ -66,7 +66,7 @@ def _loaded(corner: Corner, conn: psycopg.Connection) -> bool:
     stored = dict(conn.execute(
         "SELECT partition, next_offset FROM ctl_kafka_offset WHERE consumer_group = %s",
         (corner.topics.loader_group,)).fetchall())
-    ends = asyncio.run(end_offsets(corner.settings, [corner.topics.facts]))
+    ends = asyncio.run(end_offsets(corner.settings.kafka, [corner.topics.facts]))
     return all(stored.get(tp.partition, 0) >= end for tp, end in ends.items())
 
 

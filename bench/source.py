@@ -54,7 +54,7 @@ async def trickle(settings: Settings, messages: Iterator[SimMessage], rate: floa
     """Publish at ``rate`` events/s; for each interaction, when its first event was handed
     to the producer (``time.perf_counter``) goes to ``first_seen``."""
     topics = Topics(settings.topic_prefix)
-    producer = AIOKafkaProducer(**client_options(settings), linger_ms=1, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings.kafka), linger_ms=1, acks="all")
     await producer.start()
     count, began = 0, time.perf_counter()
     try:

@@ -17,6 +17,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from gim_faust.settings import MetricsSettings
+
 DEFAULT_PORTS = {"gca": 9250, "gsp": 9249, "gim": 8249}
 # An action runs on the server's thread and answers (HTTP status, body).
 Action = Callable[[], tuple[int, bytes]]
@@ -80,11 +82,11 @@ class MetricsServer:
 
 
 def serve(service: str, registry: CollectorRegistry, ready: Callable[[], bool],
-          host: str, port: int | None, actions: Mapping[str, Action] | None = None
+          where: MetricsSettings, actions: Mapping[str, Action] | None = None
           ) -> MetricsServer:
-    """Start the endpoint of ``service`` on its contract port unless ``port`` overrides it."""
-    return MetricsServer(registry, ready, host, DEFAULT_PORTS[service] if port is None else port,
-                         actions).start()
+    """Start the endpoint of ``service`` on its contract port unless ``where`` names one."""
+    port = DEFAULT_PORTS[service] if where.port is None else where.port
+    return MetricsServer(registry, ready, where.host, port, actions).start()
 
 
 def free_port() -> int:

@@ -64,12 +64,12 @@ from gim_faust.loaders.export_plan import (
     settle,
 )
 from gim_faust.loaders.export_sql import Selection, Table, discover, gaps, running, write_table
+from gim_faust.loaders.jobs import InfoMart
 from psycopg import sql
 
 from gim_faust import postgres
 from gim_faust.errors import FatalError, RetriableError
 from gim_faust.objectstore import NotFound, ObjectStore, open_store
-from gim_faust.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def latest_delta(store: ObjectStore, tenant: str) -> tuple[str, dict[str, Any]] 
     return None
 
 
-def export(settings: Settings, window: tuple[datetime, datetime] | None = None,
+def export(mart: InfoMart, window: tuple[datetime, datetime] | None = None,
            progress: Progress | None = None, store: ObjectStore | None = None) -> ExportResult:
     """One export under the job lock (module docstring); what it wrote.
 
@@ -183,15 +183,15 @@ def export(settings: Settings, window: tuple[datetime, datetime] | None = None,
     """
     started = time.monotonic()
     progress = progress or Progress()
-    tenant, conninfo = settings.tenant, settings.infomart_db_url
+    tenant, conninfo = mart.tenant, mart.url
     prefix = exports_prefix(tenant)
     conn = jobs.connect(conninfo, APPLICATION)
     try:
         with conn, jobs.job_lock(conn, "export"), \
                 tempfile.TemporaryDirectory(prefix="gim-export-") as spool:
-            store = store or open_store(settings.object_store)
+            store = store or open_store(mart.object_store)
             previous = None if window else latest_delta(store, tenant)
-            result = _export(conn, settings, store, prefix, window, previous, Path(spool),
+            result = _export(conn, tenant, store, prefix, window, previous, Path(spool),
                              progress)
     except postgres.Error as exc:
         raise postgres.translate(exc, conninfo, "export") from None
@@ -199,7 +199,7 @@ def export(settings: Settings, window: tuple[datetime, datetime] | None = None,
     return result
 
 
-def _export(conn: psycopg.Connection[Any], settings: Settings, store: ObjectStore,
+def _export(conn: psycopg.Connection[Any], tenant: str, store: ObjectStore,
             prefix: str, window: tuple[datetime, datetime] | None,
             previous: tuple[str, dict[str, Any]] | None, spool: Path,
             progress: Progress) -> ExportResult:
@@ -252,7 +252,7 @@ def _export(conn: psycopg.Connection[Any], settings: Settings, store: ObjectStor
     folder = folder_name(high, created)
     manifest: dict[str, Any] = {
         "format": FORMAT,
-        "tenant": settings.tenant,
+        "tenant": tenant,
         "kind": kind,
         "full": full,
         "schema_version": schema_version,
@@ -297,7 +297,7 @@ def _export(conn: psycopg.Connection[Any], settings: Settings, store: ObjectStor
     return ExportResult(folder, url, manifest, manifest["previous"])
 
 
-def record_run(settings: Settings, result: ExportResult) -> None:
+def record_run(mart: InfoMart, result: ExportResult) -> None:
     """The command's ``ctl_audit_log`` row (source ``gim-export``): a scheduled export (a
     CronJob) has no metrics endpoint of its own, so the loader reads these rows and serves
     when the export last succeeded (``gim_job_last_completed_timestamp_seconds``), the figure
@@ -307,7 +307,7 @@ def record_run(settings: Settings, result: ExportResult) -> None:
     detail = {"folder": result.folder, "kind": result.manifest["kind"], "rows": result.rows,
               "seconds": round(result.seconds, 3)}
     try:
-        conn = jobs.connect(settings.infomart_db_url, APPLICATION)
+        conn = jobs.connect(mart.url, APPLICATION)
         with conn:
             jobs.record_run(conn, jobs.RUN_SOURCES["export"], result.rows, detail)
     except (postgres.Error, RetriableError) as exc:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,20 @@ JOB_LOCK_KEY = postgres.lock_key(b"gimjobs\x01")
 _CLASSID, _OBJID = JOB_LOCK_KEY >> 32, JOB_LOCK_KEY & 0xFFFFFFFF
 # The session the jobs' SQL expects (timestamps written and read in UTC, ISO dates).
 SESSION = {"TimeZone": "UTC", "DateStyle": "ISO,YMD"}
+
+
+@dataclass(frozen=True)
+class InfoMart:
+    """What the two jobs work on, as plain values: the tenant, its Info Mart, where files
+    go, how long facts are kept and how far ahead partitions are made. The services build
+    it from their settings (``gim_faust.gim.scheduled_jobs.info_mart``); a script can build
+    it by hand, so the jobs need none of the product's configuration."""
+
+    tenant: str
+    url: str = field(repr=False)
+    object_store: str
+    retention_days: int
+    partitions_ahead_days: int
 
 
 class JobBusy(RetriableError):

@@ -15,12 +15,12 @@ from typing import Any
 
 import psycopg
 from gim_faust.loaders import jobs
+from gim_faust.loaders.jobs import InfoMart
 from gim_faust.loaders.maintenance_plan import Report
 from gim_faust.loaders.maintenance_sql import Maintenance
 
 from gim_faust import postgres
 from gim_faust.objectstore import open_store
-from gim_faust.settings import Settings
 
 SOURCE = jobs.RUN_SOURCES["maintenance"]
 APPLICATION = "gim-faust maintenance"
@@ -51,7 +51,7 @@ def seconds_until_due(conninfo: str, interval: float) -> float:
     return interval - (now - last).total_seconds()
 
 
-def maintain(settings: Settings, should_stop: Callable[[], bool] = lambda: False,
+def maintain(mart: InfoMart, should_stop: Callable[[], bool] = lambda: False,
              interval: float | None = None) -> Report | None:
     """One maintenance run under the job lock; its report.
 
@@ -61,7 +61,7 @@ def maintain(settings: Settings, should_stop: Callable[[], bool] = lambda: False
     or another run holds the lock, :class:`RetriableError` when the database cannot be
     reached, :class:`FatalError` when the schema or the account's rights do not allow it.
     """
-    conninfo = settings.infomart_db_url
+    conninfo = mart.url
     conn = jobs.connect(conninfo, APPLICATION)
     try:
         with conn, jobs.job_lock(conn, "maintenance"):
@@ -70,8 +70,8 @@ def maintain(settings: Settings, should_stop: Callable[[], bool] = lambda: False
                 now = conn.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
                 if last is not None and (now - last).total_seconds() < interval:
                     return None
-            store = open_store(settings.object_store) if settings.object_store else None
-            report = Maintenance(conn, settings, store, should_stop).run()
+            store = open_store(mart.object_store) if mart.object_store else None
+            report = Maintenance(conn, mart, store, should_stop).run()
             jobs.record_run(conn, SOURCE, report.total("rows_moved")
                             + report.total("rows_purged") + report.audit_rows_purged,
                             report.as_dict())

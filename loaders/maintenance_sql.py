@@ -50,6 +50,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from gim_faust.loaders.export_plan import exports_prefix, incomplete_folders
+from gim_faust.loaders.jobs import InfoMart
 from gim_faust.loaders.maintenance_plan import (
     CALENDAR_AHEAD_DAYS,
     Partition,
@@ -64,7 +65,6 @@ from psycopg import sql
 from gim_faust import postgres
 from gim_faust.errors import GimError
 from gim_faust.objectstore import ObjectStore
-from gim_faust.settings import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -94,15 +94,15 @@ def _ident(name: str) -> sql.Identifier:
 class Maintenance:
     """One run on one connection that holds the job lock. Blocking: run it on a thread."""
 
-    def __init__(self, conn: psycopg.Connection[Any], settings: Settings,
+    def __init__(self, conn: psycopg.Connection[Any], mart: InfoMart,
                  store: ObjectStore | None = None,
                  should_stop: Callable[[], bool] = lambda: False) -> None:
-        self.conn, self.settings, self.store = conn, settings, store
+        self.conn, self.mart, self.store = conn, mart, store
         self.should_stop = should_stop
         today = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date").fetchone()[0]  # type: ignore[index]
         self.report = Report(today=today,
-                             partitions_until=today + timedelta(settings.partitions_ahead_days),
-                             retention_cutoff=today - timedelta(settings.retention_days))
+                             partitions_until=today + timedelta(mart.partitions_ahead_days),
+                             retention_cutoff=today - timedelta(mart.retention_days))
         self._touched: set[str] = set()      # relations whose rows changed: to ANALYZE
         self._parents: set[str] = set()
 
@@ -344,7 +344,7 @@ class Maintenance:
         if self.store is None:
             return
         self._check_stop()
-        prefix = exports_prefix(self.settings.tenant)
+        prefix = exports_prefix(self.mart.tenant)
         try:
             for folder, keys in incomplete_folders(self.store.list(prefix), prefix).items():
                 for key in keys:

@@ -66,8 +66,8 @@ def _wait(settings: Settings, topics: Topics, infomart_url: str,
             raise SystemExit("\na service stopped early; see var/demo/*.log")
         if time.monotonic() > deadline:
             raise SystemExit("\nnot finished within 10 minutes; see var/demo/*.log")
-        lag = asyncio.run(group_lag(settings, topics.gsp_app_id, inputs))
-        facts = asyncio.run(topic_size(settings, topics.facts))
+        lag = asyncio.run(group_lag(settings.kafka, topics.gsp_app_id, inputs))
+        facts = asyncio.run(topic_size(settings.kafka, topics.facts))
         stored = summary.loaded_offsets(infomart_url, topics.loader_group)
         done = min(1.0, _events_read(gsp_port) / total)
         bar = "#" * int(done * 30)

@@ -11,6 +11,7 @@ import sys
 import orjson
 
 from gim_faust.errors import ConfigError
+from gim_faust.gim.scheduled_jobs import info_mart
 from gim_faust.gim.worker import run_until_stopped
 from gim_faust.loaders.export import export, record_run
 from gim_faust.loaders.maintenance import maintain
@@ -26,7 +27,7 @@ def run_maintenance(settings: Settings, args: argparse.Namespace) -> int:
     """``gim-faust gim maintenance``: one run now; a summary line, then the report as JSON.
 
     Exit 1 when an operation was skipped (its locks stayed busy): run it again later."""
-    report = maintain(settings)
+    report = maintain(info_mart(settings))
     assert report is not None   # no interval: never skipped
     print(report.summary())
     print(orjson.dumps(report.as_dict(), option=orjson.OPT_SORT_KEYS).decode())
@@ -49,8 +50,9 @@ def run_export(settings: Settings, args: argparse.Namespace) -> int:
         window = (parse_ts(from_ts, "--from"), parse_ts(to_ts, "--to"))
         if window[0] >= window[1]:
             raise ConfigError(f"--from {from_ts} is not before --to {to_ts}")
-    result = export(settings, window)
-    record_run(settings, result)
+    mart = info_mart(settings)
+    result = export(mart, window)
+    record_run(mart, result)
     print(result.summary())
     print(orjson.dumps({"written": result.folder is not None, "url": result.url,
                         "manifest": result.manifest}, option=orjson.OPT_SORT_KEYS).decode())

@@ -63,7 +63,7 @@ def default_group(settings: Settings, topics: list[str]) -> str:
 
 
 async def partitions(settings: Settings, topics: list[str]) -> list[TopicPartition]:
-    counts = await partition_counts(settings, topics)
+    counts = await partition_counts(settings.kafka, topics)
     missing = [t for t, n in counts.items() if n is None]
     if missing:
         raise ConfigError(f"topic(s) {', '.join(missing)} do not exist")
@@ -72,7 +72,7 @@ async def partitions(settings: Settings, topics: list[str]) -> list[TopicPartiti
 
 async def plan(settings: Settings, tps: list[TopicPartition], from_ms: int, to_ms: int | None,
                current: dict[TopicPartition, int]) -> list[Move]:
-    async with plain_consumer(settings) as consumer:
+    async with plain_consumer(settings.kafka) as consumer:
         ends = await consumer.end_offsets(tps)
         starts = await consumer.offsets_for_times(dict.fromkeys(tps, from_ms))
         stops = (await consumer.offsets_for_times(dict.fromkeys(tps, to_ms))
@@ -86,7 +86,7 @@ async def plan(settings: Settings, tps: list[TopicPartition], from_ms: int, to_m
 
 async def committed(settings: Settings, group: str, tps: list[TopicPartition]
                     ) -> dict[TopicPartition, int]:
-    async with admin_client(settings) as admin:
+    async with admin_client(settings.kafka) as admin:
         offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
     return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
 
@@ -98,7 +98,7 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
     to_ms = _ms(args.to_time, "--to-time") if args.to_time else None
     if to_ms is not None and to_ms <= from_ms:
         raise ConfigError("--to-time must be after --from-time")
-    state, members = await group_state(settings, group)
+    state, members = await group_state(settings.kafka, group)
     if members:
         raise FatalError(f"consumer group {group!r} has {members} member(s) (state {state}): "
                          "stop its workers first, then replay (a GSP worker is a static "
@@ -126,11 +126,11 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if writer is not None:
             writer.move_offsets({(m.tp.topic, m.tp.partition): m.target for m in moves})
-            if (await group_state(settings, group))[1]:   # the loader has no fence of its own
+            if (await group_state(settings.kafka, group))[1]:   # the loader has no fence of its own
                 raise FatalError(f"a loader of {group!r} started during the move and may have "
                                  "written its own offsets over it: stop it and replay again")
         else:  # Kafka refuses this commit while the group has members
-            async with plain_consumer(settings, group) as consumer:
+            async with plain_consumer(settings.kafka, group) as consumer:
                 consumer.assign([m.tp for m in moves])  # commits need an assignment
                 await consumer.commit({m.tp: OffsetAndMetadata(m.target, "gim-faust replay")
                                        for m in moves})

@@ -44,10 +44,10 @@ class ConfigPublisher:
         self._producer: AIOKafkaProducer | None = None
 
     async def start(self) -> None:
-        await ensure_topics(self.settings, [TopicSpec(self.topic, PARTITIONS, compacted=True)])
+        await ensure_topics(self.settings.kafka, [TopicSpec(self.topic, PARTITIONS, compacted=True)])
         await check_compacted(self.settings, self.topic)
         producer = AIOKafkaProducer(
-            **client_options(self.settings), acks="all", enable_idempotence=True,
+            **client_options(self.settings.kafka), acks="all", enable_idempotence=True,
             request_timeout_ms=REQUEST_TIMEOUT_MS, linger_ms=5)
         try:
             await producer.start()
@@ -79,7 +79,7 @@ class ConfigPublisher:
 async def check_compacted(settings: Settings, topic: str) -> None:
     """FatalError unless ``topic`` is compacted: on a deleting topic configuration would
     vanish after the retention time and a restarting Stream Processor would lose it."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
+    admin = AIOKafkaAdminClient(**client_options(settings.kafka))
     try:
         await admin.start()
         responses = await admin.describe_configs(
@@ -109,7 +109,7 @@ async def read_published(settings: Settings, topic: str) -> dict[ObjectKey, dict
     Used at start when there is no snapshot, so that GCA knows what consumers already have and
     can tombstone what configuration has since lost.
     """
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False,
                                 group_id=None, request_timeout_ms=REQUEST_TIMEOUT_MS)
     objects: dict[ObjectKey, dict[str, Any]] = {}
     try:
@@ -148,7 +148,7 @@ async def read_published(settings: Settings, topic: str) -> dict[ObjectKey, dict
 async def is_empty(settings: Settings, topic: str) -> bool:
     """True when no record was ever written to ``topic`` (or it does not exist): the topic was
     (re)created, and what a snapshot says was published is not there any more."""
-    consumer = AIOKafkaConsumer(**client_options(settings), enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**client_options(settings.kafka), enable_auto_commit=False,
                                 group_id=None, request_timeout_ms=REQUEST_TIMEOUT_MS)
     try:
         partitions = await _partitions(settings, topic)
@@ -165,7 +165,7 @@ async def is_empty(settings: Settings, topic: str) -> bool:
 
 async def _partitions(settings: Settings, topic: str) -> list[TopicPartition]:
     """The partitions of ``topic``; [] when it does not exist."""
-    admin = AIOKafkaAdminClient(**client_options(settings))
+    admin = AIOKafkaAdminClient(**client_options(settings.kafka))
     try:
         await admin.start()
         described = await admin.describe_topics([topic])

@@ -276,8 +276,7 @@ async def run_until_stopped(settings: Settings) -> None:
     adapter = ConfigAdapter(settings)
     try:
         try:
-            server = serve("gca", adapter.metrics.registry, adapter.ready,
-                           settings.metrics_host, settings.metrics_port)
+            server = serve("gca", adapter.metrics.registry, adapter.ready, settings.metrics)
         except OSError as exc:
             raise FatalError(f"cannot serve metrics on {settings.metrics_host}:"
                              f"{settings.metrics_port or 9250}: {exc}; set GIM_METRICS_PORT "

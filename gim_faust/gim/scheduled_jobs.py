@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from gim_faust.errors import FatalError, GimError
 from gim_faust.loaders import jobs, maintenance
-from gim_faust.loaders.jobs import JobBusy
+from gim_faust.loaders.jobs import InfoMart, JobBusy
+from gim_faust.settings import Settings
 
 if TYPE_CHECKING:
     from gim_faust.gim.worker import Loader
@@ -36,6 +37,12 @@ MAINTENANCE_RETRY_S = 300.0
 JOB_STATUS_EVERY_S = 300.0
 
 
+def info_mart(settings: Settings) -> InfoMart:
+    """What the database jobs work on, from the service's settings."""
+    return InfoMart(settings.tenant, settings.infomart_db_url, settings.object_store,
+                    settings.retention_days, settings.partitions_ahead_days)
+
+
 async def maintenance_loop(loader: Loader) -> None:
     """Runs maintenance whenever it is due, until the worker stops (module docstring)."""
     settings = loader.settings
@@ -46,7 +53,8 @@ async def maintenance_loop(loader: Loader) -> None:
                                            settings.infomart_db_url, interval)
             if wait <= 0:
                 report = await asyncio.to_thread(
-                    maintenance.maintain, settings, loader.maintenance_stop.is_set, interval)
+                    maintenance.maintain, info_mart(settings), loader.maintenance_stop.is_set,
+                    interval)
                 if report is not None:
                     loader.maintenance_metrics.run_done(report, time.time())
                     log.info("%s", report.summary())

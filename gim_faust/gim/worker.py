@@ -237,8 +237,7 @@ class Loader:
 
     async def run(self) -> int:
         settings = self.settings
-        server = serve("gim", self.registry, self.ready, settings.metrics_host,
-                       settings.metrics_port)
+        server = serve("gim", self.registry, self.ready, settings.metrics)
         log.info("metrics on %s:%d; Info Mart %s; topic %s; group %s", settings.metrics_host,
                  server.port, postgres.describe(settings.infomart_db_url), self.topics.facts, self.group)
         try:
@@ -269,7 +268,7 @@ class Loader:
 
     async def _consume(self) -> int:
         consumer = AIOKafkaConsumer(
-            **client_options(self.settings), group_id=self.group,
+            **client_options(self.settings.kafka), group_id=self.group,
             client_id=f"gim-loader-{socket.gethostname()}", enable_auto_commit=False,
             auto_offset_reset="earliest", metadata_max_age_ms=METADATA_MAX_AGE_MS)
         consumer.subscribe([self.topics.facts], listener=Rebalance(self))

@@ -31,11 +31,11 @@ class ConfigFollower:
 
     async def load(self) -> None:
         """Read the topic up to its current end."""
-        self._consumer = AIOKafkaConsumer(**client_options(self.settings), group_id=None,
+        self._consumer = AIOKafkaConsumer(**client_options(self.settings.kafka), group_id=None,
                                           enable_auto_commit=False,
                                           auto_offset_reset="earliest")
         await self._consumer.start()
-        count = (await partition_counts(self.settings, [self.topic]))[self.topic] or 0
+        count = (await partition_counts(self.settings.kafka, [self.topic]))[self.topic] or 0
         tps = [TopicPartition(self.topic, p) for p in range(count)]
         self._consumer.assign(tps)
         await self._consumer.seek_to_beginning(*tps)

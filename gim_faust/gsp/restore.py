@@ -86,16 +86,16 @@ async def _check_changelog(settings: Settings, manifest: Manifest) -> int:
     """Refuse a snapshot the changelog can no longer complete; return the tail to replay."""
     age_ms = (datetime.now(UTC) - datetime.fromisoformat(manifest.created_ts)
               ).total_seconds() * 1000
-    counts = await partition_counts(settings, sorted({p.changelog_topic
+    counts = await partition_counts(settings.kafka, sorted({p.changelog_topic
                                                       for p in manifest.partitions}))
     for p in manifest.partitions:
         if p.partition >= (counts[p.changelog_topic] or 0):
             raise SnapshotRefused(f"{p.changelog_topic}[{p.partition}] does not exist (any more)")
-    bounds = await offset_bounds(settings, [TopicPartition(p.changelog_topic, p.partition)
+    bounds = await offset_bounds(settings.kafka, [TopicPartition(p.changelog_topic, p.partition)
                                             for p in manifest.partitions])
     tail = 0
     for topic in sorted({p.changelog_topic for p in manifest.partitions}):
-        kept = await topic_setting(settings, topic, "delete.retention.ms")
+        kept = await topic_setting(settings.kafka, topic, "delete.retention.ms")
         if age_ms > int(kept or _DEFAULT_DELETE_RETENTION_MS):
             raise SnapshotRefused(f"it is older than {topic}'s delete.retention.ms ({kept}): "
                                   "deletions since may be gone from the changelog")

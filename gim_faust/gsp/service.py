@@ -110,7 +110,7 @@ class Gsp:
         """Started before a restore and Faust's recovery (Faust runs app tasks only after
         the first recovery), so /healthz answers while they run."""
         self.metrics_server = serve("gsp", self.metrics.registry, self.ready,
-                                    self.settings.metrics_host, self.settings.metrics_port,
+                                    self.settings.metrics,
                                     {"/snapshot": lambda: self._snapshot_now(loop)})
 
     async def _start(self) -> None:
@@ -205,13 +205,13 @@ async def _prepare(settings: Settings) -> dict[str, int]:
     """Partition counts of the inputs, after creating the topics the GSP owns."""
     topics = Topics(settings.topic_prefix, settings.gsp_app_id)
     inputs = [*topics.raw_all, topics.config]
-    counts = await partition_counts(settings, inputs)
+    counts = await partition_counts(settings.kafka, inputs)
     found = {name: count for name, count in counts.items() if count is not None}
     missing = [name for name in counts if name not in found]
     if missing:
         raise FatalError(f"input topic(s) missing: {', '.join(missing)}; create them (and run "
                          f"'gim-faust gca run --once' for the config topic) before the GSP")
-    await ensure_topics(settings, [
+    await ensure_topics(settings.kafka, [
         TopicSpec(topics.facts, FACT_PARTITIONS),
         TopicSpec(topics.rejected, 1),
         *(TopicSpec(topics.party_ended(c), found[topics.raw(f"{c}.agents")])
@@ -241,7 +241,7 @@ def build(settings: Settings) -> Gsp:
     asyncio.set_event_loop(loop)
     gsp = Gsp(settings, loop.run_until_complete(_prepare(settings)))
     # Faust would create the changelogs itself, racing its own metadata (ensure_topics).
-    loop.run_until_complete(ensure_topics(settings, [
+    loop.run_until_complete(ensure_topics(settings.kafka, [
         TopicSpec(table.changelog_topic_name, table.partitions, compacted=True)
         for table in gsp.app.tables.values()]))
     gsp.state_lock = held

@@ -66,8 +66,8 @@ async def publish(settings: Settings, messages: Iterable[SimMessage], partitions
     missing ones; paced at ``speed`` times real time if given. Returns how many."""
     topics = Topics(settings.topic_prefix)
     names = {suffix: topics.raw(suffix) for suffix in RAW_SUFFIXES}
-    await ensure_topics(settings, [TopicSpec(name, partitions) for name in names.values()])
-    producer = AIOKafkaProducer(**client_options(settings), linger_ms=20,
+    await ensure_topics(settings.kafka, [TopicSpec(name, partitions) for name in names.values()])
+    producer = AIOKafkaProducer(**client_options(settings.kafka), linger_ms=20,
                                 max_batch_size=256 * 1024, acks="all")
     count, loop = 0, asyncio.get_running_loop()
     try:

@@ -377,11 +377,12 @@ async def test_gca_service_polls_survives_an_outage_and_reports(
     Configuration Database outage that is counted, retried and never taken for deletions."""
     from gim_faust.gca.service import ConfigAdapter
     from gim_faust.metrics import serve
-    from gim_faust.settings import load_settings
+    from gim_faust.settings import MetricsSettings, load_settings
 
     settings = load_settings({"gca_poll_interval": "0.2"})
     adapter = ConfigAdapter(settings)
-    server = serve("gca", adapter.metrics.registry, adapter.ready, "127.0.0.1", 0)
+    server = serve("gca", adapter.metrics.registry, adapter.ready,
+                   MetricsSettings(port=0, host="127.0.0.1"))
     stop = asyncio.Event()
     task = asyncio.create_task(adapter.run_forever(stop))
     registry = adapter.metrics.registry

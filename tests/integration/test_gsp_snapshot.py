@@ -41,7 +41,7 @@ def changelog_records(d: Deployment) -> int:
     names = [f"{d.topics.gsp_app_id}-{t}-{c}-changelog" for t in ("interactions", "agents",
                                                                     "party-facts")
              for c in ("voice", "digital")]
-    return sum(asyncio.run(end_offsets(pl.settings_for(d.bootstrap), names)).values())
+    return sum(asyncio.run(end_offsets(pl.settings_for(d.bootstrap).kafka, names)).values())
 
 
 class HalfDay:
@@ -135,10 +135,10 @@ def test_a_snapshot_the_changelog_no_longer_covers_is_refused(deployment: Deploy
     async def delete_up_to_the_end() -> None:
         """What time retention does to a changelog run with cleanup.policy=compact,delete
         (Kafka deletes records only from topics with a delete policy)."""
-        async with admin_client(pl.settings_for(deployment.bootstrap)) as admin:
+        async with admin_client(pl.settings_for(deployment.bootstrap).kafka) as admin:
             await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, tp.topic,
                                                       {"cleanup.policy": "compact,delete"})])
-            end = await end_offsets(pl.settings_for(deployment.bootstrap), [tp.topic])
+            end = await end_offsets(pl.settings_for(deployment.bootstrap).kafka, [tp.topic])
             await admin.delete_records({tp: RecordsToDelete(end[tp])})
     asyncio.run(delete_up_to_the_end())
     done = deployment.run("gsp", "restore", check=False,
@@ -167,7 +167,7 @@ def test_replaying_the_raw_topics_into_a_fresh_group_changes_nothing(
     assert "dry run: nothing changed" in dry.stdout
     d.run("replay", *topics, "--from-time", "2000-01-01T00:00:00Z", "--group", fresh)
     settings = pl.settings_for(d.bootstrap)
-    raw_ends = asyncio.run(end_offsets(settings, list(d.topics.raw_all)))
+    raw_ends = asyncio.run(end_offsets(settings.kafka, list(d.topics.raw_all)))
     assert asyncio.run(committed(settings, fresh, list(raw_ends))) == dict.fromkeys(raw_ends, 0)
     first = asyncio.run(pl.read_topic(d.bootstrap, d.topics.facts))
     replay_started = datetime.now(UTC)
@@ -184,7 +184,7 @@ def test_replaying_the_raw_topics_into_a_fresh_group_changes_nothing(
     # The loader's positions live in the Info Mart: replay moves them there.
     gim.stop()
     d.run("replay", "--topic", d.topics.facts, "--from-time", replay_started.isoformat())
-    fact_ends = asyncio.run(end_offsets(settings, [d.topics.facts]))
+    fact_ends = asyncio.run(end_offsets(settings.kafka, [d.topics.facts]))
     with infomart.connect(d.infomart_db) as conn:
         moved = infomart.stored_offsets(conn, d.topics.loader_group)
     assert sum(fact_ends[tp] - moved[tp.partition] for tp in fact_ends) == len(after) - len(first)

@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 import psycopg
+from gim_faust.loaders.jobs import InfoMart
 from gim_faust.loaders.migrate import migrate
 from gim_faust.loaders.writer import Batch, Writer
 from psycopg import sql
@@ -21,17 +22,20 @@ from gim_faust.gca import infomart as gca_infomart
 from gim_faust.gca.configdb_reader import read_tenant
 from gim_faust.gca.dimensions import desired
 from gim_faust.gca.objects import build_objects
+from gim_faust.gim.scheduled_jobs import info_mart
 from gim_faust.objectstore import ObjectStore
-from gim_faust.settings import Settings, load_settings
+from gim_faust.settings import load_settings
 from gim_faust.simulate.configdb_writer import contract_schema
 from tests.support import scenario as sc
 
 TENANT = "acme"
 
 
-def settings(infomart_url: str, store_url: str, **env: str) -> Settings:
-    return load_settings(environ={"GIM_TENANT": TENANT, "GIM_INFOMART_DB_URL": infomart_url,
-                                  "GIM_OBJECT_STORE": store_url, **env})
+def settings(infomart_url: str, store_url: str, **env: str) -> InfoMart:
+    """What the jobs work on, as the GIM service makes it from these ``GIM_*`` settings."""
+    return info_mart(load_settings(environ={
+        "GIM_TENANT": TENANT, "GIM_INFOMART_DB_URL": infomart_url, "GIM_OBJECT_STORE": store_url,
+        **env}))
 
 
 def load_facts(url: str, facts: Sequence[Any], batch_rows: int = 500) -> list[int]:

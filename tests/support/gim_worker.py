@@ -63,7 +63,7 @@ def publish_facts(bootstrap: str, topic: str, facts: Iterable[Fact]) -> None:
 
 def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:
     """partition -> offset after the last record, for every partition of ``topic``."""
-    ends = asyncio.run(kafka.end_offsets(pipeline.settings_for(bootstrap), [topic]))
+    ends = asyncio.run(kafka.end_offsets(pipeline.settings_for(bootstrap).kafka, [topic]))
     return {tp.partition: offset for tp, offset in ends.items()}
 
 

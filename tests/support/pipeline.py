@@ -59,7 +59,7 @@ async def publish(bootstrap: str, prefix: str, messages: Iterable[sc.Message],
 
 async def read_topic(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[tuple]:
     """Every message of ``topic`` from the beginning, as (key, value, headers)."""
-    count = (await partition_counts(settings_for(bootstrap), [topic]))[topic] or 0
+    count = (await partition_counts(settings_for(bootstrap).kafka, [topic]))[topic] or 0
     tps = [TopicPartition(topic, p) for p in range(count)]
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 enable_auto_commit=False, auto_offset_reset="earliest")
@@ -84,7 +84,7 @@ def settings_for(bootstrap: str) -> Settings:
 
 async def end_offsets(bootstrap: str, topic: str) -> int:
     """How many messages ``topic`` has received, over all partitions."""
-    return await topic_size(settings_for(bootstrap), topic)
+    return await topic_size(settings_for(bootstrap).kafka, topic)
 
 
 def newest_facts(messages: list[tuple]) -> dict[tuple[str, str], object]:
@@ -144,12 +144,12 @@ class Service:
 async def committed_lag(bootstrap: str, group: str, topics: list[str]) -> int | None:
     """How far the consumer ``group`` is behind the end of ``topics``, by committed offsets
     (None while a topic does not exist yet)."""
-    return await group_lag(settings_for(bootstrap), group, topics)
+    return await group_lag(settings_for(bootstrap).kafka, group, topics)
 
 
 def describe_lag(bootstrap: str, group: str, topics: list[str]) -> str:
     """The group's uncommitted messages per partition that has any, for a failed wait."""
-    lags = asyncio.run(partition_lag(settings_for(bootstrap), group, topics))
+    lags = asyncio.run(partition_lag(settings_for(bootstrap).kafka, group, topics))
     if lags is None:
         return f"lag of {group} unknown (a topic or the group's coordinator is missing)"
     behind = {f"{tp.topic}[{tp.partition}]": n for tp, n in sorted(lags.items()) if n}
