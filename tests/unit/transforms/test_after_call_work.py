@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from gim_faust.transforms.runner import Runner
 
-from tests.unit.transforms.events import (
+from tests.unit.transforms.event_builders import (
     Agent,
     Call,
     at,

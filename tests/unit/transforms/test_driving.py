@@ -12,7 +12,7 @@ from gim_faust.transforms.driving import DEDUPE_WINDOW_MS, SWEEP_EVERY_MS, Inter
 from gim_faust.models.codec import Source, decode
 from gim_faust.models.events import InteractionEvent
 from gim_faust.models.facts import supersedes
-from tests.unit.transforms.events import TENANT, Call, config
+from tests.unit.transforms.event_builders import TENANT, Call, config
 
 TIMEOUT_MS = 300_000
 HOUR = 3600

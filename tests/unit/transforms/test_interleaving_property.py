@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.support import scenario as sc
-from tests.unit.transforms.events import Agent, Call, by_time, config, run, unversioned
+from tests.unit.transforms.event_builders import Agent, Call, by_time, config, run, unversioned
 
 SCENARIO = "small"
 STREAMS = {suffix: list(sc.messages(SCENARIO, (suffix,))) for suffix in sc.TOPIC_FILES}

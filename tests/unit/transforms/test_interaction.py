@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.transforms.events import (
+from tests.unit.transforms.event_builders import (
     BASE_MS,
     Agent,
     Call,

@@ -34,7 +34,7 @@ from gim_faust.models.events import (
 )
 
 TENANT = "acme"
-SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "scenarios"
+SCENARIOS = Path(__file__).resolve().parents[2] / "data" / "scenarios"
 TOPICS = ("acme.voice.interactions", "acme.voice.agents", "acme.digital.interactions",
           "acme.digital.agents")
 SOURCES = {topic: Source.of_topic(topic) for topic in TOPICS}

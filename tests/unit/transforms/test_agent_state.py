@@ -8,7 +8,7 @@ from typing import Any
 from gim_faust.transforms.keys import reason_key
 from gim_faust.transforms.runner import Runner
 
-from tests.unit.transforms.events import (
+from tests.unit.transforms.event_builders import (
     BASE_MS,
     Agent,
     at,

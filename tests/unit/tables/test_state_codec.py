@@ -66,7 +66,7 @@ def test_a_newer_format_is_refused_with_what_to_do() -> None:
         state_codec.unpack(newer)
 
 
-STORED = Path(__file__).resolve().parents[1] / "data" / "states" / "format-1.jsonl"
+STORED = Path(__file__).resolve().parents[2] / "data" / "states" / "format-1.jsonl"
 
 
 def stored_states() -> list[tuple[str, bytes]]:
