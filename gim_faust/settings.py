@@ -142,6 +142,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("interaction_timeout", "GIM_INTERACTION_TIMEOUT",
             "seconds of event time without an event before an interaction times out",
             _positive(int), "14400"),
+    Setting("max_clock_skew", "GIM_MAX_CLOCK_SKEW",
+            "seconds an event's ts may lie ahead of the GSP's clock before it is rejected",
+            _non_negative(int), "300"),
     Setting("gca_poll_interval", "GIM_GCA_POLL_INTERVAL",
             "seconds between two reads of the Configuration Database", _positive(float), "30"),
     Setting("snapshot_interval", "GIM_SNAPSHOT_INTERVAL",
@@ -201,6 +204,7 @@ class GspSettings:
 
     state_dir: str
     interaction_timeout: int
+    max_clock_skew: int
     snapshot_interval: float
     snapshot_keep: int
     instance_id: str
@@ -248,6 +252,7 @@ class Settings:
     object_store: str
     state_dir: str
     interaction_timeout: int
+    max_clock_skew: int
     gca_poll_interval: float
     snapshot_interval: float
     snapshot_keep: int
@@ -282,8 +287,9 @@ class Settings:
 
     @property
     def gsp(self) -> GspSettings:
-        return GspSettings(self.state_dir, self.interaction_timeout, self.snapshot_interval,
-                           self.snapshot_keep, self.gsp_instance_id, self.gsp_app_id)
+        return GspSettings(self.state_dir, self.interaction_timeout, self.max_clock_skew,
+                           self.snapshot_interval, self.snapshot_keep, self.gsp_instance_id,
+                           self.gsp_app_id)
 
     @property
     def loader(self) -> LoaderSettings:

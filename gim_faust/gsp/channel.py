@@ -98,7 +98,8 @@ class Channel:
         started = time.perf_counter()
         message = event.message
         self.last_of_batch[message.partition] = event
-        decoded = decode(event.value, self.interaction_source, self.gsp.settings.tenant)
+        decoded = decode(event.value, self.interaction_source, self.gsp.settings.tenant,
+                         self.gsp.latest_ts_ms())
         if isinstance(decoded, Rejection):
             self.gsp.rejects.add(message, decoded)
             return
@@ -152,7 +153,8 @@ class Channel:
             applied = driving.apply_party_ended(KeysAt(batch, event), _party_ended(event.value),
                                                 self.party_facts)
         else:
-            decoded = decode(event.value, self.agent_source, self.gsp.settings.tenant)
+            decoded = decode(event.value, self.agent_source, self.gsp.settings.tenant,
+                             self.gsp.latest_ts_ms())
             if isinstance(decoded, Rejection):
                 self.gsp.rejects.add(message, decoded)
                 return

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
     from gim_faust.models.codec import Rejection
 
 REJECT_HEADER = "gim-reject-reason"
+# The largest record the GSP sends (the broker's default message.max.bytes), and room kept
+# in it for a rejected record's headers: a raw event longer than the rest is sent cut, with
+# its length in gim-reject-truncated, rather than not at all.
+REQUEST_MAX = 1024 * 1024
+_REJECT_VALUE_MAX = REQUEST_MAX - 4096
 
 
 def fact_key(fact: Fact) -> str:
@@ -106,10 +111,14 @@ class Rejects:
 
     async def send(self, producer: Any) -> None:
         for record, rejection in self.held:
-            await producer.send(self.topic, record.key, record.value, None, None, [
+            value, headers = record.value, [
                 (REJECT_HEADER, rejection.reason.encode()),
                 ("gim-reject-detail", rejection.detail.encode()[:1000]),
-                ("gim-source", f"{record.topic}/{record.partition}/{record.offset}".encode())])
+                ("gim-source", f"{record.topic}/{record.partition}/{record.offset}".encode())]
+            if value is not None and len(value) > _REJECT_VALUE_MAX:
+                value = value[:_REJECT_VALUE_MAX]
+                headers.append(("gim-reject-truncated", str(len(record.value)).encode()))
+            await producer.send(self.topic, record.key, value, None, None, headers)
             child(self.counter, rejection.reason).inc()
         self.held.clear()
 

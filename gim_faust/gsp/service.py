@@ -12,6 +12,7 @@ import gc
 import logging
 import signal
 import ssl
+import time
 import types
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -26,7 +27,7 @@ from gim_faust.gsp.config_follower import ConfigFollower
 from gim_faust.gsp.engine import Engine
 from gim_faust.gsp.intake import Chunk, Intake
 from gim_faust.gsp.metrics import GspMetrics, child
-from gim_faust.gsp.output import Rejects
+from gim_faust.gsp.output import REQUEST_MAX, Rejects
 from gim_faust.gsp.restore import restore
 from gim_faust.gsp.snapshot_taker import NotReady, Snapshotter
 from gim_faust.kafka import TopicSpec, ensure_topics, partition_counts
@@ -75,6 +76,10 @@ class Gsp:
             producer_linger_ms=5,
             producer_partitioner=partitioner.partition,
             producer_max_batch_size=512 * 1024,
+            # What the broker takes by default (message.max.bytes, 1 MiB + 12): Faust's own
+            # 1,000,000 refused to send a raw event of the broker's size back to the rejected
+            # topic with its headers, and the worker crashed on it at every restart.
+            producer_max_request_size=REQUEST_MAX,
             broker_max_poll_records=2000,
             stream_buffer_maxsize=16384,
             topic_replication_factor=settings.kafka_replication_factor,
@@ -102,6 +107,12 @@ class Gsp:
         self.app.task(self._start)
         self.app.task(self.engine.run)
         self.app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]  # Faust sends (app, revoked)
+
+    def latest_ts_ms(self) -> int:
+        """The latest event time accepted now: this worker's clock plus GIM_MAX_CLOCK_SKEW
+        (contract events.md), so one event from a wrong clock cannot move a partition's
+        event-time clock past every open interaction."""
+        return int((time.time() + self.settings.max_clock_skew) * 1000)
 
     def ready(self) -> bool:
         return self.started and not self.app.in_recovery and not self.app.rebalancing

@@ -9,7 +9,7 @@ topic, then the fields of the type.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Literal, overload
 
 import orjson
@@ -34,6 +34,14 @@ REASONS = ("not_json", "missing_field", "bad_value", "unknown_type", "wrong_tena
            "wrong_topic")
 _ENVELOPE = ("event_id", "type", "ts", "tenant", "media", "seq")
 _DN_TYPES = frozenset({"EventQueued", "EventDiverted"})
+# The contract's limits (events.md, "Bad input"): identifiers hold 1 to 128 characters, the
+# addresses at most 256; no string holds U+0000 (PostgreSQL text cannot); ts lies in
+# [2000-01-01, 2100-01-01).
+_LONGEST = {**dict.fromkeys(("event_id", "interaction_id", "agent_login", "dn", "target",
+                             "consult_of", "from_interaction_id"), 128),
+            "from": 256, "to": 256}
+_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
 _PARTY_TYPES = frozenset({"EventRinging", "EventDialing", "EventEstablished", "EventHeld",
                           "EventRetrieved", "EventReleased", "EventAbandoned"})
 
@@ -87,6 +95,10 @@ def _text(obj: dict[str, Any], name: str, required: bool = False) -> str | None:
         return None
     if not isinstance(value, str) or not value:
         raise _Reject("bad_value", f"'{name}' must be a non-empty string")
+    if len(value) > _LONGEST.get(name, len(value)):
+        raise _Reject("bad_value", f"'{name}' is longer than {_LONGEST[name]} characters")
+    if "\x00" in value:
+        raise _Reject("bad_value", f"'{name}' holds the character U+0000")
     return value
 
 
@@ -97,15 +109,22 @@ def _one_of(obj: dict[str, Any], name: str, allowed: frozenset[str]) -> str | No
     return value
 
 
-def _timestamp(value: Any) -> datetime:
+def _timestamp(value: Any, not_after_ms: int | None) -> datetime:
     try:
-        return parse_utc(value)
+        ts = parse_utc(value)
     except ValueError as exc:
         shown = value[:40] if isinstance(value, str) else value
         raise _Reject("bad_value", f"'ts'={shown!r} {exc}") from None
+    if not _EARLIEST <= ts < _LATEST:
+        raise _Reject("bad_value", f"'ts'={value!r} is not in [2000-01-01, 2100-01-01)")
+    if not_after_ms is not None and to_ms(ts) > not_after_ms:
+        raise _Reject("bad_value", f"'ts'={value!r} lies further ahead of this worker's clock "
+                                   f"than GIM_MAX_CLOCK_SKEW allows")
+    return ts
 
 
-def _envelope(obj: dict[str, Any], tenant: str, source: Source) -> _Envelope:
+def _envelope(obj: dict[str, Any], tenant: str, source: Source,
+              not_after_ms: int | None) -> _Envelope:
     for name in _ENVELOPE:
         if obj.get(name) is None:
             raise _Reject("missing_field", f"'{name}' is required")
@@ -115,15 +134,15 @@ def _envelope(obj: dict[str, Any], tenant: str, source: Source) -> _Envelope:
     if kind not in INTERACTION_TYPES and kind not in AGENT_TYPES:
         raise _Reject("unknown_type", f"type {kind[:60]!r} is not in the contract")
     event_id = _text(obj, "event_id", required=True)
-    if len(event_id) > 128:
-        raise _Reject("bad_value", "'event_id' is longer than 128 characters")
-    ts = _timestamp(obj["ts"])
+    ts = _timestamp(obj["ts"], not_after_ms)
     media = _one_of(obj, "media", MEDIA)
     assert media is not None  # the loop above requires every envelope field
     seq = obj["seq"]
-    if type(seq) is not int or seq < 0:
-        raise _Reject("bad_value", "'seq' must be an integer >= 0")
-    if _text(obj, "tenant") != tenant:
+    if type(seq) is not int or not 0 <= seq < 2**63:
+        raise _Reject("bad_value", "'seq' must be an integer in [0, 2^63)")
+    if not isinstance(obj["tenant"], str) or not obj["tenant"]:
+        raise _Reject("bad_value", "'tenant' must be a non-empty string")
+    if obj["tenant"] != tenant:
         raise _Reject("wrong_tenant", f"tenant {obj['tenant'][:60]!r} is not {tenant!r}")
     if (kind in AGENT_TYPES) != source.agents:
         raise _Reject("wrong_topic", f"{kind} does not belong on a "
@@ -159,8 +178,12 @@ def _agent(obj: dict[str, Any], envelope: _Envelope) -> AgentEvent:
         workmode=_one_of(obj, "workmode", WORKMODES) or "NotReady")
 
 
-def decode(value: bytes | None, source: Source, tenant: str) -> Event | Rejection:
-    """The event in ``value``, read from a topic of ``source``, or why it is rejected."""
+def decode(value: bytes | None, source: Source, tenant: str,
+           not_after_ms: int | None = None) -> Event | Rejection:
+    """The event in ``value``, read from a topic of ``source``, or why it is rejected.
+    ``not_after_ms``: the latest ``ts`` accepted (the worker's clock plus
+    ``GIM_MAX_CLOCK_SKEW``), so that one event from a wrong clock cannot move the event-time
+    clock past every open interaction; None checks only the contract's range."""
     try:
         obj = orjson.loads(value) if value is not None else None
     except orjson.JSONDecodeError as exc:
@@ -168,7 +191,7 @@ def decode(value: bytes | None, source: Source, tenant: str) -> Event | Rejectio
     if not isinstance(obj, dict):
         return Rejection("not_json", "not a JSON object")
     try:
-        envelope = _envelope(obj, tenant, source)
+        envelope = _envelope(obj, tenant, source, not_after_ms)
         return (_agent if source.agents else _interaction)(obj, envelope)
     except _Reject as exc:
         return exc.rejection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import re
 import threading
@@ -36,6 +37,47 @@ def test_day_scenario_facts_and_rejects(deployment: Deployment) -> None:
     assert reasons == sorted(b["reason"] for b in sc.bad_input(deployment.scenario))
     bad_values = {b["value"].encode() for b in sc.bad_input(deployment.scenario)}
     assert {value for _, value, _ in rejected} == bad_values  # original bytes kept
+
+
+def hostile_events() -> list[dict[str, str]]:
+    """Events the contract's limits reject (events.md, v2), each harmful when accepted: a
+    clock 14 years ahead (it timed out every open interaction of its partition), a NUL and
+    a 1,000,000-character address (the Info Mart cannot hold them; the fact was too large to
+    send)."""
+    def event(topic: str, **fields: object) -> dict[str, str]:
+        value = {"event_id": f"hostile-{len(fields)}-{sorted(fields)[0]}", "tenant": "acme",
+                 "media": "voice", "seq": 1, "ts": "2026-11-02T12:00:00.000Z", **fields}
+        return {"topic": f"acme.{topic}", "value": json.dumps(value), "reason": "bad_value"}
+    return [
+        event("voice.interactions", type="EventQueued", interaction_id="hostile-clock",
+              dn="8100", ts="2040-01-01T00:00:00.000Z"),
+        event("voice.agents", type="EventAgentReady", agent_login="5001",
+              ts="2040-01-01T00:00:00.000Z"),
+        event("voice.interactions", type="EventQueued", interaction_id="hostile\u0000nul",
+              dn="8100"),
+        event("voice.interactions", type="EventRinging", interaction_id="hostile-from",
+              dn="7001", **{"from": "+" * 1_000_000}),
+    ]
+
+
+def test_a_single_event_from_a_wrong_clock_changes_nothing(deployment: Deployment) -> None:
+    """Mid-day, events the contract's limits reject arrive among the valid ones: each is
+    rejected with bad_value and its original bytes, and every row is as expected."""
+    day = sc.interleaved(deployment.scenario)
+    hostile = hostile_events()
+    deployment.publish(day[:len(day) // 2], partitions=3)
+    deployment.publish([], hostile)
+    deployment.publish(day[len(day) // 2:], sc.bad_input(deployment.scenario))
+    deployment.run("gca", "run", "--once")
+    worker = deployment.gsp()
+    deployment.wait_gsp_caught_up(worker)
+    assert worker.running(), worker.tail()
+    assert_facts_equal_expected(deployment)
+    rejected = asyncio.run(pl.read_topic(deployment.bootstrap, deployment.topics.rejected))
+    bad = [*sc.bad_input(deployment.scenario), *hostile]
+    assert sorted(dict(headers)["gim-reject-reason"].decode() for _, _, headers in rejected) \
+        == sorted(b["reason"] for b in bad)
+    assert {value for _, value, _ in rejected} == {b["value"].encode() for b in bad}
 
 
 def test_kill_9_mid_stream_then_restart(deployment: Deployment) -> None:

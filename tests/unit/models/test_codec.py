@@ -385,3 +385,44 @@ def test_instants_outside_the_datetime_range_are_bad_value(ts: str) -> None:
     obj = {"event_id": "e", "type": "EventAgentReady", "ts": ts, "tenant": TENANT,
            "media": "voice", "seq": 0, "agent_login": "5001"}
     assert _reason(_decode_obj(obj, "acme.voice.agents")) == "bad_value"
+
+
+# --- the contract's limits (events.md, "Bad input", v2) -------------------------------------
+
+CALL = next(obj for topic, obj in VALID_OBJECTS
+            if topic == "acme.voice.interactions" and obj.get("from") and obj.get("dn"))
+CALL_TOPIC = "acme.voice.interactions"
+
+
+@pytest.mark.parametrize("change, detail", [
+    ({"interaction_id": "c" * 129}, "longer than 128"),
+    ({"dn": "7" * 129}, "longer than 128"),
+    ({"from": "+1" * 129}, "longer than 256"),
+    ({"from": "x" * 1_000_000}, "longer than 256"),
+    ({"interaction_id": "call\x00-1"}, "U+0000"),
+    ({"from": "+1555\x00"}, "U+0000"),
+    ({"seq": 2**63}, "2^63"),
+    ({"ts": "1999-12-31T23:59:59.999Z"}, "2000-01-01"),
+    ({"ts": "2100-01-01T00:00:00.000Z"}, "2100-01-01"),
+    ({"ts": "9999-12-31T23:59:59.999Z"}, "2100-01-01"),
+])
+def test_what_the_info_mart_cannot_hold_is_bad_value(change: dict[str, Any], detail: str) -> None:
+    result = _decode_obj({**CALL, **change}, CALL_TOPIC)
+    assert isinstance(result, Rejection) and result.reason == "bad_value"
+    assert detail in result.detail
+
+
+def test_the_limits_themselves_are_accepted() -> None:
+    edge = {**CALL, "interaction_id": "c" * 128, "from": "+" * 256, "seq": 2**63 - 1,
+            "ts": "2099-12-31T23:59:59.999Z"}
+    assert isinstance(_decode_obj(edge, CALL_TOPIC), InteractionEvent)
+
+
+def test_an_event_too_far_ahead_of_the_workers_clock_is_bad_value() -> None:
+    value = orjson.dumps({**CALL, "ts": "2040-01-01T00:00:00.000Z"})
+    now_ms = 1_796_500_000_000  # 2026-12-06
+    result = decode(value, SOURCES[CALL_TOPIC], TENANT, not_after_ms=now_ms + 300_000)
+    assert isinstance(result, Rejection) and result.reason == "bad_value"
+    assert "GIM_MAX_CLOCK_SKEW" in result.detail
+    assert isinstance(decode(orjson.dumps(CALL), SOURCES[CALL_TOPIC], TENANT,
+                             not_after_ms=now_ms + 300_000), InteractionEvent)
