@@ -36,6 +36,7 @@ import psycopg
 import pytest
 from gim_faust.loaders import migrate as migrations
 from gim_faust.loaders.migrate import MIGRATIONS_DIR, STATIC_DIMENSIONS, migrate
+from gim_faust.loaders.writer import Batch, Writer
 from gim_faust.transforms import codes
 from gim_faust.transforms.keys import date_time_key
 from psycopg import sql
@@ -110,10 +111,12 @@ INDEXED = {  # table -> leading columns of an index reports or exports need
 
 # --- helpers ---------------------------------------------------------------------------------
 
+ALL = [m.version for m in migrations.discover()]  # what a new database gets
+
 @pytest.fixture
 def db(fresh_db: str) -> str:
     """A fresh database with the schema."""
-    assert migrate(fresh_db) == ["0001"]
+    assert migrate(fresh_db) == ALL
     return fresh_db
 
 
@@ -187,10 +190,14 @@ def _fingerprint(url: str) -> str:
     return digest.hexdigest()
 
 
-def _migrations_copy(tmp_path: Path, *extra: tuple[str, str]) -> Path:
-    """A migrations folder with the real files and ``extra`` (file name, SQL) added."""
+def _migrations_copy(tmp_path: Path, *extra: tuple[str, str], upto: str = "9999") -> Path:
+    """A migrations folder with the real files up to version ``upto`` and ``extra`` (file
+    name, SQL) added."""
     folder = tmp_path / f"migrations-{uuid.uuid4().hex[:6]}"
     shutil.copytree(MIGRATIONS_DIR, folder)
+    for path in folder.glob("*.sql"):
+        if path.name[:4] > upto:
+            path.unlink()
     for name, text in extra:
         (folder / name).write_text(text, encoding="utf-8")
     return folder
@@ -254,9 +261,7 @@ def test_fact_columns_are_the_fact_fields(conn: psycopg.Connection[Any]) -> None
         for name, (kind, nullable) in have[table].items():
             if name.endswith("_ts"):
                 assert kind == "timestamp(3) with time zone", (table, name)
-            elif name.endswith("date_time_key"):
-                assert kind == "integer", (table, name)
-            elif name.endswith("_key") or name == "version":
+            elif name.endswith("_key") or name == "version":  # date-time keys too (v2)
                 assert kind == "bigint", (table, name)
             elif name.endswith(("_duration", "_count", "_flag")):
                 assert kind == "integer", (table, name)
@@ -273,9 +278,7 @@ def test_conventions_hold_in_every_table(conn: psycopg.Connection[Any]) -> None:
         for name, (kind, _) in columns.items():
             if name.endswith("_ts"):
                 assert kind == "timestamp(3) with time zone", (table, name)
-            if name.endswith("date_time_key"):
-                assert kind == "integer", (table, name)
-            elif name.endswith("_key"):
+            if name.endswith("_key"):  # date-time keys too (contract v2)
                 assert kind == "bigint", (table, name)
             if name.endswith(("_duration", "_count", "_flag")):
                 assert kind == "integer", (table, name)
@@ -342,31 +345,60 @@ def test_migrating_again_applies_nothing_and_changes_nothing(db: str) -> None:
 
 def test_an_older_schema_gets_only_the_newer_files(fresh_db: str, tmp_path: Path) -> None:
     old = _migrations_copy(tmp_path)
-    new = _migrations_copy(tmp_path, ("0002_extra.sql",
+    new = _migrations_copy(tmp_path, ("9001_extra.sql",
                                       "ALTER TABLE resource_ ADD COLUMN test_note text;\n"
                                       "CREATE TABLE test_added (x integer);\n"))
-    assert migrate(fresh_db, old) == ["0001"]
-    assert migrate(fresh_db, new) == ["0002"]
+    assert migrate(fresh_db, old) == ALL
+    assert migrate(fresh_db, new) == ["9001"]
     assert migrate(fresh_db, new) == []
     with psycopg.connect(fresh_db) as c:
         assert [r[0] for r in c.execute(
-            "SELECT version FROM ctl_schema_version ORDER BY 1")] == ["0001", "0002"]
+            "SELECT version FROM ctl_schema_version ORDER BY 1")] == [*ALL, "9001"]
         c.execute("SELECT test_note FROM resource_, test_added")
-    # A program that knows only 0001 leaves the newer schema alone.
+    # A program that does not know 9001 leaves the newer schema alone.
     assert migrate(fresh_db, old) == []
 
 
+def test_an_info_mart_of_contract_v1_takes_facts_after_2038_once_migrated(
+        fresh_db: str, tmp_path: Path) -> None:
+    """Version 2 of the contract makes the date-time keys bigint: migration 0002 widens the
+    columns of an Info Mart made by 0001 in place, its rows unchanged."""
+    assert migrate(fresh_db, _migrations_copy(tmp_path, upto="0001")) == ["0001"]
+    before = facts.InteractionFact("c-2026", 1, 1, datetime(2026, 11, 2, 9, tzinfo=timezone.utc),
+                                   None, 1793610000, "+1555", "8001", "ACTIVE", 1, 1)
+    after = dataclasses.replace(before, interaction_id="c-2050",
+                                start_ts=datetime(2050, 1, 1, 9, tzinfo=timezone.utc),
+                                start_date_time_key=2524640400)
+    writer = Writer(fresh_db, "gim-loader-test")
+    try:
+        writer.write(Batch([before], {}))
+        with pytest.raises(RetriableError):  # integer out of range: a v1 Info Mart ends in 2038
+            writer.write(Batch([after], {}))
+        writer.close()
+        assert migrate(fresh_db) == ["0002"]
+        writer.write(Batch([after], {}))
+    finally:
+        writer.close()
+    with psycopg.connect(fresh_db) as c:
+        assert c.execute("SELECT interaction_id, start_date_time_key FROM interaction_fact "
+                         "ORDER BY 1").fetchall() == [("c-2026", 1793610000),
+                                                      ("c-2050", 2524640400)]
+        assert c.execute("SELECT max(date_time_key), count(*) FROM date_time").fetchone() == (
+            2524640400, 2)
+
+
 def test_a_failing_file_leaves_nothing_behind(fresh_db: str, tmp_path: Path) -> None:
-    broken = _migrations_copy(tmp_path, ("0002_broken.sql",
+    broken = _migrations_copy(tmp_path, ("9001_broken.sql",
                                          "CREATE TABLE half_done (x integer);\n"
                                          "SELECT no_such_function();\n"))
     with pytest.raises(FatalError, match="no_such_function"):
         migrate(fresh_db, broken)
     with psycopg.connect(fresh_db) as c:
-        assert [r[0] for r in c.execute("SELECT version FROM ctl_schema_version")] == ["0001"]
+        assert [r[0] for r in c.execute(
+            "SELECT version FROM ctl_schema_version ORDER BY 1")] == ALL
         assert c.execute("SELECT to_regclass('half_done')").fetchone() == (None,)
-    (broken / "0002_broken.sql").write_text("CREATE TABLE half_done (x integer);\n")
-    assert migrate(fresh_db, broken) == ["0002"]
+    (broken / "9001_broken.sql").write_text("CREATE TABLE half_done (x integer);\n")
+    assert migrate(fresh_db, broken) == ["9001"]
 
 
 def test_concurrent_migrators_apply_once(pg_url: str) -> None:
@@ -386,7 +418,7 @@ def test_concurrent_migrators_apply_once(pg_url: str) -> None:
             t.start()
         for t in threads:
             t.join(120)
-        assert sorted(map(str, results)) == ["['0001']", "[]", "[]", "[]"], results
+        assert sorted(map(str, results)) == [str(ALL), "[]", "[]", "[]"], results
         assert _fingerprint(url)
     finally:
         with psycopg.connect(pg_url, autocommit=True) as c:
@@ -398,7 +430,7 @@ def test_a_missing_database_is_created(pg_url: str) -> None:
     name = f"test_{uuid.uuid4().hex[:8]}"
     url = _with_dbname(pg_url, name)
     try:
-        assert migrate(url) == ["0001"]
+        assert migrate(url) == ALL
         assert migrate(url) == []
     finally:
         with psycopg.connect(pg_url, autocommit=True) as c:
@@ -576,5 +608,5 @@ def test_partition_functions_do_nothing_for_no_days(conn: psycopg.Connection[Any
 
 def test_a_migration_file_is_well_formed() -> None:
     found = migrations.discover()
-    assert [m.version for m in found][0] == "0001"
+    assert [m.version for m in found][:2] == ["0001", "0002"]
     assert all(m.path.suffix == ".sql" for m in found)
