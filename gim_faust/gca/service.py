@@ -38,7 +38,7 @@ from gim_faust.gca.dimensions import desired
 from gim_faust.gca.metrics import GcaMetrics
 from gim_faust.gca.objects import ObjectKey, build_objects
 from gim_faust.gca.publisher import ConfigPublisher, is_empty, read_published
-from gim_faust.metrics import serve
+from gim_faust.metrics import Heartbeat, serve
 from gim_faust.objectstore import ObjectStore, open_store
 from gim_faust.settings import Settings, mask_url
 from gim_faust.topics import Topics
@@ -274,9 +274,12 @@ async def run_once(settings: Settings) -> CycleResult:
 async def run_until_stopped(settings: Settings) -> None:
     """A cycle every poll interval, metrics served, until SIGTERM or SIGINT (``gca run``)."""
     adapter = ConfigAdapter(settings)
+    heartbeat = Heartbeat()
+    beating = asyncio.create_task(heartbeat.run(), name="heartbeat")
     try:
         try:
-            server = serve("gca", adapter.metrics.registry, adapter.ready, settings.metrics)
+            server = serve("gca", adapter.metrics.registry, adapter.ready, settings.metrics,
+                           heartbeat)
         except OSError as exc:
             raise FatalError(f"cannot serve metrics on {settings.metrics_host}:"
                              f"{settings.metrics_port or 9250}: {exc}; set GIM_METRICS_PORT "
@@ -292,4 +295,5 @@ async def run_until_stopped(settings: Settings) -> None:
         finally:
             server.stop()
     finally:
+        beating.cancel()
         await adapter.close()

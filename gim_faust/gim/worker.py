@@ -50,7 +50,7 @@ from gim_faust.gim.scheduled_jobs import job_status_loop, maintenance_loop
 from gim_faust.kafka import client_options
 from gim_faust.loaders import records
 from gim_faust.loaders.writer import BatchResult, Writer, prepare_schema
-from gim_faust.metrics import serve
+from gim_faust.metrics import Heartbeat, serve
 from gim_faust.settings import Settings
 from gim_faust.topics import Topics
 
@@ -237,13 +237,16 @@ class Loader:
 
     async def run(self) -> int:
         settings = self.settings
-        server = serve("gim", self.registry, self.ready, settings.metrics)
+        heartbeat = Heartbeat()
+        beating = asyncio.create_task(heartbeat.run(), name="heartbeat")
+        server = serve("gim", self.registry, self.ready, settings.metrics, heartbeat)
         log.info("metrics on %s:%d; Info Mart %s; topic %s; group %s", settings.metrics_host,
                  server.port, postgres.describe(settings.infomart_db_url), self.topics.facts, self.group)
         try:
             return await self._run()
         finally:
             server.stop()
+            beating.cancel()
 
     async def _run(self) -> int:
         applied = await self.db("preparing the Info Mart schema", prepare_schema,

@@ -31,7 +31,7 @@ from gim_faust.gsp.output import REQUEST_MAX, Rejects
 from gim_faust.gsp.restore import restore
 from gim_faust.gsp.snapshot_taker import NotReady, Snapshotter
 from gim_faust.kafka import TopicSpec, ensure_topics, partition_counts
-from gim_faust.metrics import MetricsServer, serve
+from gim_faust.metrics import Heartbeat, MetricsServer, serve
 from gim_faust.settings import Settings
 from gim_faust.topics import Topics
 from gim_faust.transforms.config_view import ConfigView
@@ -120,8 +120,11 @@ class Gsp:
     def serve_metrics(self, loop: asyncio.AbstractEventLoop) -> None:
         """Started before a restore and Faust's recovery (Faust runs app tasks only after
         the first recovery), so /healthz answers while they run."""
+        # A crashed app can leave the process running (a stop that never ends): not alive.
+        heartbeat = Heartbeat(failed=lambda: bool(self.app.crashed))
+        self.heartbeat_task = loop.create_task(heartbeat.run(), name="heartbeat")
         self.metrics_server = serve("gsp", self.metrics.registry, self.ready,
-                                    self.settings.metrics,
+                                    self.settings.metrics, heartbeat,
                                     {"/snapshot": lambda: self._snapshot_now(loop)})
 
     async def _start(self) -> None:

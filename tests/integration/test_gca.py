@@ -376,13 +376,13 @@ async def test_gca_service_polls_survives_an_outage_and_reports(
     """The long-running service: readiness, metrics, a change picked up by polling, and a
     Configuration Database outage that is counted, retried and never taken for deletions."""
     from gim_faust.gca.service import ConfigAdapter
-    from gim_faust.metrics import serve
+    from gim_faust.metrics import Heartbeat, serve
     from gim_faust.settings import MetricsSettings, load_settings
 
     settings = load_settings({"gca_poll_interval": "0.2"})
     adapter = ConfigAdapter(settings)
     server = serve("gca", adapter.metrics.registry, adapter.ready,
-                   MetricsSettings(port=0, host="127.0.0.1"))
+                   MetricsSettings(port=0, host="127.0.0.1"), Heartbeat())
     stop = asyncio.Event()
     task = asyncio.create_task(adapter.run_forever(stop))
     registry = adapter.metrics.registry

@@ -8,9 +8,11 @@ import random
 import re
 import threading
 import time
+from datetime import datetime
 
 import pytest
 
+from gim_faust.metrics import free_port
 from tests.support import infomart
 from tests.support import pipeline as pl
 from tests.support import scenario as sc
@@ -200,3 +202,37 @@ def assert_exact_once_caught_up(deployment: Deployment, workers: list[pl.Service
         problems = infomart.row_problems(conn, deployment.scenario)
     assert not problems, (f"{len(problems)} differences{context}:\n"
                           + "\n".join(problems[:30]))
+
+
+def test_a_crashed_worker_never_looks_healthy(deployment: Deployment) -> None:
+    """A state the worker cannot read (written by a newer version) crashes its batch. From
+    the crash on, /healthz never answers 200 again, however long the process takes to go,
+    so Kubernetes restarts a crashed worker that does not exit (issue 21, finding 3); before,
+    it answered 200 until the process was gone."""
+    deployment.publish(sc.interleaved(deployment.scenario)[:500], partitions=3)
+    deployment.run("gca", "run", "--once")
+    newer = b'{"format": 99, "state": {}, "outbox": []}'
+    changelog = f"{deployment.topics.gsp_app_id}-agents-voice-changelog"
+    asyncio.run(pl.create_topic(deployment.bootstrap, changelog, partitions=3))
+    logins = {m.key for m in sc.interleaved(deployment.scenario)[:500]
+              if m.topic_suffix == "voice.agents"}
+    asyncio.run(pl.publish_to(deployment.bootstrap, changelog,
+                              [(login, newer) for login in sorted(logins)]))
+    port = free_port()
+    worker = deployment.gsp(GIM_METRICS_PORT=str(port))
+    answers: list[tuple[float, int | None]] = []
+
+    def crashed_and_gone_or_unhealthy() -> bool:
+        answers.append((time.time(), pl.healthz(port)))
+        return "Crashed reason" in worker.log.read_text(errors="replace") and (
+            not worker.running() or answers[-1][1] == 503)
+    wait_until(crashed_and_gone_or_unhealthy, "the crashed worker to exit or fail /healthz",
+               120, seen=lambda: f"/healthz answers {answers[-5:]}", interval_s=0.05)
+    log = worker.log.read_text(errors="replace")
+    assert "format 99" in log, worker.tail()
+    stamp = re.search(r"\[(\S+ \S+)\] \[\d+\] \[ERROR\] \[\^-App\]: Crashed", log)
+    assert stamp is not None, worker.tail()
+    crashed = datetime.strptime(stamp[1], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    assert any(code == 200 for _, code in answers), answers  # it was healthy before
+    late = [(at - crashed, code) for at, code in answers if at > crashed + 0.5 and code == 200]
+    assert not late, f"healthy after the crash: {late[:5]}"

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -16,7 +17,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from prometheus_client.parser import text_string_to_metric_families
 
-from gim_faust.kafka import group_lag, partition_counts, partition_lag, topic_size
+from gim_faust.kafka import (
+    TopicSpec,
+    ensure_topics,
+    group_lag,
+    partition_counts,
+    partition_lag,
+    topic_size,
+)
 from gim_faust.models.facts import from_record
 from gim_faust.settings import Settings, load_settings
 from gim_faust.topics import Topics
@@ -177,6 +185,32 @@ def wait_caught_up(bootstrap: str, group: str, topics: list[str], service: Servi
         return describe_lag(bootstrap, group, topics) + tails
     wait_until(settled, f"{group} to commit all of its input", timeout_s, seen=seen,
                service=service, interval_s=1.0)
+
+
+async def create_topic(bootstrap: str, topic: str, partitions: int) -> None:
+    await ensure_topics(settings_for(bootstrap).kafka, [TopicSpec(topic, partitions)])
+
+
+async def publish_to(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]]) -> None:
+    """Raw (key, value) records, partitioned by key as Kafka's clients do."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic, value, key=key)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def healthz(port: int) -> int | None:
+    """The status /healthz answers, or None while nothing answers."""
+    try:
+        return int(urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5).status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
 
 
 def ready(port: int) -> bool:
