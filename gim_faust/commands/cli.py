@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from gim_faust import log_limit
 from gim_faust.errors import ConfigError, GimError
 from gim_faust.settings import SETTINGS, Settings, load_settings
 
@@ -157,6 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log_limit.install()
     try:
         return _handler(args.handler)(settings, args)
     except ConfigError as exc:

@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 import faust
 import orjson
 
+from gim_faust import log_limit
 from gim_faust.errors import FatalError
 from gim_faust.gsp import faust_patches, partitioner, state_dir
 from gim_faust.gsp.channel import Channel
@@ -133,6 +134,7 @@ class Gsp:
         # Faust's worker leaves the root logger at DEBUG whatever level it is given, and the
         # Kafka client's per-message debug records then cost a tenth of the worker's time.
         logging.root.setLevel(self.settings.log_level)
+        log_limit.install()  # on the handlers Faust's worker set up
         self.metrics.config_objects.set(self.follower.objects)
         self.follower.follow()
         self.started = True
