@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 
 Error = psycopg.Error
 Connection = psycopg.Connection
-AsyncConnection = psycopg.AsyncConnection
 
 # Connecting to a healthy server takes milliseconds; 10 s leaves room for TLS and a busy
 # server while a dead one is noticed long before any back-off cap.

@@ -199,30 +199,6 @@ class KafkaSettings:
 
 
 @dataclass(frozen=True)
-class GspSettings:
-    """What only the Stream Processor reads."""
-
-    state_dir: str
-    interaction_timeout: int
-    max_clock_skew: int
-    snapshot_interval: float
-    snapshot_keep: int
-    instance_id: str
-    app_id: str
-
-
-@dataclass(frozen=True)
-class LoaderSettings:
-    """What only the GIM service (loader, maintenance, export) reads."""
-
-    batch_rows: int
-    batch_delay_ms: int
-    retention_days: int
-    partitions_ahead_days: int
-    maintenance_interval: float
-
-
-@dataclass(frozen=True)
 class MetricsSettings:
     """Where a service serves /metrics, /healthz and /readyz (port None: the service's
     default, 0: a free one)."""
@@ -234,9 +210,9 @@ class MetricsSettings:
 @dataclass(frozen=True)
 class Settings:
     """The typed settings of one process, one field per row of :data:`SETTINGS` (so the
-    environment and the flags never drift), and the sections a service hands to each
-    library (:attr:`kafka`, :attr:`gsp`, :attr:`loader`, :attr:`metrics`; the databases and
-    the object store are one URL each). ``repr`` masks every secret."""
+    environment and the flags never drift), and the sections a service hands to a library
+    (:attr:`kafka`, :attr:`metrics`; the databases and the object store are one URL each,
+    the database jobs take an ``InfoMart``). ``repr`` masks every secret."""
 
     tenant: str
     topic_prefix: str
@@ -284,18 +260,6 @@ class Settings:
                              self.kafka_sasl_mechanism, self.kafka_sasl_username,
                              self.kafka_sasl_password, self.kafka_ssl_cafile,
                              self.kafka_replication_factor)
-
-    @property
-    def gsp(self) -> GspSettings:
-        return GspSettings(self.state_dir, self.interaction_timeout, self.max_clock_skew,
-                           self.snapshot_interval, self.snapshot_keep, self.gsp_instance_id,
-                           self.gsp_app_id)
-
-    @property
-    def loader(self) -> LoaderSettings:
-        return LoaderSettings(self.loader_batch_rows, self.loader_batch_delay_ms,
-                              self.retention_days, self.partitions_ahead_days,
-                              self.maintenance_interval)
 
     @property
     def metrics(self) -> MetricsSettings:

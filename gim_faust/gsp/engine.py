@@ -18,8 +18,8 @@ One loop per worker, a Faust app task. The commit protocol, step by step:
 6. On a revocation the engine settles first (``settle``): it takes no new batch, lets the
    current one end, and commits. The next owner of a partition starts where this worker
    stopped, with the state of exactly that point. If that commit is refused (the group has
-   moved on), the next owner reads those records again; the states deduplicate them and
-   re-send their output from the outbox (``gsp/channel.py``).
+   moved on), the next owner reads those records again; the states deduplicate them, and
+   their output is in Kafka already (acknowledged before the states were written).
 
 A batch that fails to end crashes the worker: nothing of it is marked done, and after the
 restart its records come again.

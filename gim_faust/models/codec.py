@@ -40,8 +40,8 @@ _DN_TYPES = frozenset({"EventQueued", "EventDiverted"})
 _LONGEST = {**dict.fromkeys(("event_id", "interaction_id", "agent_login", "dn", "target",
                              "consult_of", "from_interaction_id"), 128),
             "from": 256, "to": 256}
-_EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
-_LATEST = datetime(2100, 1, 1, tzinfo=timezone.utc)
+_EARLIEST_MS = to_ms(datetime(2000, 1, 1, tzinfo=timezone.utc))
+_LATEST_MS = to_ms(datetime(2100, 1, 1, tzinfo=timezone.utc))
 _PARTY_TYPES = frozenset({"EventRinging", "EventDialing", "EventEstablished", "EventHeld",
                           "EventRetrieved", "EventReleased", "EventAbandoned"})
 
@@ -109,18 +109,20 @@ def _one_of(obj: dict[str, Any], name: str, allowed: frozenset[str]) -> str | No
     return value
 
 
-def _timestamp(value: Any, not_after_ms: int | None) -> datetime:
+def _timestamp(value: Any, not_after_ms: int | None) -> tuple[datetime, int]:
+    """``ts`` and its Unix milliseconds, within the contract's range and clock skew."""
     try:
         ts = parse_utc(value)
     except ValueError as exc:
         shown = value[:40] if isinstance(value, str) else value
         raise _Reject("bad_value", f"'ts'={shown!r} {exc}") from None
-    if not _EARLIEST <= ts < _LATEST:
+    ts_ms = to_ms(ts)
+    if not _EARLIEST_MS <= ts_ms < _LATEST_MS:
         raise _Reject("bad_value", f"'ts'={value!r} is not in [2000-01-01, 2100-01-01)")
-    if not_after_ms is not None and to_ms(ts) > not_after_ms:
+    if not_after_ms is not None and ts_ms > not_after_ms:
         raise _Reject("bad_value", f"'ts'={value!r} lies further ahead of this worker's clock "
                                    f"than GIM_MAX_CLOCK_SKEW allows")
-    return ts
+    return ts, ts_ms
 
 
 def _envelope(obj: dict[str, Any], tenant: str, source: Source,
@@ -134,7 +136,7 @@ def _envelope(obj: dict[str, Any], tenant: str, source: Source,
     if kind not in INTERACTION_TYPES and kind not in AGENT_TYPES:
         raise _Reject("unknown_type", f"type {kind[:60]!r} is not in the contract")
     event_id = _text(obj, "event_id", required=True)
-    ts = _timestamp(obj["ts"], not_after_ms)
+    ts, ts_ms = _timestamp(obj["ts"], not_after_ms)
     media = _one_of(obj, "media", MEDIA)
     assert media is not None  # the loop above requires every envelope field
     seq = obj["seq"]
@@ -150,7 +152,7 @@ def _envelope(obj: dict[str, Any], tenant: str, source: Source,
     if (media in DIGITAL_MEDIA) != (source.channel == "digital"):
         raise _Reject("wrong_topic", f"media {media!r} does not belong on a "
                       f"{source.channel} topic")
-    return event_id, kind, ts, to_ms(ts), tenant, media, seq
+    return event_id, kind, ts, ts_ms, tenant, media, seq
 
 
 def _interaction(obj: dict[str, Any], envelope: _Envelope) -> InteractionEvent:
