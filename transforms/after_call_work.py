@@ -27,6 +27,7 @@ from gim_faust.transforms.outcome import PartyEnded
 from gim_faust.models.facts import InteractionResourceFact
 
 WINDOW_MS = 10_000
+CONSULTATION_ROLES = frozenset({"INITIATED_CONSULT", "RECEIVED_CONSULT"})
 # How long (event time of the agent's stream) the join keeps what it has settled: long
 # enough for the other topic to lag a whole backlog behind; a day of one agent is small.
 RETENTION_MS = 24 * 3600 * 1000
@@ -52,6 +53,7 @@ class Pending:
     end_ms: int
     emitted: tuple[int, bool] | None = None
     revision: int = 0
+    consult: bool = False  # a party of a consultation: it loses a tie (consultations.md)
 
 
 @dataclass
@@ -66,7 +68,8 @@ class Join:
 
 def add_party(join: Join, ended: PartyEnded, facts: PartyFacts) -> None:
     """Remember an ended party."""
-    join.parties[ended.fact.id] = Pending(ended.end_ms)
+    join.parties[ended.fact.id] = Pending(
+        ended.end_ms, consult=ended.fact.resource_role in CONSULTATION_ROLES)
     facts[ended.fact.id] = ended.fact
 
 
@@ -113,13 +116,16 @@ def settle(join: Join, lo_ms: int, hi_ms: int,
 
 
 def _owner(parties: dict[str, Pending], start_ms: int) -> str | None:
-    """The party that ended last among those whose window holds ``start_ms``."""
-    best: tuple[int, str] | None = None
+    """The party that ended last among those whose window holds ``start_ms``; of two that
+    ended at the same instant, the one that is not a consultation's (a consult transfer ends
+    both of the initiator's parties at once: the customer's call gets the wrap-up)."""
+    best: tuple[int, bool, str] | None = None
     for party_id, pending in parties.items():
         if pending.end_ms <= start_ms <= pending.end_ms + WINDOW_MS:
-            if best is None or (pending.end_ms, party_id) > best:
-                best = (pending.end_ms, party_id)
-    return best[1] if best else None
+            rank = (pending.end_ms, not pending.consult, party_id)
+            if best is None or rank > best:
+                best = rank
+    return best[2] if best else None
 
 
 def prune(join: Join, facts: PartyFacts) -> None:

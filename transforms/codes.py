@@ -16,4 +16,5 @@ TECHNICAL_RESULT = {
     "ABANDONED": 6,
     "CLEARED": 7,
     "TIMED_OUT": 8,
+    "CONFERENCED": 9,
 }

@@ -37,7 +37,7 @@ def apply(state: State, event: InteractionEvent, config: ConfigView, timeout_ms:
     if st is None:
         st = InteractionState(event.interaction_id, event.media, event.ts_ms, event.seq,
                               event.ts_ms, event.direction, event.source_address,
-                              event.target_address)
+                              event.target_address, consult_of=event.consult_of)
     changes = Changes(st, event.seq)
     if state is None or (st.direction is None and event.direction is not None):
         st.direction = st.direction or event.direction
@@ -106,13 +106,26 @@ def _party_start(st: InteractionState, ev: InteractionEvent, config: ConfigView,
     return True
 
 
+# How a party started gives its role (contract consultations.md); an EventEstablished for a
+# party that never started starts it as if it had rung.
+_ROLES = {"EventDialing": ("INITIATED", "INITIATED_CONSULT"),
+          "EventPartyChanged": ("RECEIVED_TRANSFER", "RECEIVED_TRANSFER"),
+          "EventPartyAdded": ("CONFERENCE_JOINED", "CONFERENCE_JOINED")}
+_RECEIVED = ("RECEIVED", "RECEIVED_CONSULT")
+_JOINING = frozenset({"EventPartyChanged", "EventPartyAdded"})
+
+
 def _start_party(st: InteractionState, ev: InteractionEvent, config: ConfigView,
                  ch: Changes) -> Party:
     endpoint = config.agent(ev.agent_login) if ev.agent_login else config.dn(ev.dn)  # type: ignore[arg-type]
+    role = _ROLES.get(ev.type, _RECEIVED)[st.consult_of is not None]
     party = Party(f"{st.interaction_id}:{ev.seq}", ev.dn, ev.agent_login, ch.endpoint(endpoint),
-                  ev.type == "EventDialing", ev.ts_ms)
+                  ev.type == "EventDialing", ev.ts_ms, role=role)
     st.parties.append(party)
     ch.touch(party)
+    if ev.type in _JOINING:  # brought in from a consultation: established, no segment
+        party.established_ms = ev.ts_ms
+        return party
     for seg in st.segments:
         if seg.end_ms is not None and seg.end_ms <= party.start_ms and _delivers(st, seg, party):
             _deliver(seg, party, ch)
@@ -180,7 +193,8 @@ def _retrieved(st: InteractionState, ev: InteractionEvent, config: ConfigView,
     return True
 
 
-_RELEASED = {"normal": "COMPLETED", "transfer": "TRANSFERRED", "redirect": "COMPLETED"}
+_RELEASED = {"normal": "COMPLETED", "transfer": "TRANSFERRED", "redirect": "COMPLETED",
+             "conference": "CONFERENCED"}
 
 
 def _released(st: InteractionState, ev: InteractionEvent, config: ConfigView,
@@ -211,6 +225,12 @@ def _abandoned(st: InteractionState, ev: InteractionEvent, config: ConfigView,
     return party.established_ms is None
 
 
+def _attached_data_changed(st: InteractionState, ev: InteractionEvent, config: ConfigView,
+                           ch: Changes) -> bool:
+    """Starts and ends nothing (contract user-data.md); it still counts as activity."""
+    return True
+
+
 def _interaction_ended(st: InteractionState, ev: InteractionEvent, config: ConfigView,
                        ch: Changes) -> bool:
     _close_all(st, ev.ts_ms, "CLEARED", None, ch)
@@ -228,6 +248,9 @@ _HANDLERS = {
     "EventReleased": _released,
     "EventAbandoned": _abandoned,
     "EventInteractionEnded": _interaction_ended,
+    "EventAttachedDataChanged": _attached_data_changed,
+    "EventPartyChanged": _party_start,
+    "EventPartyAdded": _party_start,
 }
 
 

@@ -70,7 +70,7 @@ def _interaction_fact(st: InteractionState, version: int) -> InteractionFact:
     return InteractionFact(
         st.interaction_id, MEDIA_TYPE[st.media.upper()], _interaction_type(st), ts(st.start_ms),
         ts(st.end_ms), date_time_key(st.start_ms), st.source_address, st.target_address,
-        st.status, 0 if st.end_ms is not None else 1, version)
+        st.status, 0 if st.end_ms is not None else 1, version, st.consult_of)
 
 
 def _interaction_type(st: InteractionState) -> int | None:
@@ -102,4 +102,5 @@ def _party_fact(st: InteractionState, party: Party, version: int) -> Interaction
         ts(start), ts(end), date_time_key(start), seconds(ring_ms), seconds(talk_ms),
         seconds(party.hold_ms), party.hold_count, 0, int(handled),
         party.mediation_resource_key, party.mediation_duration,
-        0 if end is not None and not _awaits_after_call_work(party) else 1, version)
+        0 if end is not None and not _awaits_after_call_work(party) else 1, version,
+        party.resource_role)

@@ -30,7 +30,8 @@ class Segment:
 
 @dataclass
 class Party:
-    """A stay at an agent or extension, from ``EventRinging``/``EventDialing`` to its end."""
+    """A stay at an agent or extension, from ``EventRinging``/``EventDialing`` (or, joining
+    from a consultation, ``EventPartyChanged``/``EventPartyAdded``) to its end."""
 
     id: str
     dn: str | None
@@ -47,6 +48,12 @@ class Party:
     segment: str | None = None
     mediation_resource_key: int | None = None
     mediation_duration: int | None = None
+    # contract consultations.md; None in states stored before it: RECEIVED or INITIATED
+    role: str | None = None
+
+    @property
+    def resource_role(self) -> str:
+        return self.role or ("INITIATED" if self.dialed else "RECEIVED")
 
 
 @dataclass
@@ -61,6 +68,7 @@ class InteractionState:
     target_address: str | None = None
     end_ms: int | None = None
     status: str = "ACTIVE"
+    consult_of: str | None = None  # the main interaction of a consultation
     segments: list[Segment] = field(default_factory=list)
     parties: list[Party] = field(default_factory=list)
 

@@ -34,6 +34,7 @@ REASONS = ("not_json", "missing_field", "bad_value", "unknown_type", "wrong_tena
            "wrong_topic")
 _ENVELOPE = ("event_id", "type", "ts", "tenant", "media", "seq")
 _DN_TYPES = frozenset({"EventQueued", "EventDiverted"})
+_JOINING_TYPES = frozenset({"EventPartyChanged", "EventPartyAdded"})
 # The contract's limits (events.md, "Bad input"): identifiers hold 1 to 128 characters, the
 # addresses at most 256; no string holds U+0000 (PostgreSQL text cannot); ts lies in
 # [2000-01-01, 2100-01-01).
@@ -43,7 +44,8 @@ _LONGEST = {**dict.fromkeys(("event_id", "interaction_id", "agent_login", "dn", 
 _EARLIEST_MS = to_ms(datetime(2000, 1, 1, tzinfo=timezone.utc))
 _LATEST_MS = to_ms(datetime(2100, 1, 1, tzinfo=timezone.utc))
 _PARTY_TYPES = frozenset({"EventRinging", "EventDialing", "EventEstablished", "EventHeld",
-                          "EventRetrieved", "EventReleased", "EventAbandoned"})
+                          "EventRetrieved", "EventReleased", "EventAbandoned",
+                          "EventPartyChanged", "EventPartyAdded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +172,9 @@ def _interaction(obj: dict[str, Any], envelope: _Envelope) -> InteractionEvent:
         direction=_one_of(obj, "direction", DIRECTIONS),
         source_address=_text(obj, "from"), target_address=_text(obj, "to"),
         cause=_one_of(obj, "cause", CAUSES) or "normal",
-        target=_text(obj, "target", required=kind == "EventDiverted"))
+        target=_text(obj, "target", required=kind == "EventDiverted"),
+        consult_of=_text(obj, "consult_of"),
+        from_interaction_id=_text(obj, "from_interaction_id", required=kind in _JOINING_TYPES))
 
 
 def _agent(obj: dict[str, Any], envelope: _Envelope) -> AgentEvent:

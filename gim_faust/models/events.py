@@ -16,14 +16,17 @@ ONE_MS = timedelta(milliseconds=1)
 INTERACTION_TYPES = frozenset({
     "EventQueued", "EventDiverted", "EventRinging", "EventDialing", "EventEstablished",
     "EventHeld", "EventRetrieved", "EventReleased", "EventAbandoned", "EventInteractionEnded",
+    "EventAttachedDataChanged", "EventPartyChanged", "EventPartyAdded",
 })
-VOICE_ONLY_TYPES = frozenset({"EventDialing", "EventHeld", "EventRetrieved"})
+# Consultations are voice only in contract v2 (consultations.md).
+VOICE_ONLY_TYPES = frozenset({"EventDialing", "EventHeld", "EventRetrieved", "EventPartyChanged",
+                              "EventPartyAdded"})
 AGENT_TYPES = frozenset({"EventAgentLogin", "EventAgentReady", "EventAgentNotReady",
                          "EventAgentLogout"})
 DIGITAL_MEDIA = frozenset({"chat", "email"})
 MEDIA = frozenset({"voice"}) | DIGITAL_MEDIA
 DIRECTIONS = frozenset({"inbound", "outbound", "internal"})
-CAUSES = frozenset({"normal", "transfer", "redirect"})
+CAUSES = frozenset({"normal", "transfer", "redirect", "conference"})
 WORKMODES = frozenset({"NotReady", "AfterCallWork"})
 
 
@@ -74,6 +77,8 @@ class InteractionEvent:
     target_address: str | None = None
     cause: str = "normal"
     target: str | None = None
+    consult_of: str | None = None
+    from_interaction_id: str | None = None
 
     @property
     def key(self) -> str:

@@ -37,6 +37,8 @@ class InteractionFact:
     status: str
     active_flag: int
     version: int
+    # contract v2 (consultations.md); last, with a default, so v1 records still read
+    consult_of_interaction_id: str | None = None
 
     @property
     def id(self) -> str:
@@ -87,6 +89,7 @@ class InteractionResourceFact:
     mediation_duration: int | None
     active_flag: int
     version: int
+    resource_role: str | None = None  # contract v2 (consultations.md), as above
 
     @property
     def id(self) -> str:
@@ -221,10 +224,12 @@ def from_record(record: Mapping[str, Any], strict: bool = False) -> Fact:
     if not isinstance(table, str) or table not in FACT_TYPES:
         raise BadInputError(UNKNOWN_TABLE, f"table {str(table)[:60]!r}")
     wanted = _KINDS[table]
-    if values.keys() != wanted.keys():
-        missing, extra = sorted(wanted.keys() - values.keys()), sorted(values.keys() - wanted.keys())
-        raise BadInputError(BAD_FIELDS, f"{table}: missing {missing}, unknown {extra[:10]}")
-    checked = {name: _checked(table, name, values[name], kind) for name, kind in wanted.items()}
+    missing = wanted.keys() - values.keys() - _ADDED[table]
+    extra = values.keys() - wanted.keys()
+    if missing or extra:
+        raise BadInputError(BAD_FIELDS, f"{table}: missing {sorted(missing)}, "
+                                        f"unknown {sorted(extra)[:10]}")
+    checked = {name: _checked(table, name, values[name], wanted[name]) for name in values}
     key = checked.get("start_date_time_key")
     if key is not None and key % _DATE_TIME_STEP_S:
         raise BadInputError(BAD_VALUE, f"{table}.start_date_time_key={key} is not the start of "
@@ -262,6 +267,11 @@ def _kinds(cls: type) -> dict[str, _Kind]:
 
 
 _KINDS: dict[str, dict[str, _Kind]] = {table: _kinds(cls) for table, cls in FACT_TYPES.items()}
+# Fields added with contract v2 (they have defaults): a record a previous Stream Processor
+# wrote, still on the topic during an upgrade, lacks them.
+_ADDED: dict[str, frozenset[str]] = {table: frozenset() for table in FACT_TYPES}
+_ADDED[InteractionFact.table] = frozenset({"consult_of_interaction_id"})
+_ADDED[InteractionResourceFact.table] = frozenset({"resource_role"})
 
 
 def _checked(table: str, name: str, value: Any, kind: _Kind) -> Any:

@@ -13,11 +13,19 @@ from tests.support.deployment import Deployment
 
 
 @pytest.fixture
+def scenario_name() -> str:
+    """The scenario a deployment is seeded with; a test parametrizes it to use another."""
+    return "day"
+
+
+@pytest.fixture
 def deployment(kafka_bootstrap: str, topic_prefix: str, db_factory: Callable[[], str],
-               s3_store: str, tmp_path: Path) -> Iterator[Deployment]:
-    """A fresh tenant deployment on the real services: config DB seeded with the ``day``
-    scenario, empty Info Mart, fresh topic prefix and store prefix."""
-    d = Deployment(kafka_bootstrap, topic_prefix, db_factory(), db_factory(), s3_store, tmp_path)
+               s3_store: str, tmp_path: Path, scenario_name: str) -> Iterator[Deployment]:
+    """A fresh tenant deployment on the real services: config DB seeded with the scenario
+    (``day`` unless the test says otherwise), empty Info Mart, fresh topic prefix and store
+    prefix."""
+    d = Deployment(kafka_bootstrap, topic_prefix, db_factory(), db_factory(), s3_store, tmp_path,
+                   scenario_name)
     d.load_config()
     try:
         yield d

@@ -113,7 +113,7 @@ def natural(table: str, row: Mapping[str, Any], resources: Mapping[int, list[str
         value = _iso(value)
         if name in ("table", "version", "active_flag", "start_date_time_key",
                     "create_audit_key", "update_audit_key") or name.endswith("_id") and (
-                name != "interaction_id"):
+                name not in ("interaction_id", "consult_of_interaction_id")):
             continue
         if name in ("resource_key", "target_resource_key", "mediation_resource_key"):
             out[name.replace("_key", "")] = None if value is None else resources.get(value,

@@ -62,6 +62,21 @@ def test_timestamps_come_back_in_utc() -> None:
     assert records.decode(orjson.dumps(record)).start_ts == T0
 
 
+def test_a_record_of_contract_v1_reads_with_the_v2_columns_null() -> None:
+    """What a Stream Processor before consultations wrote, still on the topic at an upgrade."""
+    party = next(f for f in day_versions() if f.table == "interaction_resource_fact")
+    for fact, added in ((interaction(1), "consult_of_interaction_id"),
+                        (party, "resource_role")):
+        record = to_record(fact)
+        del record[added]
+        assert records.decode(orjson.dumps(record)) == dataclasses.replace(fact, **{added: None})
+    record = to_record(interaction(1))
+    del record["version"]
+    with pytest.raises(BadInputError) as caught:
+        records.decode(orjson.dumps(record))
+    assert caught.value.reason == facts.BAD_FIELDS
+
+
 def _bad(change: dict[str, Any] | None = None, drop: str | None = None,
          table: str = "interaction_fact") -> bytes:
     record = to_record(interaction(1))

@@ -165,9 +165,11 @@ class Call(_Stream):
 
     def __init__(self, interaction_id: str, media: str = "voice",
                  direction: str | None = "inbound", source: str | None = "+15550100",
-                 target: str | None = None, first_seq: int = 1) -> None:
+                 target: str | None = None, first_seq: int = 1,
+                 consult_of: str | None = None) -> None:
         super().__init__("interaction_id", interaction_id, media, first_seq)
-        self.first = {"direction": direction, "from": source, "to": target}
+        self.first = {"direction": direction, "from": source, "to": target,
+                      "consult_of": consult_of}
 
     def event(self, kind: str, t: float, **fields: Any) -> Call:
         if not self.events:
@@ -204,6 +206,16 @@ class Call(_Stream):
 
     def ended(self, t: float) -> Call:
         return self.event("EventInteractionEnded", t)
+
+    def party_changed(self, t: float, dn: str, login: str | None, consultation: str) -> Call:
+        """A consult transfer brought ``dn``/``login`` in from ``consultation``."""
+        return self.event("EventPartyChanged", t, dn=dn, agent_login=login,
+                          from_interaction_id=consultation)
+
+    def party_added(self, t: float, dn: str, login: str | None, consultation: str) -> Call:
+        """A conference brought ``dn``/``login`` in from ``consultation``."""
+        return self.event("EventPartyAdded", t, dn=dn, agent_login=login,
+                          from_interaction_id=consultation)
 
 
 class Agent(_Stream):

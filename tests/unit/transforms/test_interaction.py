@@ -72,7 +72,7 @@ def test_worked_example_of_the_contract(order: str) -> None:
         "interaction_id": "c-1", "media_type_key": VOICE, "interaction_type_key": INBOUND,
         "start_ts": at(0), "end_ts": at(300), "start_date_time_key": NINE,
         "source_address": "+15550100", "target_address": "8000", "status": "COMPLETED",
-        "active_flag": 0}
+        "active_flag": 0, "consult_of_interaction_id": None}
     # routing point 8000 for 4 s, REDIRECTED since it went on to a queue
     assert columns(segment(runner, "c-1:1")) == {
         "mediation_segment_id": "c-1:1", "interaction_id": "c-1", "resource_key": dn("8000"),
@@ -96,7 +96,8 @@ def test_worked_example_of_the_contract(order: str) -> None:
         "start_ts": at(31.5), "end_ts": at(300), "start_date_time_key": NINE,
         "ring_duration": 6, "talk_duration": 218, "hold_duration": 45, "hold_count": 1,
         "after_call_work_duration": 40, "customer_handle_count": 1,
-        "mediation_resource_key": dn("8100"), "mediation_duration": 28, "active_flag": 0}
+        "mediation_resource_key": dn("8100"), "mediation_duration": 28, "active_flag": 0,
+        "resource_role": "RECEIVED"}
     assert len(rows(runner, "mediation_segment_fact")) == 2
     assert len(rows(runner, "interaction_resource_fact")) == 1
     assert runner.counts["duplicate"] == runner.counts["out_of_state"] == 0

@@ -20,7 +20,7 @@ ORDERS = {
 
 
 @pytest.mark.parametrize("order", sorted(ORDERS))
-@pytest.mark.parametrize("name", ["small", "day"])
+@pytest.mark.parametrize("name", ["small", "day", "dst"])
 def test_scenario_rows_equal_expected(name: str, order: str) -> None:
     runner = sc.replay(name, ORDERS[order](name))
     problems = sc.compare(sc.expected(name), sc.natural_facts(name, runner.rows.values()))
@@ -29,7 +29,7 @@ def test_scenario_rows_equal_expected(name: str, order: str) -> None:
     assert sum(v for k, v in runner.counts.items() if k.startswith("rejected:")) == 14
 
 
-@pytest.mark.parametrize("name", ["small", "day"])
+@pytest.mark.parametrize("name", ["small", "day", "dst"])
 def test_every_row_final_after_the_scenario(name: str) -> None:
     runner = sc.replay(name, sc.interleaved(name))
     active = [f for f in runner.rows.values() if getattr(f, "active_flag", 0)]
