@@ -40,14 +40,19 @@ from gim_faust.models.facts import (
 # The fact tables proper, in the order a batch writes (and so locks) them.
 FACT_TABLES: tuple[str, ...] = tuple(cls.table for cls in (
     InteractionFact, MediationSegmentFact, InteractionResourceFact, SessionFact, StateFact))
+# Where a party's user data goes (contract user-data.md): written with the party rows, and
+# partitioned like the fact tables (loaders/user_data_rows.py).
+USER_DATA_TABLE = "irf_user_data"
+PARTITIONED_TABLES: tuple[str, ...] = (*FACT_TABLES, USER_DATA_TABLE)
 # Dimension rows the facts need come first: date_time (not a record), then these two.
 DIMENSION_TABLES: tuple[str, ...] = (PlaceholderResource.table, ReasonCode.table)
 TABLE_ORDER: tuple[str, ...] = DIMENSION_TABLES + FACT_TABLES
 
 # Column names per table, in dataclass order; the first one is the row's id (its primary key,
-# together with start_ts for facts).
+# together with start_ts for facts). A party's user data goes to irf_user_data instead.
 COLUMNS: dict[str, tuple[str, ...]] = {
-    table: tuple(f.name for f in fields(cls)) for table, cls in FACT_TYPES.items()}
+    table: tuple(f.name for f in fields(cls) if f.name != "user_data")
+    for table, cls in FACT_TYPES.items()}
 ID_COLUMN: dict[str, str] = {table: columns[0] for table, columns in COLUMNS.items()}
 
 # Why a record was refused; the label of gim_loader_bad_records_total (with the reasons of

@@ -37,7 +37,9 @@ from typing import Any
 
 import psycopg
 from gim_faust.loaders import migrate as migrations
-from gim_faust.loaders import records
+from gim_faust.loaders import records, user_data_rows
+from gim_faust.loaders.upsert_sql import upsert
+from gim_faust.loaders.user_data_rows import UserDataTable
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
@@ -140,6 +142,7 @@ class Writer:
         self._types: dict[str, list[int]] = {}
         self._statements: dict[str, tuple[bytes, bytes]] = {}
         self._clear: dict[str, bytes] = {}
+        self._user_data = UserDataTable()
 
     # ------------------------------------------------------------------------ connection
 
@@ -161,6 +164,7 @@ class Writer:
         self._conn = conn
 
     def close(self) -> None:
+        self._user_data.forget()
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -196,7 +200,8 @@ class Writer:
             self._statements[table] = (
                 sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
                     stage, sql.SQL(", ").join(map(sql.Identifier, columns))).as_bytes(conn),
-                _write_statement(table, columns).as_bytes(conn))
+                upsert(table, records.ID_COLUMN[table], columns, stage,
+                       versioned=table in records.FACT_TABLES).as_bytes(conn))
             self._clear[table] = sql.SQL("DELETE FROM {}").format(stage).as_bytes(conn)
 
     def _connection(self) -> psycopg.Connection[Any]:
@@ -265,6 +270,7 @@ class Writer:
                         self._load(cur, table, facts, audit, counts)
                     except postgres.ROW_REFUSED as exc:
                         raise _RowsRefused() from exc
+            self._load_user_data(cur, rows, audit, tables, rejected, careful)
             self._save_offsets(cur, batch.offsets)
             cur.execute(_AUDIT_ROW, (audit, SOURCE, sum(c.staged for c in tables.values()), Jsonb({
                 "consumer_group": self.consumer_group,
@@ -327,6 +333,36 @@ class Writer:
             self._load_carefully(cur, table, facts[:middle], audit, counts, rejected, True)
             self._load_carefully(cur, table, facts[middle:], audit, counts, rejected, True)
 
+    def _load_user_data(self, cur: psycopg.Cursor[Any], rows: dict[str, list[Fact]],
+                        audit: int, tables: dict[str, TableCounts],
+                        rejected: list[tuple[Fact, str]], careful: bool) -> None:
+        """irf_user_data of the batch's ended parties (not of a party row just refused);
+        carefully, a row at a time, leaving out those the server refuses."""
+        refused = {fact.id for fact, _ in rejected}
+        parties = [f for f in rows.get("interaction_resource_fact", ()) if f.id not in refused]
+        user_rows = user_data_rows.rows(parties)
+        if not user_rows:
+            return
+        counts = tables[user_data_rows.TABLE] = TableCounts(staged=len(user_rows))
+        if not careful:
+            try:
+                counts.inserted, counts.updated = self._user_data.write(cur, user_rows, audit)
+            except postgres.ROW_REFUSED as exc:
+                raise _RowsRefused() from exc
+            return
+        by_id = {party.id: party for party in parties}
+        for row in user_rows:
+            try:
+                with cur.connection.transaction():
+                    inserted, updated = self._user_data.write(cur, [row], audit)
+            except postgres.ROW_REFUSED as exc:
+                counts.staged -= 1
+                rejected.append((by_id[row["interaction_resource_id"]],
+                                 f"{user_data_rows.TABLE}: {postgres.one_line(exc)}"))
+                continue
+            counts.inserted += inserted
+            counts.updated += updated
+
     def move_offsets(self, offsets: Mapping[TopicPartition, int]) -> None:
         """Sets the next offsets to read, backwards too (``gim-faust replay``, with the
         loader stopped)."""
@@ -350,46 +386,3 @@ class Writer:
             + ("WHERE excluded.next_offset > o.next_offset" if forward_only else ""),
             (self.consumer_group, [t for (t, _), _ in ordered], [p for (_, p), _ in ordered],
              [n for _, n in ordered]))
-
-
-def _write_statement(table: str, columns: tuple[str, ...]) -> sql.Composed:
-    """The statement that moves a staging table into its target; returns (inserted, updated).
-
-    A row is new when its create_audit_key is this batch's: an update keeps the old one, and
-    a row is never written twice in one batch. (``xmax = 0`` would say the same, but
-    PostgreSQL does not return system columns from a partitioned table.)
-    """
-    target, stage = sql.Identifier(table), sql.Identifier(f"gim_stage_{table}")
-    key = sql.Identifier(records.ID_COLUMN[table])
-    names = sql.SQL(", ").join(map(sql.Identifier, columns))
-    insert = sql.SQL(
-        "INSERT INTO {target} AS t ({names}, create_audit_key, update_audit_key) "
-        "SELECT {names}, %(audit)s::bigint, %(audit)s::bigint FROM {stage} ORDER BY {key} "
-    ).format(target=target, names=names, stage=stage, key=key)
-    conflict: sql.Composable
-    if table in records.FACT_TABLES:
-        changing = [c for c in columns if c not in (records.ID_COLUMN[table], "start_ts")]
-        assignments = sql.SQL(", ").join(
-            sql.SQL("{0} = excluded.{0}").format(sql.Identifier(c))
-            for c in (*changing, "update_audit_key"))
-        # A higher version whose content equals the row's changes nothing: the after-call-work
-        # join may number the same row differently in another delivery order (a replay).
-        content = [c for c in changing if c != "version"]
-        conflict = sql.SQL(
-            "ON CONFLICT ({key}, start_ts) DO UPDATE SET {assignments} "
-            "WHERE excluded.version > t.version "
-            "AND ({old}) IS DISTINCT FROM ({new}) "
-            "RETURNING t.create_audit_key = %(audit)s::bigint AS inserted"
-        ).format(key=key, assignments=assignments,
-                 old=sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c))
-                                        for c in content),
-                 new=sql.SQL(", ").join(sql.SQL("excluded.{}").format(sql.Identifier(c))
-                                        for c in content))
-    else:
-        # Dimension rows are added if absent and never changed here: the Config Adapter owns
-        # configured rows, and a placeholder's or reason code's content is fixed by its key.
-        conflict = sql.SQL("ON CONFLICT DO NOTHING RETURNING true AS inserted")
-    return sql.SQL(
-        "WITH written AS ({insert}{conflict}) "
-        "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) "
-        "FROM written").format(insert=insert, conflict=conflict)

@@ -109,8 +109,12 @@ def _converter(hint: Any) -> Convert | None:
         return functools.partial(rebuild, hint)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
-        (inner,) = [arg for arg in args if arg is not type(None)]  # X | None: None stays
-        return _converter(inner)
+        # X | None: None stays. A union of scalars (str | int) is stored as it is.
+        converters = [_converter(arg) for arg in args if arg is not type(None)]
+        if len(converters) == 1:
+            return converters[0]
+        assert not any(converters), f"cannot rebuild a union of containers: {hint}"
+        return None
     if origin is tuple:
         return tuple
     item = _converter(args[-1]) if origin in (list, dict) else None

@@ -18,6 +18,7 @@ from gim_faust.transforms.keys import (
     person_key,
     placeholder_key,
 )
+from gim_faust.transforms.user_data import KeptKey
 
 from gim_faust.models.facts import PlaceholderResource
 
@@ -26,6 +27,7 @@ AGENT_LOGIN = "agent_login"
 DN = "dn"
 ENUM_VALUE = "enum_value"
 NOT_READY_REASON = "NotReadyReason"
+USER_DATA_KEYS = "user_data_keys"  # one object: the valid mappings of cfg_user_data_key
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,7 @@ class ConfigView:
     logins: dict[str, int] = field(default_factory=dict)          # login code -> person dbid
     dns: dict[str, tuple[int, str]] = field(default_factory=dict)  # number -> (dbid, type)
     reasons: set[str] = field(default_factory=set)
+    kept: dict[str, KeptKey] = field(default_factory=dict)  # user-data key -> its column
     _by_dbid: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def apply(self, kind: str, dbid: int, obj: dict[str, Any] | None) -> None:
@@ -55,6 +58,9 @@ class ConfigView:
                 self.dns.pop(old, None)
             elif kind == ENUM_VALUE:
                 self.reasons.discard(old)
+        if kind == USER_DATA_KEYS:
+            self.kept = {key: KeptKey(**mapping)
+                         for key, mapping in (obj or {}).get("keys", {}).items()}
         if obj is None:
             return
         if kind == AGENT_LOGIN and obj.get("person_dbid") is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from gim_faust.transforms import user_data
 from gim_faust.transforms.config_view import ConfigView, Endpoint
 from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.interaction_rows import Changes
@@ -43,10 +44,16 @@ def apply(state: State, event: InteractionEvent, config: ConfigView, timeout_ms:
         st.direction = st.direction or event.direction
         changes.interaction = True
     st.last_seq, st.last_ms = event.seq, event.ts_ms
+    # before the handler: a party the event ends takes the event's own user data too
+    unconvertible = (user_data.merge(st.user_data, event.user_data, config.kept)
+                     if event.user_data else [])
     handled = _HANDLERS[event.type](st, event, config, changes)
     if event.type == "EventInteractionEnded":
-        return changes.outcome(Ended(st.last_seq, event.ts_ms))
-    return changes.outcome(st, out_of_state=not handled)
+        outcome = changes.outcome(Ended(st.last_seq, event.ts_ms))
+    else:
+        outcome = changes.outcome(st, out_of_state=not handled)
+    outcome.unconvertible = unconvertible
+    return outcome
 
 
 def expire(state: InteractionState, watermark_ms: int, timeout_ms: int) -> Outcome | None:
@@ -262,6 +269,7 @@ def _end_party(st: InteractionState, party: Party, end_ms: int, result: str,
         party.hold_ms += end_ms - party.held_since_ms
         party.held_since_ms = None
     party.end_ms, party.result = end_ms, result
+    party.user_data = dict(st.user_data) or None
     ch.touch(party)
     seg = _segment_of(st, party)
     if seg is not None and not seg.done:

@@ -103,4 +103,4 @@ def _party_fact(st: InteractionState, party: Party, version: int) -> Interaction
         seconds(party.hold_ms), party.hold_count, 0, int(handled),
         party.mediation_resource_key, party.mediation_duration,
         0 if end is not None and not _awaits_after_call_work(party) else 1, version,
-        party.resource_role)
+        party.resource_role, party.user_data)

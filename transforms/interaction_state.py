@@ -50,6 +50,8 @@ class Party:
     mediation_duration: int | None = None
     # contract consultations.md; None in states stored before it: RECEIVED or INITIATED
     role: str | None = None
+    # the interaction's kept user data when the party ended, by column (user-data.md)
+    user_data: dict[str, str | int] | None = None
 
     @property
     def resource_role(self) -> str:
@@ -69,6 +71,7 @@ class InteractionState:
     end_ms: int | None = None
     status: str = "ACTIVE"
     consult_of: str | None = None  # the main interaction of a consultation
+    user_data: dict[str, str | int] = field(default_factory=dict)  # kept keys, by column
     segments: list[Segment] = field(default_factory=list)
     parties: list[Party] = field(default_factory=list)
 

@@ -22,8 +22,8 @@ class PartyEnded:
 @dataclass(slots=True)
 class Outcome:
     """``state`` replaces the old state (None: delete the key). ``facts`` go to the fact
-    topic, ``handoffs`` to the after-call-work join. ``duplicate`` and ``out_of_state`` are for
-    the metrics: a duplicate had no effect; an out-of-state event was applied as far as it
+    topic, ``handoffs`` to the after-call-work join. ``duplicate``, ``out_of_state`` and ``unconvertible`` are
+    for the metrics: a duplicate had no effect; an out-of-state event was applied as far as it
     made sense (contract ``events.md``, "Bad input")."""
 
     state: Any
@@ -31,3 +31,4 @@ class Outcome:
     handoffs: list[PartyEnded] = field(default_factory=list)
     duplicate: bool = False
     out_of_state: bool = False
+    unconvertible: list[str] = field(default_factory=list)  # user-data keys that became NULL

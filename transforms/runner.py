@@ -16,7 +16,7 @@ from gim_faust.transforms import agent_state, driving, interaction_state
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.outcome import Outcome
 
-from gim_faust.models.codec import Rejection, Source, decode
+from gim_faust.models.codec import BAD_USER_DATA, Rejection, Source, decode
 from gim_faust.models.events import InteractionEvent
 from gim_faust.models.facts import Fact, InteractionResourceFact, supersedes
 
@@ -39,6 +39,8 @@ class Runner:
         if isinstance(event, Rejection):
             self.counts[f"rejected:{event.reason}"] += 1
         elif isinstance(event, InteractionEvent):
+            if event.bad_user_data:  # applied without it, and rejected too
+                self.counts[f"rejected:{BAD_USER_DATA}"] += 1
             clock = self.clocks.get(topic)
             if clock is None:
                 clock = self.clocks[topic] = driving.InteractionClock(self.timeout_s * 1000)
@@ -57,6 +59,7 @@ class Runner:
     def _emit(self, outcome: Outcome) -> None:
         self.counts["duplicate"] += outcome.duplicate
         self.counts["out_of_state"] += outcome.out_of_state
+        self.counts.update(f"unconvertible:{key}" for key in outcome.unconvertible)
         for fact in outcome.facts:
             key = (fact.table, fact.id)
             if supersedes(fact, self.rows.get(key)):

@@ -41,6 +41,7 @@ _TENANT_FILTER: dict[str, tuple[str, str]] = {
     "cfg_group_member": ("JOIN cfg_group g ON g.dbid = t.group_dbid",
                          "g.tenant_dbid = %(tenant)s"),
     "cfg_enum_value": ("", "t.tenant_dbid = %(tenant)s"),
+    "cfg_user_data_key": ("", "t.tenant_dbid = %(tenant)s"),
 }
 
 

@@ -28,7 +28,12 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "cfg_group": ("dbid", "tenant_dbid", "name", "type"),
     "cfg_group_member": ("group_dbid", "member_dbid"),
     "cfg_enum_value": ("dbid", "tenant_dbid", "enum", "name", "display_name"),
+    "cfg_user_data_key": ("tenant_dbid", "key_name", "column_name", "data_type", "max_length"),
 }
+# The one object that holds every cfg_user_data_key mapping of the tenant (keyed by the
+# tenant's dbid: the table has no dbid of its own). GCA publishes only the valid ones
+# (gca/user_data_columns.py).
+USER_DATA_KEYS = "user_data_keys"
 
 
 def _dicts(rows: Rows, table: str) -> list[dict[str, Any]]:
@@ -75,4 +80,9 @@ def build_objects(rows: Rows) -> dict[ObjectKey, dict[str, Any]]:
             objects[(kind, obj.pop("dbid"))] = obj
     for dbid, name in switches.items():
         objects[("switch", dbid)] = {"name": name}
+    for mapping in _dicts(rows, "cfg_user_data_key"):
+        kept = objects.setdefault((USER_DATA_KEYS, mapping["tenant_dbid"]), {"keys": {}})
+        kept["keys"][mapping["key_name"]] = {"column": mapping["column_name"],
+                                             "data_type": mapping["data_type"],
+                                             "max_length": mapping["max_length"]}
     return objects

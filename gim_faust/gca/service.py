@@ -4,7 +4,8 @@ One cycle, every ``GIM_GCA_POLL_INTERVAL`` seconds (or once, with ``--once``):
 
 1. read the tenant's rows in one read-only transaction and build the objects (pure);
 2. (first cycle, and until they succeed) migrate the Info Mart, create the config topic and
-   start the producer, load the newest snapshot;
+   start the producer, load the newest snapshot; then, every cycle, add the ``irf_user_data``
+   columns of new user-data mappings and leave out the mappings the contract does not allow;
 3. diff against what the topic holds and publish the changes, waiting for every
    acknowledgement;
 4. bring the Info Mart's dimensions and history in line (one transaction);
@@ -30,13 +31,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from gim_faust.errors import FatalError, GimError, RetriableError
-from gim_faust.gca import infomart
+from gim_faust.gca import infomart, user_data_columns
 from gim_faust.gca.changes import KIND_ORDER, Change, diff, records
 from gim_faust.gca.config_snapshot import Snapshot, SnapshotStore
 from gim_faust.gca.configdb_reader import read_tenant
 from gim_faust.gca.dimensions import desired
 from gim_faust.gca.metrics import GcaMetrics
-from gim_faust.gca.objects import ObjectKey, build_objects
+from gim_faust.gca.objects import USER_DATA_KEYS, ObjectKey, build_objects
 from gim_faust.gca.publisher import ConfigPublisher, is_empty, read_published
 from gim_faust.metrics import Heartbeat, serve
 from gim_faust.objectstore import ObjectStore, open_store
@@ -101,6 +102,7 @@ class ConfigAdapter:
         self._have_snapshot = False
         self._last_observed: datetime | None = None
         self._ok = False
+        self._ignored_mappings: set[tuple[str, str]] = set()
 
     def ready(self) -> bool:
         """``/readyz``: the last cycle succeeded (so at least one did)."""
@@ -160,6 +162,7 @@ class ConfigAdapter:
         if not self._migrated:
             await self._stage("migrate", asyncio.to_thread(_migrate, s.infomart_db_url))
             self._migrated = True
+        await self._stage("user_data", self._keep_valid_mappings(objects))
         if not self._producing:
             await self._stage("kafka", self.publisher.start())
             self._producing = True
@@ -202,6 +205,19 @@ class ConfigAdapter:
             self.metrics.snapshots.inc()
         self._last_observed = observed
         return result
+
+    async def _keep_valid_mappings(self, objects: Objects) -> None:
+        """Leaves in ``objects`` only the user-data mappings the contract allows, once their
+        Info Mart columns exist; each mapping left out is logged once by this process."""
+        for (kind, _), obj in objects.items():
+            if kind != USER_DATA_KEYS:
+                continue
+            result = await user_data_columns.sync(self.settings.infomart_db_url, obj["keys"])
+            for key, why in sorted(result.ignored.items()):
+                if (key, why) not in self._ignored_mappings:
+                    self._ignored_mappings.add((key, why))
+                    log.warning("ignoring the cfg_user_data_key mapping of %r: %s", key, why)
+            obj["keys"] = result.kept
 
     async def _load(self) -> None:
         """What the topic holds, from the newest snapshot (or from the topic itself)."""

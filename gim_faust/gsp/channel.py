@@ -35,7 +35,7 @@ from gim_faust.gsp.batch import Batch, Held, KeysAt, acting_for
 from gim_faust.gsp.engine import Route
 from gim_faust.gsp.metrics import child
 from gim_faust.gsp.output import Output, acknowledged
-from gim_faust.models.codec import Rejection, Source, decode
+from gim_faust.models.codec import BAD_USER_DATA, Rejection, Source, decode
 from gim_faust.models.events import AgentEvent, InteractionEvent
 from gim_faust.models.facts import from_record
 from gim_faust.tables import state_codec
@@ -104,6 +104,8 @@ class Channel:
             self.gsp.rejects.add(message, decoded)
             return
         assert isinstance(decoded, InteractionEvent)  # an interactions source decodes no other
+        if decoded.bad_user_data:  # applied without it; its bytes are set aside all the same
+            self.gsp.rejects.add(message, Rejection(BAD_USER_DATA, decoded.bad_user_data))
         metrics = self.gsp.metrics
         self.counted[message.topic, decoded.type] += 1
         clock = self._clock(message.partition)
@@ -173,6 +175,8 @@ class Channel:
         touched = batch.get(applied.key.encode(), event)
         if outcome.out_of_state:
             child(metrics.out_of_state, message.topic).inc()
+        for key in outcome.unconvertible:
+            child(metrics.user_data_unconvertible, key).inc()
         if outcome.duplicate:
             # The same message again (same offset) is a replay after a crash. A value written
             # by an earlier version may hold its output in an outbox, maybe lost: send it

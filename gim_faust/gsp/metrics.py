@@ -27,6 +27,9 @@ class GspMetrics:
         self.out_of_state = Counter("gim_gsp_events_out_of_state",
                                     "Events impossible in their state, applied as far as "
                                     "they made sense", ["topic"], registry=r)
+        self.user_data_unconvertible = Counter(
+            "gim_gsp_user_data_unconvertible", "User-data values that became NULL converted "
+            "to their column's type, by key", ["key"], registry=r)
         self.facts_out = Counter("gim_gsp_facts_out", "Fact versions sent, by table",
                                  ["table"], registry=r)
         self.timed_out = Counter("gim_gsp_interactions_timed_out",
@@ -44,6 +47,9 @@ class GspMetrics:
                                 ["topic", "partition"], registry=r)
         self.config_objects = Gauge("gim_gsp_config_objects",
                                     "Configuration objects in the view", registry=r)
+        self.user_data_keys = Gauge("gim_gsp_user_data_keys_kept",
+                                    "User-data keys the view keeps (valid cfg_user_data_key "
+                                    "mappings GCA published)", registry=r)
         self.processing = Histogram("gim_gsp_event_processing_seconds",
                                     "Time to process one raw event", registry=r,
                                     buckets=(1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 1e-2, 0.1, 1))

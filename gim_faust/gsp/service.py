@@ -135,7 +135,8 @@ class Gsp:
         # Kafka client's per-message debug records then cost a tenth of the worker's time.
         logging.root.setLevel(self.settings.log_level)
         log_limit.install()  # on the handlers Faust's worker set up
-        self.metrics.config_objects.set(self.follower.objects)
+        self.metrics.config_objects.set_function(lambda: self.follower.objects)
+        self.metrics.user_data_keys.set_function(lambda: len(self.view.kept))
         self.follower.follow()
         self.started = True
 

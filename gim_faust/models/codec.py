@@ -32,6 +32,9 @@ from gim_faust.models.events import (
 
 REASONS = ("not_json", "missing_field", "bad_value", "unknown_type", "wrong_tenant",
            "wrong_topic")
+# Not a reason to refuse an event: it is applied without its user data, and its bytes are
+# also sent to the rejected topic with this reason (contract user-data.md).
+BAD_USER_DATA = "bad_user_data"
 _ENVELOPE = ("event_id", "type", "ts", "tenant", "media", "seq")
 _DN_TYPES = frozenset({"EventQueued", "EventDiverted"})
 _JOINING_TYPES = frozenset({"EventPartyChanged", "EventPartyAdded"})
@@ -41,6 +44,9 @@ _JOINING_TYPES = frozenset({"EventPartyChanged", "EventPartyAdded"})
 _LONGEST = {**dict.fromkeys(("event_id", "interaction_id", "agent_login", "dn", "target",
                              "consult_of", "from_interaction_id"), 128),
             "from": 256, "to": 256}
+# user_data (contract user-data.md): at most 100 keys of 1 to 64 characters, strings of at
+# most 1,024 (and, like every string, without U+0000).
+_USER_DATA_KEYS, _USER_DATA_KEY_LENGTH, _USER_DATA_TEXT_LENGTH = 100, 64, 1024
 _EARLIEST_MS = to_ms(datetime(2000, 1, 1, tzinfo=timezone.utc))
 _LATEST_MS = to_ms(datetime(2100, 1, 1, tzinfo=timezone.utc))
 _PARTY_TYPES = frozenset({"EventRinging", "EventDialing", "EventEstablished", "EventHeld",
@@ -174,7 +180,35 @@ def _interaction(obj: dict[str, Any], envelope: _Envelope) -> InteractionEvent:
         cause=_one_of(obj, "cause", CAUSES) or "normal",
         target=_text(obj, "target", required=kind == "EventDiverted"),
         consult_of=_text(obj, "consult_of"),
-        from_interaction_id=_text(obj, "from_interaction_id", required=kind in _JOINING_TYPES))
+        from_interaction_id=_text(obj, "from_interaction_id", required=kind in _JOINING_TYPES),
+        **_user_data(obj.get("user_data")))
+
+
+def _user_data(value: Any) -> dict[str, Any]:
+    """``user_data`` and ``bad_user_data`` of an event (contract user-data.md, "In the
+    events"): an invalid object does not reject the event, it is applied without it."""
+    if value is None:
+        return {}
+    problem = _user_data_problem(value)
+    return {"bad_user_data": problem} if problem else {"user_data": value}
+
+
+def _user_data_problem(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return "'user_data' is not an object"
+    if len(value) > _USER_DATA_KEYS:
+        return f"'user_data' has {len(value)} keys, more than {_USER_DATA_KEYS}"
+    for key, item in value.items():
+        if not 1 <= len(key) <= _USER_DATA_KEY_LENGTH:
+            return f"user_data key {key[:70]!r} is not 1 to {_USER_DATA_KEY_LENGTH} characters"
+        if isinstance(item, str) and len(item) > _USER_DATA_TEXT_LENGTH:
+            return f"user_data[{key!r}] is longer than {_USER_DATA_TEXT_LENGTH} characters"
+        if not (item is None or isinstance(item, (str, bool, int, float))):
+            return (f"user_data[{key!r}] is a {type(item).__name__}, not a string, number, "
+                    f"true/false or null")
+        if "\x00" in key or isinstance(item, str) and "\x00" in item:
+            return f"user_data[{key!r}] holds the character U+0000"
+    return None
 
 
 def _agent(obj: dict[str, Any], envelope: _Envelope) -> AgentEvent:

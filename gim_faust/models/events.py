@@ -28,6 +28,8 @@ MEDIA = frozenset({"voice"}) | DIGITAL_MEDIA
 DIRECTIONS = frozenset({"inbound", "outbound", "internal"})
 CAUSES = frozenset({"normal", "transfer", "redirect", "conference"})
 WORKMODES = frozenset({"NotReady", "AfterCallWork"})
+# A value of an event's user_data: null removes the key (contract user-data.md).
+UserDataValue = str | int | float | bool | None
 
 
 def to_ms(ts: datetime) -> int:
@@ -79,6 +81,10 @@ class InteractionEvent:
     target: str | None = None
     consult_of: str | None = None
     from_interaction_id: str | None = None
+    # contract user-data.md: the event's valid user_data; when it was not valid, why (the
+    # event is applied without it and also rejected with bad_user_data)
+    user_data: dict[str, UserDataValue] | None = None
+    bad_user_data: str | None = None
 
     @property
     def key(self) -> str:

@@ -12,6 +12,7 @@ above the ``seq`` that ended the party (see ``transforms/after_call_work.py``).
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -90,6 +91,9 @@ class InteractionResourceFact:
     active_flag: int
     version: int
     resource_role: str | None = None  # contract v2 (consultations.md), as above
+    # contract v2 (user-data.md): the interaction's kept user data when the party ended, by
+    # column; not a column of this table: the loader writes it to irf_user_data
+    user_data: dict[str, str | int] | None = None
 
     @property
     def id(self) -> str:
@@ -244,13 +248,15 @@ BAD_FIELDS = "bad_fields"
 BAD_VALUE = "bad_value"
 REFUSALS = (UNKNOWN_TABLE, BAD_FIELDS, BAD_VALUE)
 _INT64 = (-(2**63), 2**63 - 1)
+# A user-data column's name (contract user-data.md).
+COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 # date_time keys are interval starts, bigint like every int (contract infomart.md, v2).
 _DATE_TIME_STEP_S = 900
 
 
 @dataclass(frozen=True, slots=True)
 class _Kind:
-    kind: type  # int, str or datetime
+    kind: type  # int, str, datetime or dict
     optional: bool
 
 
@@ -260,8 +266,8 @@ def _kinds(cls: type) -> dict[str, _Kind]:
     for f in fields(cls):
         hint = hints[f.name]
         args = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-        kinds = [a for a in args if a is not type(None)]
-        assert len(kinds) == 1 and kinds[0] in (int, str, datetime), (cls, f.name, hint)
+        kinds = [typing.get_origin(a) or a for a in args if a is not type(None)]
+        assert len(kinds) == 1 and kinds[0] in (int, str, datetime, dict), (cls, f.name, hint)
         out[f.name] = _Kind(kinds[0], len(kinds) < len(args))
     return out
 
@@ -271,7 +277,7 @@ _KINDS: dict[str, dict[str, _Kind]] = {table: _kinds(cls) for table, cls in FACT
 # wrote, still on the topic during an upgrade, lacks them.
 _ADDED: dict[str, frozenset[str]] = {table: frozenset() for table in FACT_TYPES}
 _ADDED[InteractionFact.table] = frozenset({"consult_of_interaction_id"})
-_ADDED[InteractionResourceFact.table] = frozenset({"resource_role"})
+_ADDED[InteractionResourceFact.table] = frozenset({"resource_role", "user_data"})
 
 
 def _checked(table: str, name: str, value: Any, kind: _Kind) -> Any:
@@ -287,6 +293,14 @@ def _checked(table: str, name: str, value: Any, kind: _Kind) -> Any:
     if kind.kind is str:
         if not isinstance(value, str):
             raise BadInputError(BAD_VALUE, f"{table}.{name} is not a string")
+        return value
+    if kind.kind is dict:  # user data: column -> text, or integer, or numeric as a string
+        if not isinstance(value, dict) or not all(
+                COLUMN_NAME.fullmatch(column) and (isinstance(item, str) or type(item) is int
+                                                   and _INT64[0] <= item <= _INT64[1])
+                for column, item in value.items()):
+            raise BadInputError(BAD_VALUE, f"{table}.{name} is not an object of column names "
+                                           f"to strings and 64-bit integers")
         return value
     try:
         return parse_utc(value)

@@ -50,7 +50,7 @@ pytestmark = pytest.mark.integration
 STATIC = {"media_type", "interaction_type", "technical_descriptor", "resource_state"}
 DIMENSIONS = {"resource_", "resource_state_reason", "group_", "skill", "resource_group_fact_",
               "resource_skill_fact_"}
-EVERY_TABLE = STATIC | DIMENSIONS | {"date_time"} | set(records.FACT_TABLES)
+EVERY_TABLE = STATIC | DIMENSIONS | {"date_time"} | set(records.PARTITIONED_TABLES)
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 SCRIPT = Path(sys.executable).with_name("gim-faust")
 
@@ -110,11 +110,20 @@ def _max_audit_key(conn: psycopg.Connection[Any]) -> int:
 
 # --- the issue's "Done when" ------------------------------------------------------------------
 
+def _add_user_data(conn: psycopg.Connection[Any], mart: str, versions: list[Any]) -> None:
+    """A kept key's column, as GCA adds it, and user data on every ended party of the day."""
+    conn.execute("ALTER TABLE irf_user_data ADD COLUMN customer_segment text")
+    ended = {f.id: f for f in versions if f.table == "interaction_resource_fact" and f.end_ts}
+    jobs.load_facts(mart, [dataclasses.replace(f, user_data={"customer_segment": "Gold"})
+                           for f in ended.values()])
+
+
 def test_the_first_export_writes_every_table_and_reads_back(
         mart: str, conn: psycopg.Connection[Any], config_url: str, store_url: str,
         versions: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     jobs.load_facts(mart, versions)
     assert jobs.sync_dimensions(config_url, mart)
+    _add_user_data(conn, mart, versions)
     # Several round trips of each server-side cursor, not one.
     monkeypatch.setattr(export_sql, "FETCH_ROWS", 97)
     result = export(jobs.settings(mart, store_url))
@@ -242,7 +251,7 @@ def test_a_window_export_holds_the_facts_that_ended_in_it(
     window = export(settings, (start, end))
     assert window.folder is not None and window.folder != delta.folder
     facts = {t: jobs.rows(conn, t, "end_ts >= %s AND end_ts < %s", (start, end))
-             for t in records.FACT_TABLES}
+             for t in records.PARTITIONED_TABLES}
     assert facts["interaction_fact"] and facts["sm_res_state_fact"]
     assert sum(map(len, facts.values())) < sum(len(jobs.rows(conn, t))
                                                for t in records.FACT_TABLES)
@@ -306,7 +315,7 @@ def test_the_command_prints_a_summary_and_the_manifest(mart: str, store_url: str
     summary, body = done.stdout.strip().splitlines()
     report = orjson.loads(body)
     assert report["written"] is True
-    assert summary.startswith(f"export: {report['manifest']['rows']} rows in 16 tables to ")
+    assert summary.startswith(f"export: {report['manifest']['rows']} rows in 17 tables to ")
     assert "\r" not in done.stderr    # no progress display when stderr is not a terminal
     again = _command(**env)
     assert again.returncode == 0 and "nothing changed" in again.stdout

@@ -164,10 +164,13 @@ def config_view(name: str) -> Any:
     """The Stream Processor's view of the scenario's configuration, as GCA would publish it."""
     from gim_faust.transforms.config_view import ConfigView
 
-    from gim_faust.gca.objects import build_objects
+    from gim_faust.gca import user_data_columns
+    from gim_faust.gca.objects import USER_DATA_KEYS, build_objects
 
     view = ConfigView()
     for (kind, dbid), obj in build_objects(config_rows(name)).items():
+        if kind == USER_DATA_KEYS:  # as GCA publishes them to a new Info Mart
+            obj["keys"] = user_data_columns.plan(obj["keys"], {}).kept
         view.apply(kind, dbid, obj)
     return view
 
@@ -241,3 +244,44 @@ def natural_facts(name: str, facts: Iterable[Any]) -> dict[str, list[dict[str, A
             out[fact.table].append(natural(fact.table, to_record(fact), resources, results,
                                            reasons))
     return out
+
+
+# ------------------------------------------------------------------ user data (contract v2)
+
+def expected_user_data(name: str) -> dict[str, Any]:
+    return json.loads((scenario(name) / "expected-user-data.json").read_text())
+
+
+def user_data_identity(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return (row["interaction_id"], tuple(row["resource"]), row["start_ts"])
+
+
+def user_data_from_facts(name: str, facts: Iterable[Any]) -> list[dict[str, Any]]:
+    """The irf_user_data rows the newest party versions make, as expected-user-data.json
+    writes them (kept columns the party lacks are null)."""
+    facts = list(facts)
+    resources = configured_resources(name)
+    resources.update({f.resource_key: [f.resource_type, f.resource_name] for f in facts
+                      if isinstance(f, PlaceholderResource)})
+    columns = [column for _, column, *_ in expected_user_data(name)["meta"]["user_data_keys"]]
+    return [{"interaction_id": f.interaction_id, "resource": resources[f.resource_key],
+             "start_ts": _iso(f.start_ts), **{c: f.user_data.get(c) for c in columns}}
+            for f in facts if f.table == "interaction_resource_fact" and f.user_data
+            and f.end_ts is not None]
+
+
+def compare_user_data(name: str, actual: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Every difference with expected-user-data.json: missing, extra, duplicate rows and
+    differing values."""
+    want = {user_data_identity(r): r for r in expected_user_data(name)["irf_user_data"]}
+    actual = list(actual)
+    have = {user_data_identity(r): r for r in actual}
+    problems = [f"irf_user_data: {len(actual) - len(have)} duplicate rows"] * (
+        len(actual) != len(have))
+    problems += [f"irf_user_data: missing {i}" for i in want.keys() - have.keys()]
+    problems += [f"irf_user_data: extra {i}: {have[i]}" for i in have.keys() - want.keys()]
+    for ident in want.keys() & have.keys():
+        problems += [f"irf_user_data {ident}: {column} = {have[ident].get(column)!r}, expected "
+                     f"{value!r}" for column, value in want[ident].items()
+                     if have[ident].get(column) != value]
+    return problems

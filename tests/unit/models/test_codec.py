@@ -134,6 +134,50 @@ def test_every_bad_input_is_rejected_with_its_reason(case: tuple[str, dict[str, 
     assert result.reason == bad["reason"], result
 
 
+def test_invalid_user_data_is_named_and_the_event_kept() -> None:
+    """dst's four events with invalid user_data (expected-user-data.json) decode, without it."""
+    meta = orjson.loads((SCENARIOS / "dst" / "expected-user-data.json").read_bytes())["meta"]
+    bad = set(meta["bad_user_data_events"])
+    flagged = set()
+    for name, topic, raw in VALID:
+        event = decode(raw, SOURCES[topic], TENANT)
+        if isinstance(event, InteractionEvent) and event.bad_user_data:
+            assert event.user_data is None
+            flagged.add(event.event_id)
+        elif isinstance(event, InteractionEvent) and "user_data" in orjson.loads(raw):
+            assert event.user_data == orjson.loads(raw)["user_data"]
+    assert flagged == bad
+
+
+@pytest.mark.parametrize(("user_data", "problem"), [
+    ([1], "not an object"),
+    ({f"k{i}": i for i in range(101)}, "more than 100"),
+    ({"": 1}, "not 1 to 64"),
+    ({"k" * 65: 1}, "not 1 to 64"),
+    ({"k": "v" * 1025}, "longer than 1024"),
+    ({"k": {"nested": 1}}, "a dict"),
+    ({"k": [1]}, "a list"),
+    ({"k": "a\x00b"}, "U+0000"),
+])
+def test_user_data_limits(user_data: object, problem: str) -> None:
+    raw = orjson.dumps({"event_id": "e", "type": "EventAttachedDataChanged",
+                        "ts": "2026-11-02T09:00:00.000Z", "tenant": TENANT, "media": "voice",
+                        "seq": 1, "interaction_id": "c-1", "user_data": user_data})
+    event = decode(raw, Source("voice", False), TENANT)
+    assert isinstance(event, InteractionEvent) and event.user_data is None
+    assert problem in (event.bad_user_data or ""), event.bad_user_data
+
+
+def test_user_data_at_its_limits_is_valid() -> None:
+    user_data = {"k" * 64: "v" * 1024, **{f"k{i}": i for i in range(98)}, "none": None}
+    raw = orjson.dumps({"event_id": "e", "type": "EventAttachedDataChanged",
+                        "ts": "2026-11-02T09:00:00.000Z", "tenant": TENANT, "media": "voice",
+                        "seq": 1, "interaction_id": "c-1", "user_data": user_data})
+    event = decode(raw, Source("voice", False), TENANT)
+    assert isinstance(event, InteractionEvent)
+    assert event.user_data == user_data and event.bad_user_data is None
+
+
 def test_every_reason_is_exercised_by_the_scenarios() -> None:
     assert {c["reason"] for _, c in BAD} == set(REASONS)
 

@@ -97,7 +97,7 @@ def test_worked_example_of_the_contract(order: str) -> None:
         "ring_duration": 6, "talk_duration": 218, "hold_duration": 45, "hold_count": 1,
         "after_call_work_duration": 40, "customer_handle_count": 1,
         "mediation_resource_key": dn("8100"), "mediation_duration": 28, "active_flag": 0,
-        "resource_role": "RECEIVED"}
+        "resource_role": "RECEIVED", "user_data": None}
     assert len(rows(runner, "mediation_segment_fact")) == 2
     assert len(rows(runner, "interaction_resource_fact")) == 1
     assert runner.counts["duplicate"] == runner.counts["out_of_state"] == 0

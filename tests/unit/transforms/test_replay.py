@@ -26,7 +26,19 @@ def test_scenario_rows_equal_expected(name: str, order: str) -> None:
     problems = sc.compare(sc.expected(name), sc.natural_facts(name, runner.rows.values()))
     assert not problems, f"{len(problems)} differences, first ones:\n" + "\n".join(problems[:40])
     assert runner.counts["rejected:not_json"] == 2
-    assert sum(v for k, v in runner.counts.items() if k.startswith("rejected:")) == 14
+    assert sum(v for k, v in runner.counts.items() if k.startswith("rejected:")) == 14 + (
+        runner.counts["rejected:bad_user_data"])
+
+
+@pytest.mark.parametrize("order", sorted(ORDERS))
+def test_user_data_rows_equal_expected(order: str) -> None:
+    runner = sc.replay("dst", ORDERS[order]("dst"))
+    problems = sc.compare_user_data("dst", sc.user_data_from_facts("dst", runner.rows.values()))
+    assert not problems, f"{len(problems)} differences, first ones:\n" + "\n".join(problems[:40])
+    assert runner.counts["rejected:bad_user_data"] == len(
+        sc.expected_user_data("dst")["meta"]["bad_user_data_events"])
+    # AccountId values that are no integer (3.5, true, "N/A", 20 digits) and CSAT "bad"
+    assert runner.counts["unconvertible:AccountId"] and runner.counts["unconvertible:CSAT"]
 
 
 @pytest.mark.parametrize("name", ["small", "day", "dst"])
