@@ -116,15 +116,16 @@ class InteractionClock:
         done = [self._settle(states, key, outcome)]
         self.watermark_ms = max(self.watermark_ms, event.ts_ms)
         if self.watermark_ms - self.swept_ms >= SWEEP_EVERY_MS:
-            done += self.sweep(states)
+            done += self.sweep(states, config)
         return done
 
-    def sweep(self, states: States[interaction_state.State]) -> list[Applied]:
+    def sweep(self, states: States[interaction_state.State],
+              config: ConfigView) -> list[Applied]:
         """Time out the interactions idle too long; forget tombstones past the window."""
         self.swept_ms = self.watermark_ms
         done: list[Applied] = []
         if _earliest(self.open, self.open_due) < self.watermark_ms - self.timeout_ms:
-            done += self._time_out(states)
+            done += self._time_out(states, config)
         horizon = self.watermark_ms - DEDUPE_WINDOW_MS
         while _earliest(self.ended, self.ended_due) < horizon:
             _, key = heapq.heappop(self.ended_due)
@@ -132,7 +133,8 @@ class InteractionClock:
             del self.ended[key]
         return done
 
-    def _time_out(self, states: States[interaction_state.State]) -> list[Applied]:
+    def _time_out(self, states: States[interaction_state.State],
+                  config: ConfigView) -> list[Applied]:
         """Every interaction idle for longer than the timeout, in the order they opened."""
         done = []
         for key, last_ms in list(self.open.items()):
@@ -140,7 +142,7 @@ class InteractionClock:
                 continue
             state = states.get(key)
             assert isinstance(state, interaction_state.InteractionState), key  # the index says so
-            outcome = interaction.expire(state, self.watermark_ms, self.timeout_ms)
+            outcome = interaction.expire(state, config, self.watermark_ms, self.timeout_ms)
             if outcome is not None:
                 done.append(self._settle(states, key, outcome, timed_out=True))
         return done

@@ -27,7 +27,7 @@ def apply(state: State, event: InteractionEvent, config: ConfigView, timeout_ms:
     if state is not None and event.seq <= state.last_seq:
         return Outcome(state, duplicate=True)
     if isinstance(state, InteractionState):
-        expired = expire(state, max(watermark_ms, event.ts_ms), timeout_ms)
+        expired = expire(state, config, max(watermark_ms, event.ts_ms), timeout_ms)
         if expired is not None:  # this event came too late: a repeat of it is a duplicate
             expired.state = replace(expired.state, last_seq=event.seq)
             expired.out_of_state = True
@@ -45,6 +45,7 @@ def apply(state: State, event: InteractionEvent, config: ConfigView, timeout_ms:
         changes.interaction = True
     st.last_seq, st.last_ms = event.seq, event.ts_ms
     # before the handler: a party the event ends takes the event's own user data too
+    user_data.forget_unkept(st.user_data, config.kept)
     unconvertible = (user_data.merge(st.user_data, event.user_data, config.kept)
                      if event.user_data else [])
     handled = _HANDLERS[event.type](st, event, config, changes)
@@ -56,10 +57,12 @@ def apply(state: State, event: InteractionEvent, config: ConfigView, timeout_ms:
     return outcome
 
 
-def expire(state: InteractionState, watermark_ms: int, timeout_ms: int) -> Outcome | None:
+def expire(state: InteractionState, config: ConfigView, watermark_ms: int,
+           timeout_ms: int) -> Outcome | None:
     """Close the interaction as TIMED_OUT at its last event if it has been idle too long."""
     if watermark_ms - state.last_ms <= timeout_ms:
         return None
+    user_data.forget_unkept(state.user_data, config.kept)
     changes = Changes(state, state.last_seq + 1)
     _close_all(state, state.last_ms, "TIMED_OUT", "TIMED_OUT", changes)
     # The tombstone keeps the seq of the last event seen (the rows' version is one above it):

@@ -53,7 +53,7 @@ class Runner:
     def finish(self) -> None:
         """Time out what is stuck, as the GSP's periodic sweep would by now."""
         for clock in self.clocks.values():
-            for applied in clock.sweep(self.interactions):
+            for applied in clock.sweep(self.interactions, self.config):
                 self._emit(applied.outcome)
 
     def _emit(self, outcome: Outcome) -> None:

@@ -71,6 +71,15 @@ def _decimal(number: int | float) -> str:
     return format(digits.normalize(), "f")
 
 
+def forget_unkept(held: dict[str, Converted], kept: Mapping[str, KeptKey]) -> None:
+    """Drop the columns of mappings removed since they were filled: a party that ends after
+    the removal leaves the column NULL (the column itself stays in the Info Mart)."""
+    if held:
+        columns = {mapping.column for mapping in kept.values()}
+        for column in [c for c in held if c not in columns]:
+            del held[column]
+
+
 def merge(held: dict[str, Converted], given: Mapping[str, UserDataValue],
           kept: Mapping[str, KeptKey]) -> list[str]:
     """Apply an event's ``user_data`` to what the interaction holds (by column): a kept key

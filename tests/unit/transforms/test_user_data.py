@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from gim_faust.transforms.user_data import KeptKey, convert, merge
 
-from tests.unit.transforms.event_builders import Agent, Call, config, party, run
+from tests.unit.transforms.event_builders import Agent, Call, config, feed, party, run
 
 TEXT, INTEGER, NUMERIC = KeptKey("t", "text", 8), KeptKey("i", "integer"), KeptKey("n", "numeric")
 
@@ -76,3 +76,17 @@ def test_an_event_with_invalid_user_data_is_applied_without_it() -> None:
     assert party(runner, "c-1:1").end_ts is not None  # the release was applied
     assert party(runner, "c-1:1").user_data is None
     assert runner.counts["rejected:bad_user_data"] == 1
+
+
+def test_a_removed_mapping_stops_filling_its_column() -> None:
+    """contract user-data.md: removing a mapping stops filling its column for parties that
+    end afterwards, also with a value held from before."""
+    view = kept_config()
+    call = (Call("c-1").event("EventRinging", 0, dn="7001", agent_login="5001",
+                              user_data={"Segment": "Gold", "Disposition": "Sale"})
+            .established(2, "7001", "5001"))
+    runner = run(view, call, finish=False)  # type: ignore[arg-type]
+    view.apply("user_data_keys", 1, {"keys": {  # type: ignore[attr-defined]
+        "Segment": {"column": "segment", "data_type": "text", "max_length": 255}}})
+    feed(runner, Call("c-1", first_seq=3).released(60, "7001", "5001").ended(60))
+    assert party(runner, "c-1:1").user_data == {"segment": "Gold"}
