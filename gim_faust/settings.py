@@ -12,6 +12,7 @@ import hashlib
 import os
 import re
 import socket
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -76,6 +77,15 @@ def _non_negative(kind: type) -> Callable[[str], Any]:
             raise ValueError("must be 0 or more")
         return number
     return parse
+
+
+def _zone(value: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("is not an IANA time zone name, e.g. UTC, Europe/Paris or "
+                         "America/New_York") from None
+    return value
 
 
 def _port(value: str) -> int:
@@ -166,6 +176,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("maintenance_interval", "GIM_MAINTENANCE_INTERVAL",
             "seconds between two maintenance runs inside the GIM worker (0: never; run "
             "`gim maintenance` from a scheduler instead)", _non_negative(float), "86400"),
+    Setting("timezone", "GIM_TIMEZONE",
+            "the tenant's IANA time zone: the local hours and days of the aggregates", _zone,
+            "UTC"),
+    Setting("service_level_threshold", "GIM_SERVICE_LEVEL_THRESHOLD",
+            "seconds: a queue's interaction accepted or abandoned within this wait counts within "
+            "service level (a DN's cfg_dn_annex option overrides it)", _non_negative(int), "20"),
+    Setting("short_abandon_threshold", "GIM_SHORT_ABANDON_THRESHOLD",
+            "seconds: an abandon after a shorter wait is a short abandon (a DN's cfg_dn_annex "
+            "option overrides it)", _non_negative(int), "10"),
+    Setting("aggregate_delay", "GIM_AGGREGATE_DELAY",
+            "the most seconds by which the aggregate tables may lag the loaded facts",
+            _positive(float), "10"),
     Setting("gsp_instance_id", "GIM_GSP_INSTANCE_ID",
             "stable identity of a GSP worker, its static membership of the consumer group: a "
             "restarted worker takes its partitions back at once instead of after the session "
@@ -239,6 +261,10 @@ class Settings:
     retention_days: int
     partitions_ahead_days: int
     maintenance_interval: float
+    timezone: str
+    service_level_threshold: int
+    short_abandon_threshold: int
+    aggregate_delay: float
     metrics_port: int | None
     metrics_host: str
     log_level: str

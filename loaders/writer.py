@@ -37,7 +37,7 @@ from typing import Any
 
 import psycopg
 from gim_faust.loaders import migrate as migrations
-from gim_faust.loaders import records, user_data_rows
+from gim_faust.loaders import aggregate, records, user_data_rows
 from gim_faust.loaders.upsert_sql import upsert
 from gim_faust.loaders.user_data_rows import UserDataTable
 from psycopg import sql
@@ -271,6 +271,8 @@ class Writer:
                     except postgres.ROW_REFUSED as exc:
                         raise _RowsRefused() from exc
             self._load_user_data(cur, rows, audit, tables, rejected, careful)
+            aggregate.mark(cur, (fact for table in records.FACT_TABLES
+                                 for fact in rows.get(table, ())))
             self._save_offsets(cur, batch.offsets)
             cur.execute(_AUDIT_ROW, (audit, SOURCE, sum(c.staged for c in tables.values()), Jsonb({
                 "consumer_group": self.consumer_group,

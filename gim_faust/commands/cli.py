@@ -34,6 +34,14 @@ def _gca_run_args(p: argparse.ArgumentParser) -> None:
                    help="one full read, snapshot, publish and Info Mart sync, then exit")
 
 
+def _aggregate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="from_ts", metavar="TS",
+                   help="recompute every aggregate row of the local days from the one holding "
+                        "TS (ISO 8601, UTC) ...")
+    p.add_argument("--to", dest="to_ts", metavar="TS", help="... to the one before TS")
+    p.add_argument("--all", action="store_true", help="every day any fact covers")
+
+
 def _export_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--from", dest="from_ts", metavar="TS",
                    help="export facts whose end_ts is at or after TS (ISO 8601, UTC)")
@@ -102,6 +110,9 @@ COMMANDS: tuple[Command, ...] = (
             "gim_faust.commands.gim:run_export", _export_args),
     Command(("gim", "maintenance"), "one run of the maintenance job (partitions, calendar, "
             "retention, statistics)", "gim_faust.commands.gim:run_maintenance"),
+    Command(("gim", "aggregate"), "recompute the aggregate tables of a time range (or all) "
+            "from the facts, e.g. after changing GIM_TIMEZONE or a threshold",
+            "gim_faust.commands.gim:run_aggregate", _aggregate_args),
     Command(("replay",), "move a stopped consumer group back to a time, for reprocessing",
             "gim_faust.commands.replay:run", _replay_args),
     Command(("report",), "write an HTML report from the Info Mart",

@@ -64,6 +64,12 @@ class LoaderMetrics:
             "maintenance run or successful export recorded in the Info Mart's ctl_audit_log, by "
             "any process (the schema's creation before the first), by task",
             ["task"], registry=registry)
+        self.aggregated = Counter(
+            "gim_aggregate_intervals", "15-minute intervals whose aggregates were recomputed "
+            "after a load", registry=registry)
+        self.aggregate_seconds = Histogram(
+            "gim_aggregate_pass_seconds", "Time to recompute the pending intervals' aggregates",
+            registry=registry, buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
     def batch_done(self, result: BatchResult, records: int, bad: int, now: float) -> None:
         self.batches.inc()

@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from gim_faust.errors import FatalError, GimError
-from gim_faust.loaders import jobs, maintenance
+from gim_faust.loaders import aggregate, jobs, maintenance
 from gim_faust.loaders.jobs import InfoMart, JobBusy
 from gim_faust.settings import Settings
 
@@ -35,6 +35,8 @@ MAINTENANCE_RETRY_S = 300.0
 # How often the worker reads when maintenance and the export last completed (for the alerts'
 # gim_job_last_completed_timestamp_seconds); they run hours apart, so minutes are precise enough.
 JOB_STATUS_EVERY_S = 300.0
+# The aggregator's pause between passes, at most (GIM_AGGREGATE_DELAY / 2 if shorter).
+AGGREGATE_EVERY_S = 1.0
 
 
 def info_mart(settings: Settings) -> InfoMart:
@@ -82,6 +84,28 @@ async def maintenance_loop(loader: Loader) -> None:
             log.exception("maintenance failed; trying again in %.0f s", MAINTENANCE_RETRY_S)
             wait = MAINTENANCE_RETRY_S
         await loader.sleep(wait)
+
+
+async def aggregate_loop(loader: Loader) -> None:
+    """Recomputes the aggregates of the intervals loaded batches touched, often enough that
+    they lag the facts by less than ``GIM_AGGREGATE_DELAY`` (a pass takes well under a second
+    for a batch's intervals), on its own connection and a worker thread."""
+    settings = loader.settings
+    every = min(AGGREGATE_EVERY_S, settings.aggregate_delay / 2)
+    rules = aggregate.Rules.of(settings)
+    while not loader.stopping.is_set():
+        try:
+            started = time.monotonic()
+            done = await asyncio.to_thread(aggregate.run_pending, settings.infomart_db_url,
+                                           rules)
+            if done:
+                loader.metrics.aggregated.inc(done)
+                loader.metrics.aggregate_seconds.observe(time.monotonic() - started)
+        except GimError as exc:
+            log.warning("recomputing the aggregates failed, trying again: %s", exc)
+        except Exception:  # noqa: BLE001 - a bug in aggregation must not stop loading
+            log.exception("recomputing the aggregates failed, trying again")
+        await loader.sleep(every)
 
 
 async def job_status_loop(loader: Loader) -> None:

@@ -46,7 +46,7 @@ from gim_faust.gim.backoff import Backoff
 from gim_faust.gim.metrics import Freshness, LoaderMetrics, MaintenanceMetrics
 from gim_faust.gim.rebalance import Rebalance
 from gim_faust.gim.retry import GAVE_UP, GaveUp
-from gim_faust.gim.scheduled_jobs import job_status_loop, maintenance_loop
+from gim_faust.gim.scheduled_jobs import aggregate_loop, job_status_loop, maintenance_loop
 from gim_faust.kafka import client_options
 from gim_faust.loaders import records
 from gim_faust.loaders.writer import BatchResult, Writer, prepare_schema
@@ -257,7 +257,8 @@ class Loader:
             log.info("migrated the Info Mart: applied %s", ", ".join(applied))
         if await self.db("connecting to the Info Mart", self.writer.connect) is GAVE_UP:
             return 0
-        background = [asyncio.create_task(job_status_loop(self), name="job status")]
+        background = [asyncio.create_task(job_status_loop(self), name="job status"),
+                      asyncio.create_task(aggregate_loop(self), name="aggregates")]
         if self.settings.maintenance_interval > 0:
             background.append(asyncio.create_task(maintenance_loop(self), name="maintenance"))
         try:

@@ -18,7 +18,7 @@ import psycopg
 
 from gim_faust.simulate.configdb_writer import contract_schema
 from gim_faust.topics import Topics
-from tests.support import gim_worker, infomart
+from tests.support import aggregates, gim_worker, infomart
 from tests.support import pipeline as pl
 from tests.support import scenario as sc
 from tests.support.waiting import wait_until
@@ -47,7 +47,8 @@ class Deployment:
                 "GIM_KAFKA_BOOTSTRAP": self.bootstrap, "GIM_CONFIG_DB_URL": self.config_db,
                 "GIM_INFOMART_DB_URL": self.infomart_db, "GIM_OBJECT_STORE": self.store,
                 "GIM_INTERACTION_TIMEOUT": str(meta["interaction_timeout_s"]),
-                "GIM_METRICS_PORT": "0", "GIM_GCA_POLL_INTERVAL": "2"}
+                "GIM_METRICS_PORT": "0", "GIM_GCA_POLL_INTERVAL": "2",
+                **aggregates.settings_env(self.scenario)}
 
     def load_config(self) -> None:
         """The contact center's Configuration Database, seeded with the scenario's objects."""

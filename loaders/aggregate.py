@@ -1,0 +1,189 @@
+"""Keeping the aggregate tables current (contract ``aggregates.md``, "Keeping them current").
+
+The loader's own path only notes, in each batch's transaction, the 15-minute intervals its
+fact rows touch (:func:`mark`: one small upsert into ``ctl_aggregate_pending``). Beside it,
+:func:`run_pending` takes the noted intervals and recomputes their rows from the facts, then
+the local hours and days that hold them from those rows (``aggregate_sql``): recomputing
+from the facts, never adding to what is there, is what makes any order, repetition or
+replay of the input count once. ``gim-faust gim aggregate`` recomputes whole local days.
+
+Two writers never recompute at once (one advisory lock). Concurrency with the loader rests on
+two rules: a batch's upsert of an interval locks its pending row until the batch commits, and
+the aggregator takes only pending rows it can lock (``SKIP LOCKED``). So an interval whose
+facts are being written stays pending and is taken in a later pass, which sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import psycopg
+from gim_faust.loaders import aggregate_sql
+from gim_faust.loaders.local_intervals import STEP_S, Interval, hours_and_days
+
+from gim_faust import postgres
+from gim_faust.models.facts import Fact, SessionFact, StateFact
+from gim_faust.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# b"gimagg\x00\x01": "the aggregates are being recomputed".
+LOCK_KEY = postgres.lock_key(b"gimagg\x00\x01")
+# Intervals per pass: a pass is one transaction; a backlog (a replay) goes in several.
+PASS_INTERVALS = 500
+APPLICATION = "gim-faust aggregate"
+
+
+@dataclass(frozen=True)
+class Rules:
+    """What the figures depend on besides the facts: the tenant's zone and thresholds."""
+
+    timezone: str
+    service_level_threshold: int
+    short_abandon_threshold: int
+
+    @classmethod
+    def of(cls, settings: Settings) -> Rules:
+        return cls(settings.timezone, settings.service_level_threshold,
+                   settings.short_abandon_threshold)
+
+
+def touched(facts: Iterable[Fact]) -> list[int]:
+    """The 15-minute intervals whose aggregates the fact rows may change: the one of their
+    start, and for sessions and states every one their ``[start, end)`` reaches."""
+    keys: set[int] = set()
+    for fact in facts:
+        start = getattr(fact, "start_date_time_key", None)
+        if start is None:
+            continue
+        keys.add(start)
+        if isinstance(fact, (SessionFact, StateFact)) and fact.end_ts is not None:
+            last = int(fact.end_ts.timestamp() - 0.001) // STEP_S * STEP_S
+            keys.update(range(start, last + 1, STEP_S))
+    return sorted(keys)
+
+
+def mark(cur: psycopg.Cursor[Any], facts: Iterable[Fact]) -> None:
+    """Notes the intervals ``facts`` touch, in the caller's transaction. ``DO UPDATE`` locks
+    a row already pending until that transaction ends (module docstring); sorted, so two
+    batches lock in one order."""
+    keys = touched(facts)
+    if keys:
+        cur.execute("INSERT INTO ctl_aggregate_pending (date_time_key) "
+                    "SELECT unnest(%s::bigint[]) ORDER BY 1 ON CONFLICT (date_time_key) "
+                    "DO UPDATE SET added_ts = now()", (keys,))
+
+
+def _ts(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, timezone.utc)
+
+
+def _execute(cur: psycopg.Cursor[Any], statements: str, params: Mapping[str, Any]) -> None:
+    for statement in statements.split(";\n"):
+        cur.execute(statement, params)
+
+
+def recompute(cur: psycopg.Cursor[Any], keys: Sequence[int], rules: Rules) -> None:
+    """The rows of intervals ``keys`` from the facts, then of the hours and days holding
+    them from those rows (their other intervals' rows are current already)."""
+    params: dict[str, Any] = {
+        "keys": list(keys), "lo": _ts(min(keys)), "hi": _ts(max(keys) + STEP_S),
+        "sl": rules.service_level_threshold, "sa": rules.short_abandon_threshold}
+    for statement in aggregate_sql.SUBHR:
+        _execute(cur, statement, params)
+    hours, days = hours_and_days(keys, rules.timezone)
+    for grain, intervals in (("hour", hours), ("day", days)):
+        _roll_up(cur, grain, intervals)
+
+
+def _roll_up(cur: psycopg.Cursor[Any], grain: str, intervals: Sequence[Interval]) -> None:
+    members = [(key, interval) for interval in intervals for key in interval.keys]
+    params = {"starts": [_ts(i.start_s) for i in intervals],
+              "keys": [key for key, _ in members],
+              "starts_of": [_ts(i.start_s) for _, i in members],
+              "lengths_of": [i.length_s for _, i in members],
+              "dates_of": [i.cal_date for _, i in members]}
+    for family in aggregate_sql.FAMILIES:
+        _execute(cur, aggregate_sql.roll_up(family, grain), params)
+
+
+def run_pending(conninfo: str, rules: Rules) -> int:
+    """Recomputes every pending interval, a pass at a time; how many. Returns 0 at once
+    when another worker holds the lock (it does the same work)."""
+    done = 0
+    with postgres.connect(conninfo, APPLICATION) as conn:
+        while True:
+            with conn.transaction(), conn.cursor() as cur:
+                locked = cur.execute("SELECT pg_try_advisory_xact_lock(%s)",
+                                     (LOCK_KEY,)).fetchone()
+                if not locked or not locked[0]:
+                    return done
+                keys = sorted(row[0] for row in cur.execute(
+                    "DELETE FROM ctl_aggregate_pending WHERE date_time_key IN ("
+                    "SELECT date_time_key FROM ctl_aggregate_pending ORDER BY 1 LIMIT %s "
+                    "FOR UPDATE SKIP LOCKED) RETURNING date_time_key",
+                    (PASS_INTERVALS,)).fetchall())
+                if not keys:
+                    return done
+                recompute(cur, keys, rules)
+            done += len(keys)
+
+
+@dataclass
+class Summary:
+    days: int = 0
+    intervals: int = 0
+    seconds: float = 0.0
+
+    def line(self, first: datetime | None, last: datetime | None) -> str:
+        span = f" from {first.isoformat()} to {last.isoformat()}" if first and last else ""
+        return (f"aggregate: {self.days} local days ({self.intervals} 15-minute intervals)"
+                f"{span} recomputed in {self.seconds:.1f} s")
+
+
+def fact_span(conninfo: str) -> tuple[datetime, datetime] | None:
+    """The first and last instant any fact covers (for ``--all``); None if there is none."""
+    with postgres.connect(conninfo, APPLICATION) as conn:
+        row = conn.execute(" UNION ALL ".join(
+            f"(SELECT min(start_ts), max(coalesce(end_ts, start_ts)) FROM {table})"
+            for table in ("interaction_fact", "sm_res_session_fact", "sm_res_state_fact"))
+        ).fetchall()
+    firsts = [r[0] for r in row if r[0] is not None]
+    lasts = [r[1] for r in row if r[1] is not None]
+    return (min(firsts), max(lasts)) if firsts else None
+
+
+def recompute_range(conninfo: str, rules: Rules, first: datetime, last: datetime,
+                    progress: bool = True) -> Summary:
+    """Every aggregate row of the local days that intersect ``[first, last)``, one day per
+    transaction under the lock (waiting for a pass of the loader's to end). Rows of other
+    interval boundaries (a former time zone) inside those days go too."""
+    started = time.monotonic()
+    lo = int(first.timestamp()) // STEP_S * STEP_S
+    hi = max(lo + STEP_S, -(-int(last.timestamp()) // STEP_S) * STEP_S)
+    _, days = hours_and_days(range(lo, hi, STEP_S), rules.timezone)
+    summary = Summary()
+    with postgres.connect(conninfo, APPLICATION) as conn:
+        for n, day in enumerate(days, 1):
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (LOCK_KEY,))
+                for family in aggregate_sql.FAMILIES:
+                    for grain in ("hour", "day"):
+                        cur.execute(f"DELETE FROM ag2_{family}_{grain} WHERE interval_start_ts "
+                                    f">= %s AND interval_start_ts < %s",
+                                    (_ts(day.start_s), _ts(day.start_s + day.length_s)))
+                recompute(cur, list(day.keys), rules)
+            summary.days, summary.intervals = n, summary.intervals + len(day.keys)
+            if progress:
+                sys.stderr.write(f"\raggregate: day {n}/{len(days)} ({day.cal_date})")
+                sys.stderr.flush()
+    if progress and days:
+        sys.stderr.write("\n")
+    summary.seconds = time.monotonic() - started
+    return summary

@@ -1,0 +1,217 @@
+-- Contract v2 (aggregates.md): figures per queue, agent and not-ready reason for each
+-- 15-minute UTC interval (_subhr), local hour (_hour) and local day (_day) of GIM_TIMEZONE,
+-- kept current by the loader from the final fact rows (loaders/aggregate.py). Every figure is
+-- a bigint, never null: a row exists only where a fact contributes, with zeros elsewhere.
+--
+-- And the per-DN thresholds GCA reads from cfg_dn_annex (section gim), null where the DN has
+-- none (the tenant's GIM_SERVICE_LEVEL_THRESHOLD / GIM_SHORT_ABANDON_THRESHOLD apply).
+
+ALTER TABLE resource_ ADD COLUMN service_level_threshold integer
+    CHECK (service_level_threshold >= 0);
+ALTER TABLE resource_ ADD COLUMN short_abandon_threshold integer
+    CHECK (short_abandon_threshold >= 0);
+
+CREATE TABLE ag2_queue_subhr (
+    interval_start_ts      timestamptz(3) NOT NULL,
+    interval_length_s      integer NOT NULL,
+    date_time_key          bigint NOT NULL,
+    resource_key           bigint NOT NULL,
+    media_type_key         bigint NOT NULL,
+    service_level_threshold integer NOT NULL,
+    short_abandon_threshold integer NOT NULL,
+    entered                bigint NOT NULL DEFAULT 0,
+    accepted               bigint NOT NULL DEFAULT 0,
+    abandoned              bigint NOT NULL DEFAULT 0,
+    short_abandoned        bigint NOT NULL DEFAULT 0,
+    redirected             bigint NOT NULL DEFAULT 0,
+    accepted_within_sl     bigint NOT NULL DEFAULT 0,
+    abandoned_within_sl    bigint NOT NULL DEFAULT 0,
+    wait_duration          bigint NOT NULL DEFAULT 0,
+    accepted_wait_duration bigint NOT NULL DEFAULT 0,
+    abandoned_wait_duration bigint NOT NULL DEFAULT 0,
+    max_accepted_wait      bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
+);
+CREATE INDEX ag2_queue_subhr_resource_idx ON ag2_queue_subhr (resource_key, interval_start_ts);
+
+CREATE TABLE ag2_queue_hour (
+    interval_start_ts      timestamptz(3) NOT NULL,
+    interval_length_s      integer NOT NULL,
+    resource_key           bigint NOT NULL,
+    media_type_key         bigint NOT NULL,
+    entered                bigint NOT NULL DEFAULT 0,
+    accepted               bigint NOT NULL DEFAULT 0,
+    abandoned              bigint NOT NULL DEFAULT 0,
+    short_abandoned        bigint NOT NULL DEFAULT 0,
+    redirected             bigint NOT NULL DEFAULT 0,
+    accepted_within_sl     bigint NOT NULL DEFAULT 0,
+    abandoned_within_sl    bigint NOT NULL DEFAULT 0,
+    wait_duration          bigint NOT NULL DEFAULT 0,
+    accepted_wait_duration bigint NOT NULL DEFAULT 0,
+    abandoned_wait_duration bigint NOT NULL DEFAULT 0,
+    max_accepted_wait      bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
+);
+CREATE INDEX ag2_queue_hour_resource_idx ON ag2_queue_hour (resource_key, interval_start_ts);
+
+CREATE TABLE ag2_queue_day (
+    interval_start_ts      timestamptz(3) NOT NULL,
+    interval_length_s      integer NOT NULL,
+    cal_date               date NOT NULL,
+    resource_key           bigint NOT NULL,
+    media_type_key         bigint NOT NULL,
+    entered                bigint NOT NULL DEFAULT 0,
+    accepted               bigint NOT NULL DEFAULT 0,
+    abandoned              bigint NOT NULL DEFAULT 0,
+    short_abandoned        bigint NOT NULL DEFAULT 0,
+    redirected             bigint NOT NULL DEFAULT 0,
+    accepted_within_sl     bigint NOT NULL DEFAULT 0,
+    abandoned_within_sl    bigint NOT NULL DEFAULT 0,
+    wait_duration          bigint NOT NULL DEFAULT 0,
+    accepted_wait_duration bigint NOT NULL DEFAULT 0,
+    abandoned_wait_duration bigint NOT NULL DEFAULT 0,
+    max_accepted_wait      bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
+);
+CREATE INDEX ag2_queue_day_resource_idx ON ag2_queue_day (resource_key, interval_start_ts);
+
+CREATE TABLE ag2_agent_subhr (
+    interval_start_ts      timestamptz(3) NOT NULL,
+    interval_length_s      integer NOT NULL,
+    date_time_key          bigint NOT NULL,
+    resource_key           bigint NOT NULL,
+    media_type_key         bigint NOT NULL,
+    offered                bigint NOT NULL DEFAULT 0,
+    accepted               bigint NOT NULL DEFAULT 0,
+    rona                   bigint NOT NULL DEFAULT 0,
+    transferred            bigint NOT NULL DEFAULT 0,
+    outbound_attempted     bigint NOT NULL DEFAULT 0,
+    outbound_connected     bigint NOT NULL DEFAULT 0,
+    internal               bigint NOT NULL DEFAULT 0,
+    ring_duration          bigint NOT NULL DEFAULT 0,
+    talk_duration          bigint NOT NULL DEFAULT 0,
+    hold_duration          bigint NOT NULL DEFAULT 0,
+    hold_count             bigint NOT NULL DEFAULT 0,
+    after_call_work_duration bigint NOT NULL DEFAULT 0,
+    handle_duration        bigint NOT NULL DEFAULT 0,
+    consult_initiated      bigint NOT NULL DEFAULT 0,
+    consult_received       bigint NOT NULL DEFAULT 0,
+    transfer_received      bigint NOT NULL DEFAULT 0,
+    conference_joined      bigint NOT NULL DEFAULT 0,
+    consult_talk_duration  bigint NOT NULL DEFAULT 0,
+    logged_in_duration     bigint NOT NULL DEFAULT 0,
+    ready_duration         bigint NOT NULL DEFAULT 0,
+    not_ready_duration     bigint NOT NULL DEFAULT 0,
+    after_call_work_state_duration bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
+);
+CREATE INDEX ag2_agent_subhr_resource_idx ON ag2_agent_subhr (resource_key, interval_start_ts);
+
+CREATE TABLE ag2_agent_hour (
+    interval_start_ts      timestamptz(3) NOT NULL,
+    interval_length_s      integer NOT NULL,
+    resource_key           bigint NOT NULL,
+    media_type_key         bigint NOT NULL,
+    offered                bigint NOT NULL DEFAULT 0,
+    accepted               bigint NOT NULL DEFAULT 0,
+    rona                   bigint NOT NULL DEFAULT 0,
+    transferred            bigint NOT NULL DEFAULT 0,
+    outbound_attempted     bigint NOT NULL DEFAULT 0,
+    outbound_connected     bigint NOT NULL DEFAULT 0,
+    internal               bigint NOT NULL DEFAULT 0,
+    ring_duration          bigint NOT NULL DEFAULT 0,
+    talk_duration          bigint NOT NULL DEFAULT 0,
+    hold_duration          bigint NOT NULL DEFAULT 0,
+    hold_count             bigint NOT NULL DEFAULT 0,
+    after_call_work_duration bigint NOT NULL DEFAULT 0,
+    handle_duration        bigint NOT NULL DEFAULT 0,
+    consult_initiated      bigint NOT NULL DEFAULT 0,
+    consult_received       bigint NOT NULL DEFAULT 0,
+    transfer_received      bigint NOT NULL DEFAULT 0,
+    conference_joined      bigint NOT NULL DEFAULT 0,
+    consult_talk_duration  bigint NOT NULL DEFAULT 0,
+    logged_in_duration     bigint NOT NULL DEFAULT 0,
+    ready_duration         bigint NOT NULL DEFAULT 0,
+    not_ready_duration     bigint NOT NULL DEFAULT 0,
+    after_call_work_state_duration bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
+);
+CREATE INDEX ag2_agent_hour_resource_idx ON ag2_agent_hour (resource_key, interval_start_ts);
+
+CREATE TABLE ag2_agent_day (
+    interval_start_ts      timestamptz(3) NOT NULL,
+    interval_length_s      integer NOT NULL,
+    cal_date               date NOT NULL,
+    resource_key           bigint NOT NULL,
+    media_type_key         bigint NOT NULL,
+    offered                bigint NOT NULL DEFAULT 0,
+    accepted               bigint NOT NULL DEFAULT 0,
+    rona                   bigint NOT NULL DEFAULT 0,
+    transferred            bigint NOT NULL DEFAULT 0,
+    outbound_attempted     bigint NOT NULL DEFAULT 0,
+    outbound_connected     bigint NOT NULL DEFAULT 0,
+    internal               bigint NOT NULL DEFAULT 0,
+    ring_duration          bigint NOT NULL DEFAULT 0,
+    talk_duration          bigint NOT NULL DEFAULT 0,
+    hold_duration          bigint NOT NULL DEFAULT 0,
+    hold_count             bigint NOT NULL DEFAULT 0,
+    after_call_work_duration bigint NOT NULL DEFAULT 0,
+    handle_duration        bigint NOT NULL DEFAULT 0,
+    consult_initiated      bigint NOT NULL DEFAULT 0,
+    consult_received       bigint NOT NULL DEFAULT 0,
+    transfer_received      bigint NOT NULL DEFAULT 0,
+    conference_joined      bigint NOT NULL DEFAULT 0,
+    consult_talk_duration  bigint NOT NULL DEFAULT 0,
+    logged_in_duration     bigint NOT NULL DEFAULT 0,
+    ready_duration         bigint NOT NULL DEFAULT 0,
+    not_ready_duration     bigint NOT NULL DEFAULT 0,
+    after_call_work_state_duration bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
+);
+CREATE INDEX ag2_agent_day_resource_idx ON ag2_agent_day (resource_key, interval_start_ts);
+
+CREATE TABLE ag2_agent_reason_subhr (
+    interval_start_ts      timestamptz(3) NOT NULL,
+    interval_length_s      integer NOT NULL,
+    date_time_key          bigint NOT NULL,
+    resource_key           bigint NOT NULL,
+    media_type_key         bigint NOT NULL,
+    resource_state_reason_key bigint NOT NULL,
+    not_ready_duration     bigint NOT NULL DEFAULT 0,
+    not_ready_count        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (interval_start_ts, resource_key, media_type_key, resource_state_reason_key)
+);
+CREATE INDEX ag2_agent_reason_subhr_resource_idx ON ag2_agent_reason_subhr (resource_key, interval_start_ts);
+
+CREATE TABLE ag2_agent_reason_hour (
+    interval_start_ts      timestamptz(3) NOT NULL,
+    interval_length_s      integer NOT NULL,
+    resource_key           bigint NOT NULL,
+    media_type_key         bigint NOT NULL,
+    resource_state_reason_key bigint NOT NULL,
+    not_ready_duration     bigint NOT NULL DEFAULT 0,
+    not_ready_count        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (interval_start_ts, resource_key, media_type_key, resource_state_reason_key)
+);
+CREATE INDEX ag2_agent_reason_hour_resource_idx ON ag2_agent_reason_hour (resource_key, interval_start_ts);
+
+CREATE TABLE ag2_agent_reason_day (
+    interval_start_ts      timestamptz(3) NOT NULL,
+    interval_length_s      integer NOT NULL,
+    cal_date               date NOT NULL,
+    resource_key           bigint NOT NULL,
+    media_type_key         bigint NOT NULL,
+    resource_state_reason_key bigint NOT NULL,
+    not_ready_duration     bigint NOT NULL DEFAULT 0,
+    not_ready_count        bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (interval_start_ts, resource_key, media_type_key, resource_state_reason_key)
+);
+CREATE INDEX ag2_agent_reason_day_resource_idx ON ag2_agent_reason_day (resource_key, interval_start_ts);
+
+-- The 15-minute intervals whose aggregates wait to be recomputed: the loader adds the
+-- intervals a batch's fact rows touch, in the batch's transaction; the aggregator takes them
+-- (loaders/aggregate.py).
+CREATE TABLE ctl_aggregate_pending (
+    date_time_key  bigint PRIMARY KEY,
+    added_ts       timestamptz(3) NOT NULL DEFAULT now()
+);
