@@ -1,12 +1,14 @@
 """Contract v2 consultations on the real services: the ``dst`` day (consultations ending in
 cancel, consult transfer and conference) lands exactly as expected.json says, roles and
-``consult_of_interaction_id`` included, in several delivery orders and with two GSP workers."""
+``consult_of_interaction_id`` included, and its aggregates (consult columns included) as
+expected-aggregates.json says, in several delivery orders, with two GSP workers and after a
+second delivery of every event."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.support import infomart
+from tests.support import aggregates, infomart
 from tests.support import scenario as sc
 from tests.support.deployment import Deployment
 
@@ -26,6 +28,10 @@ def assert_lands_exactly(d: Deployment) -> None:
         problems = infomart.row_problems(conn, "dst")
         roles = dict(conn.execute("SELECT resource_role, count(*) FROM interaction_resource_fact "
                                   "GROUP BY 1").fetchall())
+    assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:30])
+    with infomart.connect(d.infomart_db) as conn:  # the consult columns of the aggregates too
+        aggregates.wait_current(conn)
+        problems = aggregates.problems("dst", aggregates.rows(conn, "dst"))
     assert not problems, f"{len(problems)} differences:\n" + "\n".join(problems[:30])
     # every role of the contract occurs: the day exercises all three endings
     assert set(roles) == {"RECEIVED", "INITIATED", "RECEIVED_CONSULT", "INITIATED_CONSULT",
@@ -59,3 +65,4 @@ def test_two_workers_and_a_second_delivery_change_nothing(deployment: Deployment
     deployment.wait_loaded(gim)
     with infomart.connect(deployment.infomart_db) as conn:
         assert infomart.checksum(conn) == before
+    assert_lands_exactly(deployment)
