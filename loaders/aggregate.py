@@ -25,6 +25,7 @@ from typing import Any
 
 import psycopg
 from gim_faust.loaders import aggregate_sql
+from psycopg.types.json import Jsonb
 from gim_faust.loaders.local_intervals import STEP_S, Interval, hours_and_days
 
 from gim_faust import postgres
@@ -91,20 +92,29 @@ def _execute(cur: psycopg.Cursor[Any], statements: str, params: Mapping[str, Any
 
 def recompute(cur: psycopg.Cursor[Any], keys: Sequence[int], rules: Rules) -> None:
     """The rows of intervals ``keys`` from the facts, then of the hours and days holding
-    them from those rows (their other intervals' rows are current already)."""
+    them from those rows (their other intervals' rows are current already), under one audit
+    row (``source`` 'aggregate') that the rows name, for the export."""
+    audit = cur.execute("SELECT nextval(pg_get_serial_sequence('ctl_audit_log', 'audit_key'))"
+                        ).fetchone()[0]  # type: ignore[index]
     params: dict[str, Any] = {
         "keys": list(keys), "lo": _ts(min(keys)), "hi": _ts(max(keys) + STEP_S),
-        "sl": rules.service_level_threshold, "sa": rules.short_abandon_threshold}
+        "sl": rules.service_level_threshold, "sa": rules.short_abandon_threshold,
+        "audit": audit}
     for statement in aggregate_sql.SUBHR:
         _execute(cur, statement, params)
     hours, days = hours_and_days(keys, rules.timezone)
     for grain, intervals in (("hour", hours), ("day", days)):
-        _roll_up(cur, grain, intervals)
+        _roll_up(cur, grain, intervals, audit)
+    cur.execute("INSERT INTO ctl_audit_log (audit_key, source, rows, detail) "
+                "VALUES (%s, 'aggregate', %s, %s)",
+                (audit, len(keys), Jsonb({"intervals": [min(keys), max(keys)],
+                                          "timezone": rules.timezone})))
 
 
-def _roll_up(cur: psycopg.Cursor[Any], grain: str, intervals: Sequence[Interval]) -> None:
+def _roll_up(cur: psycopg.Cursor[Any], grain: str, intervals: Sequence[Interval],
+             audit: int) -> None:
     members = [(key, interval) for interval in intervals for key in interval.keys]
-    params = {"starts": [_ts(i.start_s) for i in intervals],
+    params = {"audit": audit, "starts": [_ts(i.start_s) for i in intervals],
               "keys": [key for key, _ in members],
               "starts_of": [_ts(i.start_s) for _, i in members],
               "lengths_of": [i.length_s for _, i in members],

@@ -5,7 +5,7 @@ Every statement replaces what it covers (delete, then insert from the facts), so
 again, or after any order and repetition of loads, gives the same rows: nothing is counted
 twice. Parameters: ``keys`` (bigint[]: the intervals' date_time_key), ``lo``/``hi`` (the
 first and last instant they cover, so that only the partitions of those days are read),
-``sl``/``sa`` (the tenant's thresholds).
+``sl``/``sa`` (the tenant's thresholds), ``audit`` (the recomputation's audit key).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ DELETE FROM ag2_queue_subhr WHERE date_time_key = ANY(%(keys)s);
 INSERT INTO ag2_queue_subhr (interval_start_ts, interval_length_s, date_time_key, resource_key,
     media_type_key, service_level_threshold, short_abandon_threshold, entered, accepted,
     abandoned, short_abandoned, redirected, accepted_within_sl, abandoned_within_sl,
-    wait_duration, accepted_wait_duration, abandoned_wait_duration, max_accepted_wait)
+    wait_duration, accepted_wait_duration, abandoned_wait_duration, max_accepted_wait,
+    create_audit_key, update_audit_key)
 SELECT to_timestamp(s.start_date_time_key), 900, s.start_date_time_key, s.resource_key,
        s.media_type_key, s.sl, s.sa,
        count(*),
@@ -42,7 +43,7 @@ SELECT to_timestamp(s.start_date_time_key), 900, s.start_date_time_key, s.resour
        coalesce(sum(s.w), 0),
        coalesce(sum(s.w) FILTER (WHERE s.accepted_flag = 1), 0),
        coalesce(sum(s.w) FILTER (WHERE s.abandoned), 0),
-       coalesce(max(s.w) FILTER (WHERE s.accepted_flag = 1), 0)
+       coalesce(max(s.w) FILTER (WHERE s.accepted_flag = 1), 0), %(audit)s, %(audit)s
 FROM (SELECT f.start_date_time_key, f.resource_key, f.media_type_key, f.accepted_flag,
              coalesce(f.mediation_duration, 0) AS w, t.technical_result AS result,
              t.technical_result = 'ABANDONED' AS abandoned,
@@ -127,7 +128,8 @@ INSERT INTO ag2_agent_subhr (interval_start_ts, interval_length_s, date_time_key
     outbound_connected, internal, ring_duration, talk_duration, hold_duration, hold_count,
     after_call_work_duration, handle_duration, consult_initiated, consult_received,
     transfer_received, conference_joined, consult_talk_duration, logged_in_duration,
-    ready_duration, not_ready_duration, after_call_work_state_duration)
+    ready_duration, not_ready_duration, after_call_work_state_duration, create_audit_key,
+    update_audit_key)
 SELECT to_timestamp(key), 900, key, resource_key, media_type_key,
        coalesce(p.offered, 0), coalesce(p.accepted, 0), coalesce(p.rona, 0),
        coalesce(p.transferred, 0), coalesce(p.outbound_attempted, 0),
@@ -139,7 +141,7 @@ SELECT to_timestamp(key), 900, key, resource_key, media_type_key,
        coalesce(p.transfer_received, 0), coalesce(p.conference_joined, 0),
        coalesce(p.consult_talk_duration, 0), coalesce(t.logged_in_duration, 0),
        coalesce(t.ready_duration, 0), coalesce(t.not_ready_duration, 0),
-       coalesce(t.after_call_work_state_duration, 0)
+       coalesce(t.after_call_work_state_duration, 0), %(audit)s, %(audit)s
 FROM parties p FULL JOIN times t USING (key, resource_key, media_type_key)
 """
 
@@ -148,9 +150,9 @@ DELETE FROM ag2_agent_reason_subhr WHERE date_time_key = ANY(%(keys)s);
 WITH """ + _SPANS + """
 INSERT INTO ag2_agent_reason_subhr (interval_start_ts, interval_length_s, date_time_key,
     resource_key, media_type_key, resource_state_reason_key, not_ready_duration,
-    not_ready_count)
+    not_ready_count, create_audit_key, update_audit_key)
 SELECT to_timestamp(key), 900, key, resource_key, media_type_key, reason,
-       round(sum(ms) / 1000.0), count(*) FILTER (WHERE started)
+       round(sum(ms) / 1000.0), count(*) FILTER (WHERE started), %(audit)s, %(audit)s
 FROM spans WHERE kind = 'NOT_READY' AND reason IS NOT NULL AND (ms > 0 OR started)
 GROUP BY 3, 4, 5, 6
 """
@@ -169,8 +171,10 @@ def roll_up(family: str, grain: str) -> str:
     return f"""
 DELETE FROM ag2_{family}_{grain} WHERE interval_start_ts = ANY(%(starts)s);
 INSERT INTO ag2_{family}_{grain} (interval_start_ts, interval_length_s,
-    {"cal_date, " if day else ""}{keys}, {", ".join(figures)})
-SELECT m.start_ts, m.length_s, {"m.cal_date, " if day else ""}{keys}, {sums}
+    {"cal_date, " if day else ""}{keys}, {", ".join(figures)}, create_audit_key,
+    update_audit_key)
+SELECT m.start_ts, m.length_s, {"m.cal_date, " if day else ""}{keys}, {sums},
+       %(audit)s, %(audit)s
 FROM ag2_{family}_subhr s
 JOIN unnest(%(keys)s::bigint[], %(starts_of)s::timestamptz[], %(lengths_of)s::integer[]
             {", %(dates_of)s::date[]" if day else ""})

@@ -31,13 +31,14 @@ if TYPE_CHECKING:
 FETCH_ROWS = 5_000
 _TEXT_TYPES = ("text", "character varying", "character", "json", "jsonb", "name")
 _DATE_TIME = "date_time"
+_AGGREGATE_PREFIX = "ag2_"
 
 
 @dataclass(frozen=True)
 class Table:
     name: str
     columns: tuple[tuple[str, str], ...]   # (name, formatted type)
-    role: str   # "static", "dimension" (has audit keys), "calendar", "fact"
+    role: str   # "static", "dimension" (has audit keys), "calendar", "fact", "aggregate"
 
 
 def discover(conn: psycopg.Connection[Any]) -> list[Table]:
@@ -58,13 +59,15 @@ def discover(conn: psycopg.Connection[Any]) -> list[Table]:
     static = [t for t, *_ in STATIC_DIMENSIONS if t in columns]
     facts = [t for t in records.FACT_TABLES if t in partitioned] + sorted(
         partitioned - set(records.FACT_TABLES))
+    aggregates = sorted(t for t in columns if t.startswith(_AGGREGATE_PREFIX))
     audited = sorted(t for t, cols in columns.items() if t not in partitioned
-                     and "update_audit_key" in {c for c, _ in cols})
+                     and t not in aggregates and "update_audit_key" in {c for c, _ in cols})
     tables = [Table(t, tuple(columns[t]), "static") for t in static]
     tables += [Table(t, tuple(columns[t]), "dimension") for t in audited]
     if _DATE_TIME in columns:
         tables.append(Table(_DATE_TIME, tuple(columns[_DATE_TIME]), "calendar"))
     tables += [Table(t, tuple(columns[t]), "fact") for t in facts]
+    tables += [Table(t, tuple(columns[t]), "aggregate") for t in aggregates]
     missing = [t for t in records.FACT_TABLES if t not in partitioned]
     if missing:
         raise FatalError(f"the Info Mart lacks the fact tables {missing}: run "
@@ -113,6 +116,8 @@ class Selection:
             return "referenced"
         if table.role == "fact":
             return "end_ts in window" if self.kind == "window" else "changed"
+        if table.role == "aggregate":
+            return "interval in window" if self.kind == "window" else "changed"
         return "all" if self.kind == "window" else "changed"
 
     def where(self, table: Table, facts: Sequence[Table]) -> sql.Composable:
@@ -123,6 +128,9 @@ class Selection:
             return self._changed
         if label == "end_ts in window":
             return sql.SQL("end_ts >= %(window_from)s AND end_ts < %(window_to)s")
+        if label == "interval in window":
+            return sql.SQL("interval_start_ts >= %(window_from)s "
+                           "AND interval_start_ts < %(window_to)s")
         # date_time: the intervals the exported facts refer to.
         referenced = sql.SQL(" UNION ").join(
             sql.SQL("SELECT start_date_time_key FROM {} WHERE {}").format(

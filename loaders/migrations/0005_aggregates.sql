@@ -2,6 +2,8 @@
 -- 15-minute UTC interval (_subhr), local hour (_hour) and local day (_day) of GIM_TIMEZONE,
 -- kept current by the loader from the final fact rows (loaders/aggregate.py). Every figure is
 -- a bigint, never null: a row exists only where a fact contributes, with zeros elsewhere.
+-- Audit keys name the recomputation that wrote a row (ctl_audit_log, source 'aggregate'), so
+-- the export finds what changed.
 --
 -- And the per-DN thresholds GCA reads from cfg_dn_annex (section gim), null where the DN has
 -- none (the tenant's GIM_SERVICE_LEVEL_THRESHOLD / GIM_SHORT_ABANDON_THRESHOLD apply).
@@ -30,6 +32,8 @@ CREATE TABLE ag2_queue_subhr (
     accepted_wait_duration bigint NOT NULL DEFAULT 0,
     abandoned_wait_duration bigint NOT NULL DEFAULT 0,
     max_accepted_wait      bigint NOT NULL DEFAULT 0,
+    create_audit_key       bigint,
+    update_audit_key       bigint,
     PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
 );
 CREATE INDEX ag2_queue_subhr_resource_idx ON ag2_queue_subhr (resource_key, interval_start_ts);
@@ -50,6 +54,8 @@ CREATE TABLE ag2_queue_hour (
     accepted_wait_duration bigint NOT NULL DEFAULT 0,
     abandoned_wait_duration bigint NOT NULL DEFAULT 0,
     max_accepted_wait      bigint NOT NULL DEFAULT 0,
+    create_audit_key       bigint,
+    update_audit_key       bigint,
     PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
 );
 CREATE INDEX ag2_queue_hour_resource_idx ON ag2_queue_hour (resource_key, interval_start_ts);
@@ -71,6 +77,8 @@ CREATE TABLE ag2_queue_day (
     accepted_wait_duration bigint NOT NULL DEFAULT 0,
     abandoned_wait_duration bigint NOT NULL DEFAULT 0,
     max_accepted_wait      bigint NOT NULL DEFAULT 0,
+    create_audit_key       bigint,
+    update_audit_key       bigint,
     PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
 );
 CREATE INDEX ag2_queue_day_resource_idx ON ag2_queue_day (resource_key, interval_start_ts);
@@ -103,6 +111,8 @@ CREATE TABLE ag2_agent_subhr (
     ready_duration         bigint NOT NULL DEFAULT 0,
     not_ready_duration     bigint NOT NULL DEFAULT 0,
     after_call_work_state_duration bigint NOT NULL DEFAULT 0,
+    create_audit_key       bigint,
+    update_audit_key       bigint,
     PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
 );
 CREATE INDEX ag2_agent_subhr_resource_idx ON ag2_agent_subhr (resource_key, interval_start_ts);
@@ -134,6 +144,8 @@ CREATE TABLE ag2_agent_hour (
     ready_duration         bigint NOT NULL DEFAULT 0,
     not_ready_duration     bigint NOT NULL DEFAULT 0,
     after_call_work_state_duration bigint NOT NULL DEFAULT 0,
+    create_audit_key       bigint,
+    update_audit_key       bigint,
     PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
 );
 CREATE INDEX ag2_agent_hour_resource_idx ON ag2_agent_hour (resource_key, interval_start_ts);
@@ -166,6 +178,8 @@ CREATE TABLE ag2_agent_day (
     ready_duration         bigint NOT NULL DEFAULT 0,
     not_ready_duration     bigint NOT NULL DEFAULT 0,
     after_call_work_state_duration bigint NOT NULL DEFAULT 0,
+    create_audit_key       bigint,
+    update_audit_key       bigint,
     PRIMARY KEY (interval_start_ts, resource_key, media_type_key)
 );
 CREATE INDEX ag2_agent_day_resource_idx ON ag2_agent_day (resource_key, interval_start_ts);
@@ -179,6 +193,8 @@ CREATE TABLE ag2_agent_reason_subhr (
     resource_state_reason_key bigint NOT NULL,
     not_ready_duration     bigint NOT NULL DEFAULT 0,
     not_ready_count        bigint NOT NULL DEFAULT 0,
+    create_audit_key       bigint,
+    update_audit_key       bigint,
     PRIMARY KEY (interval_start_ts, resource_key, media_type_key, resource_state_reason_key)
 );
 CREATE INDEX ag2_agent_reason_subhr_resource_idx ON ag2_agent_reason_subhr (resource_key, interval_start_ts);
@@ -191,6 +207,8 @@ CREATE TABLE ag2_agent_reason_hour (
     resource_state_reason_key bigint NOT NULL,
     not_ready_duration     bigint NOT NULL DEFAULT 0,
     not_ready_count        bigint NOT NULL DEFAULT 0,
+    create_audit_key       bigint,
+    update_audit_key       bigint,
     PRIMARY KEY (interval_start_ts, resource_key, media_type_key, resource_state_reason_key)
 );
 CREATE INDEX ag2_agent_reason_hour_resource_idx ON ag2_agent_reason_hour (resource_key, interval_start_ts);
@@ -204,6 +222,8 @@ CREATE TABLE ag2_agent_reason_day (
     resource_state_reason_key bigint NOT NULL,
     not_ready_duration     bigint NOT NULL DEFAULT 0,
     not_ready_count        bigint NOT NULL DEFAULT 0,
+    create_audit_key       bigint,
+    update_audit_key       bigint,
     PRIMARY KEY (interval_start_ts, resource_key, media_type_key, resource_state_reason_key)
 );
 CREATE INDEX ag2_agent_reason_day_resource_idx ON ag2_agent_reason_day (resource_key, interval_start_ts);

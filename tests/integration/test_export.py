@@ -34,7 +34,7 @@ from typing import Any
 import orjson
 import psycopg
 import pytest
-from gim_faust.loaders import export_sql, records
+from gim_faust.loaders import aggregate, export_sql, records
 from gim_faust.loaders import migrate as migrations
 from gim_faust.loaders.export import export
 from gim_faust.loaders.jobs import JOB_LOCK_KEY, JobBusy
@@ -50,7 +50,10 @@ pytestmark = pytest.mark.integration
 STATIC = {"media_type", "interaction_type", "technical_descriptor", "resource_state"}
 DIMENSIONS = {"resource_", "resource_state_reason", "group_", "skill", "resource_group_fact_",
               "resource_skill_fact_"}
-EVERY_TABLE = STATIC | DIMENSIONS | {"date_time"} | set(records.PARTITIONED_TABLES)
+AGGREGATES = {f"ag2_{family}_{grain}" for family in ("queue", "agent", "agent_reason")
+              for grain in ("subhr", "hour", "day")}
+EVERY_TABLE = (STATIC | DIMENSIONS | {"date_time"} | set(records.PARTITIONED_TABLES)
+               | AGGREGATES)
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 SCRIPT = Path(sys.executable).with_name("gim-faust")
 
@@ -124,6 +127,7 @@ def test_the_first_export_writes_every_table_and_reads_back(
     jobs.load_facts(mart, versions)
     assert jobs.sync_dimensions(config_url, mart)
     _add_user_data(conn, mart, versions)
+    assert aggregate.run_pending(mart, aggregate.Rules("UTC", 20, 10))
     # Several round trips of each server-side cursor, not one.
     monkeypatch.setattr(export_sql, "FETCH_ROWS", 97)
     result = export(jobs.settings(mart, store_url))
@@ -244,6 +248,7 @@ def test_a_window_export_holds_the_facts_that_ended_in_it(
         versions: list[Any]) -> None:
     jobs.load_facts(mart, versions)
     jobs.sync_dimensions(config_url, mart)
+    assert aggregate.run_pending(mart, aggregate.Rules("UTC", 20, 10))
     settings = jobs.settings(mart, store_url)
     delta = export(settings)
     start = datetime(2026, 11, 2, 9, tzinfo=timezone.utc)
@@ -256,7 +261,10 @@ def test_a_window_export_holds_the_facts_that_ended_in_it(
     assert sum(map(len, facts.values())) < sum(len(jobs.rows(conn, t))
                                                for t in records.FACT_TABLES)
     keys = {r[records.COLUMNS[t].index("start_date_time_key")] for t in facts for r in facts[t]}
-    expected = {**facts, **{t: jobs.rows(conn, t) for t in STATIC | DIMENSIONS},
+    intervals = {t: jobs.rows(conn, t, "interval_start_ts >= %s AND interval_start_ts < %s",
+                              (start, end)) for t in AGGREGATES}
+    assert intervals["ag2_queue_subhr"] and intervals["ag2_agent_hour"]  # days start at 00:00
+    expected = {**facts, **intervals, **{t: jobs.rows(conn, t) for t in STATIC | DIMENSIONS},
                 "date_time": {r for r in jobs.rows(conn, "date_time") if r[0] in keys}}
     manifest = _check_export(conn, open_store(store_url), window.folder, expected)
     assert manifest["kind"] == "window"
@@ -315,7 +323,7 @@ def test_the_command_prints_a_summary_and_the_manifest(mart: str, store_url: str
     summary, body = done.stdout.strip().splitlines()
     report = orjson.loads(body)
     assert report["written"] is True
-    assert summary.startswith(f"export: {report['manifest']['rows']} rows in 17 tables to ")
+    assert summary.startswith(f"export: {report['manifest']['rows']} rows in 26 tables to ")
     assert "\r" not in done.stderr    # no progress display when stderr is not a terminal
     again = _command(**env)
     assert again.returncode == 0 and "nothing changed" in again.stdout
