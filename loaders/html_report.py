@@ -14,7 +14,12 @@ Charts (times are UTC, in 15-minute intervals keyed by ``start_date_time_key``):
 - agent state timeline: one row per agent, its ``sm_res_state_fact`` intervals coloured by
   state (READY, NOT_READY, AFTER_CALL_WORK).
 
-The text tables of ``loaders/summary.py`` (the ``make demo`` summary) follow the charts.
+The text tables of ``loaders/summary.py`` (the ``make demo`` summary) follow the charts, then
+each agent's share of consultations (contract ``consultations.md``), from the parties'
+``resource_role``: consultations initiated (``INITIATED_CONSULT``) and received
+(``RECEIVED_CONSULT``), customers received by a consult transfer (``RECEIVED_TRANSFER``),
+conferences joined (``CONFERENCE_JOINED``), and consult talk time: the ``talk_duration`` of
+the agent's parties on consultations (both roles).
 """
 
 from __future__ import annotations
@@ -52,6 +57,19 @@ JOIN resource_state st USING (resource_state_key)
 JOIN resource_ r USING (resource_key)
 WHERE r.resource_type IN ('Agent', 'UnknownAgentLogin')
 ORDER BY 1, 3"""
+
+CONSULTATIONS_SQL = """
+SELECT r.resource_name,
+       count(*) FILTER (WHERE f.resource_role = 'INITIATED_CONSULT') AS initiated,
+       count(*) FILTER (WHERE f.resource_role = 'RECEIVED_CONSULT') AS received,
+       count(*) FILTER (WHERE f.resource_role = 'RECEIVED_TRANSFER') AS transfers_received,
+       count(*) FILTER (WHERE f.resource_role = 'CONFERENCE_JOINED') AS conferences_joined,
+       coalesce(sum(f.talk_duration) FILTER (
+           WHERE f.resource_role IN ('INITIATED_CONSULT', 'RECEIVED_CONSULT')), 0)
+           AS consult_talk_s
+FROM interaction_resource_fact f JOIN resource_ r USING (resource_key)
+WHERE r.resource_type = 'Agent'
+GROUP BY r.resource_key, r.resource_name ORDER BY r.resource_name, r.resource_key"""
 
 COLORS = {"offered": "#9db7d5", "answered": "#1f5fa8", "sl_ok": "#2e8b57", "sl_low": "#e0a030",
           "READY": "#4caf50", "NOT_READY": "#e05d44", "AFTER_CALL_WORK": "#f2b134",
@@ -307,6 +325,14 @@ def summary_tables(by_status: Iterable[Sequence[Any]], per_queue: Iterable[Seque
     ])
 
 
+def consultations_table(per_agent: Iterable[Sequence[Any]]) -> str:
+    """Each agent's consultations, from the rows of :data:`CONSULTATIONS_SQL`."""
+    return table_html("Consultations", ("agent", "consultations initiated",
+                                        "consultations received",
+                                        "customers received by consult transfer",
+                                        "conferences joined", "consult talk (s)"), per_agent)
+
+
 # ------------------------------------------------------------------------------- page
 
 STYLE = """
@@ -352,6 +378,7 @@ def build(url: str, generated: datetime | None = None) -> str:
     tables = summary_tables(summary.query(url, summary.BY_MEDIA_AND_STATUS),
                             summary.query(url, summary.PER_QUEUE),
                             summary.query(url, summary.PER_AGENT))
+    tables += consultations_table(summary.query(url, CONSULTATIONS_SQL))
     return render(summary.query(url, OFFERED_ANSWERED_SQL), summary.query(url, SERVICE_LEVEL_SQL),
                   summary.query(url, AGENT_STATES_SQL), tables,
                   generated or datetime.now(timezone.utc))

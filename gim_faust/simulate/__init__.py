@@ -5,12 +5,13 @@ order, exactly as the contract's upstream platforms write them (``events.md``);
 :func:`write_configuration` writes the same contact center into a Configuration Database
 (``config-db.sql``) for GCA to read. The same options always give the same day.
 
-Size: with the defaults a voice agent-hour produces about 80 events (7 inbound calls of about
-10 events each, the agent's after-call work, breaks and the odd outbound or internal call) and
-a digital agent-hour about 60-65 (chats and emails of 6 events each); so a day is about 76
-events per agent-hour: about 12,100 for the default 20 agents and 8 hours, about 123,000 for
-200 agents and about 976,000 for 1,600. Generation runs at about 80,000 events a second on one
-core of the development machine (a million events in about 12 s).
+Size: with the defaults a voice agent-hour produces about 85-95 events (7 inbound calls of
+about 11 events each with the agent's disposition, the agent's after-call work, breaks, the odd
+outbound or internal call and consultation) and a digital agent-hour about 70 (chats and
+emails of 7 events each); so a day is about 83-89 events per agent-hour: about 13,300 for the
+default 20 agents and 8 hours, about 142,600 for 200 agents and about 1,135,000 for 1,600.
+Generation runs at about 110,000 events a second on one core of the development machine (a
+million events in about 9 s).
 """
 
 from collections.abc import Iterator

@@ -4,6 +4,8 @@ Several tenants may share one database and a ``dbid`` is unique per table, so ea
 objects live in their own block of dbids: ``tenant dbid * 1,000,000 + a local number``. The
 block depends only on the tenant row, so rewriting a tenant gives back the same dbids and GCA
 sees no change; the rewrite is one transaction, so GCA never reads a half-written tenant.
+The tenant's ``cfg_user_data_key`` rows say which keys of the simulated user data the Info
+Mart keeps (:data:`gim_faust.simulate.user_data.KEPT`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import psycopg
 
 from gim_faust import postgres
 from gim_faust.errors import ConfigError, FatalError
-from gim_faust.simulate import center
+from gim_faust.simulate import center, user_data
 from gim_faust.simulate.options import SimOptions
 
 BLOCK = 1_000_000
@@ -34,6 +36,7 @@ _DELETE = (
     "DELETE FROM cfg_skill WHERE tenant_dbid = %(t)s",
     "DELETE FROM cfg_group WHERE tenant_dbid = %(t)s",
     "DELETE FROM cfg_enum_value WHERE tenant_dbid = %(t)s",
+    "DELETE FROM cfg_user_data_key WHERE tenant_dbid = %(t)s",
 )
 
 
@@ -47,7 +50,8 @@ def rows(options: SimOptions, tenant_dbid: int) -> dict[str, list[tuple[Any, ...
                        (digital_switch, tenant_dbid, center.DIGITAL_SWITCH)],
         "cfg_dn": [], "cfg_person": [], "cfg_agent_login": [], "cfg_login_info": [],
         "cfg_place": [], "cfg_skill": [], "cfg_skill_level": [], "cfg_group": [],
-        "cfg_group_member": [], "cfg_enum_value": []}
+        "cfg_group_member": [], "cfg_enum_value": [],
+        "cfg_user_data_key": [(tenant_dbid, *kept) for kept in user_data.KEPT]}
     dn_dbid: dict[str, int] = {}
 
     def dn(number: str, kind: str, name: str, switch: int) -> int:
@@ -90,7 +94,7 @@ def rows(options: SimOptions, tenant_dbid: int) -> dict[str, list[tuple[Any, ...
 
 _INSERT_ORDER = ("cfg_switch", "cfg_dn", "cfg_place", "cfg_person", "cfg_agent_login",
                  "cfg_login_info", "cfg_skill", "cfg_skill_level", "cfg_group",
-                 "cfg_group_member", "cfg_enum_value")
+                 "cfg_group_member", "cfg_enum_value", "cfg_user_data_key")
 
 
 def _tenant_dbid(conn: psycopg.Connection, tenant: str) -> int:

@@ -1,10 +1,11 @@
 """The day as a discrete-event simulation: a heap of timed actions, handled in time order.
 
-:class:`Simulation` is the :class:`~gim_faust.simulate.floor.Floor` with what the day brings
-to it. Customers arrive (calls at routing points, chats and emails at interaction queues) at
-a rate that follows a two-peak day; the IVR picks a queue. Agents log in, take breaks, lunch
-and meetings with reasons, place outbound and internal calls when idle, and log out at the end
-of the shift once their queues are empty.
+:class:`Simulation` is the :class:`~gim_faust.simulate.floor.Floor` (with agents calling
+colleagues, :class:`~gim_faust.simulate.consult.Colleagues`) and what the day brings to it.
+Customers arrive (calls at routing points, chats and emails at interaction queues) at a rate
+that follows a two-peak day, with user data that routing attaches; the IVR picks a queue.
+Agents log in, take breaks, lunch and meetings with reasons, place outbound and internal calls
+when idle, and log out at the end of the shift once their queues are empty.
 
 Every action happens at the clock's current time, so events come out in event-time order
 and each key's ``seq`` follows it. Everything random comes from one seeded generator.
@@ -16,10 +17,11 @@ import heapq
 import math
 from collections.abc import Callable, Iterator
 
-from gim_faust.simulate import center
+from gim_faust.simulate import center, user_data
 from gim_faust.simulate.center import Queue
+from gim_faust.simulate.consult import Colleagues
 from gim_faust.simulate.encode import SimMessage
-from gim_faust.simulate.floor import SECOND, Agent, Call, Floor
+from gim_faust.simulate.floor import SECOND, Agent, Call
 from gim_faust.simulate.options import (
     CHATS_PER_DIGITAL_AGENT_HOUR,
     EMAILS_PER_DIGITAL_AGENT_HOUR,
@@ -38,7 +40,7 @@ _PROFILE_MEAN = sum(_profile((i + 0.5) / 1000) for i in range(1000)) / 1000
 _PROFILE_PEAK = max(_profile(i / 1000) for i in range(1001))
 
 
-class Simulation(Floor):
+class Simulation(Colleagues):
     def run(self) -> Iterator[SimMessage]:
         self._plan()
         heap, out = self.heap, self.out
@@ -143,7 +145,8 @@ class Simulation(Floor):
         point = rng.choices(center.ROUTING_POINTS, [p.share for p in center.ROUTING_POINTS])[0]
         call = self._new("call", "voice")
         self._call(call, "EventQueued", dn=point.number, direction="inbound",
-                   **{"from": self._phone_number(), "to": point.number})
+                   **{"from": self._phone_number(), "to": point.number},
+                   user_data=self._customer_data(call))
         if rng.random() < 0.01:  # hangs up in the IVR
             self.at(self._uniform(3, 15), self._ivr_abandon, call, point.number)
             return
@@ -160,7 +163,7 @@ class Simulation(Floor):
         call.priority, call.deadline = self.now, self._lognormal(110, 0.9, 3)
         self._enqueue(call, queue)
 
-    # --- outbound and internal calls ------------------------------------------------------------
+    # --- outbound calls ---------------------------------------------------------------------------
 
     def _outbound(self, agent: Agent) -> None:
         self._unidle(agent)
@@ -178,34 +181,6 @@ class Simulation(Floor):
         self._finish(call)
         self._free(agent)
 
-    def _internal(self, agent: Agent) -> None:
-        callee = next((other for idle in self.idle.values() for other in idle
-                       if other is not agent), None)
-        if callee is None:
-            return
-        self._unidle(agent)
-        self._unidle(callee)
-        call = self._new("int", "voice")
-        self._call(call, "EventDialing", **self._party(agent), direction="internal",
-                   **{"from": agent.ext, "to": callee.ext})
-        self.at(self._uniform(0.2, 0.6), self._internal_ring, call, agent, callee)
-
-    def _internal_ring(self, call: Call, agent: Agent, callee: Agent) -> None:
-        self._call(call, "EventRinging", **self._party(callee))
-        self.at(self._uniform(2, 6), self._internal_answer, call, agent, callee)
-
-    def _internal_answer(self, call: Call, agent: Agent, callee: Agent) -> None:
-        self._call(call, "EventEstablished", **self._party(callee))
-        self._call(call, "EventEstablished", **self._party(agent))
-        self.at(self._lognormal(60, 0.6, 10, 900), self._internal_hang_up, call, agent, callee)
-
-    def _internal_hang_up(self, call: Call, agent: Agent, callee: Agent) -> None:
-        self._call(call, "EventReleased", **self._party(callee))
-        self._call(call, "EventReleased", **self._party(agent))
-        self._finish(call)
-        self._free(callee)
-        self._free(agent)
-
     # --- chat and email -------------------------------------------------------------------------
 
     def _chat_arrival(self) -> None:
@@ -220,4 +195,9 @@ class Simulation(Floor):
     def _digital_arrival(self, call: Call, number: str, customer: str) -> None:
         call.priority = self.now
         self._enqueue(call, self.queues[number], direction="inbound",
-                      **{"from": customer, "to": number})
+                      **{"from": customer, "to": number}, user_data=self._customer_data(call))
+
+    def _customer_data(self, call: Call) -> user_data.UserData:
+        """What routing attaches to the first event of a new customer interaction."""
+        call.data = user_data.customer(self.rng)
+        return call.data

@@ -64,7 +64,8 @@ class Encoder:
     def interaction(self, ms: int, kind: str, media: str, interaction_id: str,
                     **fields: Any) -> SimMessage:
         """An interaction event; ``fields`` (dn, agent_login, direction, from, to, cause,
-        target) are written in the order given, None ones left out."""
+        target, consult_of, from_interaction_id, user_data) are written in the order given,
+        None ones left out."""
         suffix = "voice.interactions" if media == "voice" else "digital.interactions"
         body = {"interaction_id": interaction_id}
         body.update((k, v) for k, v in fields.items() if v is not None)

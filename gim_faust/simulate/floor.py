@@ -5,12 +5,14 @@ first, until one is free or their patience runs out (an abandon). An offered cal
 agent answers, or lets it ring until the call is taken back to the queue (ring-no-answer,
 after which the agent is not ready for a while). Calls have holds, some are transferred to
 another queue, most are followed by after-call work. Digital agents take up to two chats and
-one email at a time.
+one email at a time. The agent who ends a customer interaction attaches a disposition to its
+user data (:mod:`~gim_faust.simulate.user_data`).
 
 :class:`Floor` holds the state of the simulation (the heap of timed actions, the seeded
-generator, agents, queues) and the actions that only react to it. What sets them going, the
-day's arrivals and shifts and the agents' own calls, is
-:class:`~gim_faust.simulate.day.Simulation`, which extends it.
+generator, agents, queues) and the actions that only react to it. Agents calling colleagues
+(internal calls, consultations) are :class:`~gim_faust.simulate.consult.Colleagues`, which
+extends it; what sets them going, the day's arrivals and shifts and the agents' own calls, is
+:class:`~gim_faust.simulate.day.Simulation`, which extends that.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from gim_faust.simulate import center
+from gim_faust.simulate import center, user_data
 from gim_faust.simulate.center import AgentSpec, Queue
 from gim_faust.simulate.encode import Encoder, SimMessage
 from gim_faust.simulate.options import SimOptions
@@ -42,7 +44,7 @@ class Call:
     """A call, chat or email while the simulation follows it."""
 
     __slots__ = ("id", "media", "queue", "state", "priority", "deadline", "transferred",
-                 "number")
+                 "number", "data", "consulted")
 
     def __init__(self, id: str, media: str, number: int) -> None:
         self.id, self.media, self.number = id, media, number
@@ -51,6 +53,8 @@ class Call:
         self.priority = 0
         self.deadline: int | None = None  # when the customer gives up waiting
         self.transferred = False
+        self.data: user_data.UserData = {}  # its user data as the events so far made it
+        self.consulted = False  # a customer call that had its consultation: one is enough
 
 
 class Agent:
@@ -183,7 +187,7 @@ class Floor:
 
     # --- queues -------------------------------------------------------------------------------
 
-    def _enqueue(self, call: Call, queue: Queue, **first: str) -> None:
+    def _enqueue(self, call: Call, queue: Queue, **first: Any) -> None:
         """Queue ``call`` (``first``: the fields of an interaction's first event)."""
         self._call(call, "EventQueued", dn=queue.number, **first)
         call.queue, call.state = queue, "waiting"
@@ -275,6 +279,12 @@ class Floor:
     def _party_event(self, call: Call, agent: Agent, kind: str) -> None:
         self._call(call, kind, **self._party(agent))
 
+    def _wrap_up(self, call: Call, agent: Agent, transferred: bool = False) -> None:
+        """The agent leaving a customer interaction records how it went in its user data."""
+        changes = user_data.wrap_up(self.rng, call.data, transferred)
+        self._call(call, "EventAttachedDataChanged", **self._party(agent), user_data=changes)
+        user_data.merge(call.data, changes)
+
     def _ring_abandon(self, call: Call, agent: Agent) -> None:
         self._call(call, "EventAbandoned", **self._party(agent))
         self._finish(call)
@@ -322,8 +332,10 @@ class Floor:
 
     def _hang_up(self, call: Call, agent: Agent) -> None:
         others = [q for q in center.VOICE_QUEUES if q is not call.queue]
-        if (call.queue is not None and not call.transferred
-                and self.rng.random() < self.o.transfer):
+        transfer = (call.queue is not None and not call.transferred
+                    and self.rng.random() < self.o.transfer)
+        self._wrap_up(call, agent, transfer)
+        if transfer:
             self._call(call, "EventReleased", **self._party(agent), cause="transfer")
             call.transferred = True
             call.priority, call.deadline = self.now, self._lognormal(90, 0.9, 3)
@@ -347,6 +359,7 @@ class Floor:
     # --- chat and email -------------------------------------------------------------------------
 
     def _digital_done(self, call: Call, agent: Agent) -> None:
+        self._wrap_up(call, agent)
         self._call(call, "EventReleased", agent_login=agent.login, cause="normal")
         self._finish(call)
         self._done_with(call, agent)

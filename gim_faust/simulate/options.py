@@ -50,6 +50,7 @@ class SimOptions:
     internal_per_agent_hour: float = 0.3
     ring_no_answer: float = 0.03
     transfer: float = 0.06
+    consult: float = 0.1  # of answered customer calls, when a colleague is idle then
 
     def __post_init__(self) -> None:
         if not 1 <= self.agents <= MAX_AGENTS:
@@ -58,7 +59,7 @@ class SimOptions:
             raise ValueError("hours must be more than 0 and at most 24")
         if self.calls_per_hour is not None and self.calls_per_hour < 0:
             raise ValueError("calls_per_hour must be 0 or more")
-        for name in ("digital_share", "ring_no_answer", "transfer"):
+        for name in ("digital_share", "ring_no_answer", "transfer", "consult"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")
         for name in ("outbound_per_agent_hour", "internal_per_agent_hour"):

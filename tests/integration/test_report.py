@@ -1,6 +1,8 @@
 """``gim-faust report --html``: the report of an Info Mart loaded with the ``day`` scenario,
 opened in headless Chromium (Debian's ``chromium``, installed here when missing), which must
-show it without page errors and with its charts drawn."""
+show it without page errors and with its charts drawn; and, on a simulated day with
+consultations, each agent's consultation figures, checked against the same figures counted
+in Python from the day's party rows."""
 
 from __future__ import annotations
 
@@ -10,16 +12,22 @@ import struct
 import subprocess
 import sys
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
+from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gim_faust.loaders import html_report
+from gim_faust.transforms.keys import person_key
 
+from gim_faust.models.facts import InteractionResourceFact
+from gim_faust.simulate import SimOptions, generate, write_configuration
+from gim_faust.simulate.configdb_writer import rows
 from tests.support import gim_jobs as jobs
+from tests.support.simulated import replay
 
 pytestmark = pytest.mark.integration
 
@@ -166,3 +174,82 @@ def test_the_report_opens_in_chromium_with_its_charts(mart: str, chromium: Path,
         rgb = bytes.fromhex(html_report.COLORS[key][1:])
         assert colours[rgb] > 200, f"no {key} ({html_report.COLORS[key]}) in the screenshot"
     print(f"\nreport: {page}\nscreenshot: {png}")
+
+
+# A small simulated day with consultations of every ending (11, 3 of them consult transfers
+# and 3 conferences: the test checks there are some of each, not these numbers).
+CONSULTING_DAY = SimOptions(jobs.TENANT, agents=12, hours=3, seed=5,
+                            start=datetime(2026, 11, 2, 8, tzinfo=timezone.utc))
+
+
+class Tables(HTMLParser):
+    """The cells of each <table> of a document, by caption."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._caption: str | None = None
+        self._cell: list[str] | None = None
+        self._rows: list[list[str]] = []
+        self.feed(text)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._rows = []
+        elif tag == "tr":
+            self._rows.append([])
+        elif tag in ("td", "th", "caption"):
+            self._cell = []
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "caption" and self._cell is not None:
+            self._caption, self._cell = "".join(self._cell), None
+        elif tag in ("td", "th") and self._cell is not None:
+            self._rows[-1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "table" and self._caption is not None:
+            self.tables[self._caption] = self._rows
+
+
+def consultation_figures(options: SimOptions,
+                         parties: list[InteractionResourceFact]) -> list[list[str]]:
+    """Per agent (by name, as the report orders them): consultations initiated and received,
+    customers received by consult transfer, conferences joined, consult talk seconds."""
+    names = {person_key(person[0]): person[3] for person in rows(options, 1)["cfg_person"]}
+    figures: dict[int, Counter[str]] = defaultdict(Counter)
+    for party in parties:
+        figures[party.resource_key][party.resource_role] += 1
+        if party.resource_role in ("INITIATED_CONSULT", "RECEIVED_CONSULT"):
+            figures[party.resource_key]["talk"] += party.talk_duration
+    roles = ("INITIATED_CONSULT", "RECEIVED_CONSULT", "RECEIVED_TRANSFER", "CONFERENCE_JOINED",
+             "talk")
+    return [[names[key], *(str(figures[key][role]) for role in roles)]
+            for key in sorted(figures, key=lambda k: (names[k], k))]
+
+
+def test_the_report_shows_each_agents_consultations(fresh_db: str,
+                                                     db_factory: Callable[[], str]) -> None:
+    """The day's final rows loaded as the loader loads them, the agents' names as GCA writes
+    them: the report's consultation table holds, for every agent, what the party rows say."""
+    facts = list(replay(CONSULTING_DAY, generate(CONSULTING_DAY)).rows.values())
+    jobs.infomart(fresh_db)
+    jobs.load_facts(fresh_db, facts)
+    config = db_factory()
+    write_configuration(config, CONSULTING_DAY)
+    jobs.sync_dimensions(config, fresh_db)
+
+    table = Tables(html_report.build(fresh_db)).tables["Consultations"]
+    assert table[0] == ["agent", "consultations initiated", "consultations received",
+                        "customers received by consult transfer", "conferences joined",
+                        "consult talk (s)"]
+    parties = [f for f in facts if isinstance(f, InteractionResourceFact)]
+    want = consultation_figures(CONSULTING_DAY, parties)
+    assert table[1:] == want
+    consultations = sum(1 for f in facts if getattr(f, "consult_of_interaction_id", None))
+    totals = [sum(int(row[i]) for row in want) for i in range(1, 6)]
+    assert totals[0] == totals[1] == consultations > 0
+    assert all(total > 0 for total in totals[2:])

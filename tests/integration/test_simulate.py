@@ -1,6 +1,7 @@
 """``gim-faust simulate`` on the real services: every generated event lands on its raw topic
-with its key, the Configuration Database holds the simulated center for GCA to read,
-rewriting it changes nothing, and a simulated day goes through GCA, GSP and GIM whole."""
+with its key, the Configuration Database holds the simulated center (and the user-data keys
+it keeps) for GCA to read, rewriting it changes nothing, and a simulated day goes through GCA,
+GSP and GIM whole, its user data included."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from gim_faust.gca.configdb_reader import read_tenant
-from gim_faust.models.facts import to_record
+from gim_faust.models.facts import InteractionResourceFact, to_record
 from gim_faust.settings import load_settings
 from gim_faust.simulate import SimOptions, generate, write_configuration
 from gim_faust.simulate.configdb_writer import rows
@@ -102,7 +105,8 @@ def test_a_simulated_day_lands_whole_through_the_three_services(
         tmp_path: Path) -> None:
     """What ``make demo`` does, smaller: once GCA, the GSP and the loader have run, the Info
     Mart holds every final row the transforms make of the day, figure for figure (all
-    columns but ``version``, whose numbering depends on the order the topics were read in)."""
+    columns but ``version``, whose numbering depends on the order the topics were read in),
+    and every party's kept user data in ``irf_user_data``, value for value."""
     d = Deployment(kafka_bootstrap, topic_prefix, db_factory(), db_factory(), s3_store, tmp_path)
     options = SimOptions("acme", agents=8, hours=2, seed=5, start=START)
     write_configuration(d.config_db, options)
@@ -114,17 +118,35 @@ def test_a_simulated_day_lands_whole_through_the_three_services(
         d.wait_loaded(gim)
         want: dict[str, set[tuple]] = defaultdict(set)
         columns: dict[str, list[str]] = {}
+        user_data: dict[str, dict] = {}
         timeout_s = int(d.env["GIM_INTERACTION_TIMEOUT"])
         for fact in replay(options, generate(options), timeout_s).rows.values():
             if fact.table in FACT_TABLES:
                 record = to_record(fact)
-                columns.setdefault(fact.table, [c for c in record if c not in ("table", "version")])
+                columns.setdefault(fact.table, [c for c in record
+                                                if c not in ("table", "version", "user_data")])
                 want[fact.table].add(tuple(record[c] for c in columns[fact.table]))
-        assert set(want) == set(FACT_TABLES)
+            if isinstance(fact, InteractionResourceFact) and fact.user_data:
+                user_data[fact.interaction_resource_id] = fact.user_data
+        assert set(want) == set(FACT_TABLES) and len(user_data) > 100
         with psycopg.connect(d.infomart_db) as conn:
             for table, rows_wanted in want.items():
                 have = set(conn.execute(
                     f"SELECT {', '.join(columns[table])} FROM {table}").fetchall())
                 assert have == rows_wanted, (table, len(have), len(rows_wanted))
+            assert kept_user_data(conn) == user_data
     finally:
         d.stop_all()
+
+
+def kept_user_data(conn: psycopg.Connection) -> dict[str, dict]:
+    """``irf_user_data`` by party: its kept keys' columns that hold a value (numbers in the
+    text the transforms give them)."""
+    own = {"interaction_resource_id", "interaction_id", "start_date_time_key", "start_ts",
+           "end_ts", "active_flag", "version", "create_audit_key", "update_audit_key"}
+    with conn.cursor(row_factory=dict_row) as cur:
+        kept = cur.execute("SELECT * FROM irf_user_data").fetchall()
+    return {row["interaction_resource_id"]: {
+        column: str(value) if isinstance(value, Decimal) else value
+        for column, value in row.items() if column not in own and value is not None}
+        for row in kept}

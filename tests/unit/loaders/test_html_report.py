@@ -107,3 +107,13 @@ def test_summary_tables_format_like_the_text_summary() -> None:
     assert [a for t, a in found.tags if t == "table"] == [{}, {}, {}]
     for cell in ("643", "8.8", "78%", "285.2", "-"):
         assert cell in found.text
+
+
+def test_consultations_table_one_row_per_agent_with_its_figures() -> None:
+    found = Elements(html_report.consultations_table([("ann", 3, 1, 2, 0, 245),
+                                                      ("bob", 0, 2, 0, 1, 80)]))
+    assert [t for t, _ in found.tags].count("tr") == 3   # the header and one per agent
+    for text in ("Consultations", "consultations initiated", "consultations received",
+                 "customers received by consult transfer", "conferences joined",
+                 "consult talk (s)", "ann", "245", "bob", "80"):
+        assert text in found.text

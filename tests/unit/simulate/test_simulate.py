@@ -27,25 +27,10 @@ from gim_faust.simulate import SimMessage, SimOptions, generate
 from gim_faust.simulate.configdb_writer import rows
 from gim_faust.topics import RAW_SUFFIXES
 from tests.support.simulated import replay
+from tests.unit.simulate.conftest import DAY, START
 
-START = datetime(2026, 11, 2, 8, tzinfo=timezone.utc)
-DAY = SimOptions("acme", start=START)  # the default day: 20 agents, 8 hours
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 RESULT = {v: k for k, v in TECHNICAL_RESULT.items()}
-
-
-@pytest.fixture(scope="module")
-def day() -> list[SimMessage]:
-    return list(generate(DAY))
-
-
-@pytest.fixture(scope="module")
-def facts(day: list[SimMessage]) -> tuple[Runner, dict[str, list]]:
-    runner = replay(DAY, day)
-    by_table: dict[str, list] = defaultdict(list)
-    for fact in runner.rows.values():
-        by_table[fact.table].append(fact)
-    return runner, by_table
 
 
 def test_every_message_is_a_contract_event_on_its_topic_with_its_key(
@@ -154,7 +139,7 @@ def test_an_agent_count_of_one_still_makes_a_day() -> None:
 
 
 @pytest.mark.parametrize("bad", [{"agents": 0}, {"hours": 0}, {"hours": 25},
-                                 {"calls_per_hour": -1}, {"digital_share": 1.5},
+                                 {"calls_per_hour": -1}, {"digital_share": 1.5}, {"consult": 1.5},
                                  {"start": datetime(2026, 11, 2, 8)}])
 def test_impossible_options_are_refused(bad: dict) -> None:
     with pytest.raises(ValueError):
