@@ -107,3 +107,22 @@ def test_replay_refuses_a_to_time_before_the_from_time(capsys) -> None:
 
 def test_the_migrate_handler_resolves() -> None:
     assert callable(cli._handler("gim_faust.commands.infomart:run_migrate"))
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "EST5EDT,M3.2.0", "../etc/passwd", ""])
+def test_an_unknown_time_zone_exits_2_with_how_to_mend_it(zone: str) -> None:
+    done = subprocess.run([str(SCRIPT), "gim", "aggregate", "--all"], capture_output=True,
+                          text=True, env=_clean_env(GIM_TENANT="acme", GIM_TIMEZONE=zone or " "),
+                          timeout=60)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "GIM_TIMEZONE" in done.stderr and "America/New_York" in done.stderr
+
+
+def test_aggregate_needs_a_range_or_all(capsys: pytest.CaptureFixture[str],
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GIM_TENANT", "acme")
+    for args in ([], ["--from", "2026-11-01T00:00:00Z"], ["--all", "--from", "2026-11-01",
+                                                          "--to", "2026-11-02"]):
+        assert cli.main(["gim", "aggregate", *args]) == 2
+        assert "--all" in capsys.readouterr().err
