@@ -21,7 +21,8 @@ from gim_faust.gca.objects import COLUMNS
 STATEMENT_TIMEOUT_MS = 60_000
 
 # How each table's rows are restricted to the tenant: directly, or through the switch, person,
-# login or group that owns them. Rows are ordered so a reading is reproducible.
+# login, DN or group that owns them. Rows are ordered by every column (a total order whatever
+# the table's key) so a reading is reproducible.
 _TENANT_FILTER: dict[str, tuple[str, str]] = {
     "cfg_switch": ("", "t.tenant_dbid = %(tenant)s"),
     "cfg_person": ("", "t.tenant_dbid = %(tenant)s"),
@@ -32,6 +33,9 @@ _TENANT_FILTER: dict[str, tuple[str, str]] = {
                        "JOIN cfg_person p ON p.dbid = t.person_dbid",
                        "s.tenant_dbid = %(tenant)s AND p.tenant_dbid = %(tenant)s"),
     "cfg_dn": ("JOIN cfg_switch s ON s.dbid = t.switch_dbid", "s.tenant_dbid = %(tenant)s"),
+    "cfg_dn_annex": ("JOIN cfg_dn d ON d.dbid = t.dn_dbid "
+                     "JOIN cfg_switch s ON s.dbid = d.switch_dbid",
+                     "s.tenant_dbid = %(tenant)s"),
     "cfg_place": ("", "t.tenant_dbid = %(tenant)s"),
     "cfg_skill": ("", "t.tenant_dbid = %(tenant)s"),
     "cfg_skill_level": ("JOIN cfg_person p ON p.dbid = t.person_dbid "
@@ -48,8 +52,7 @@ _TENANT_FILTER: dict[str, tuple[str, str]] = {
 def _query(table: str) -> str:
     columns = ", ".join(f"t.{c}" for c in COLUMNS[table])
     join, where = _TENANT_FILTER[table]
-    order = ", ".join(f"t.{c}" for c in COLUMNS[table][:2])
-    return f"SELECT {columns} FROM {table} t {join} WHERE {where} ORDER BY {order}"
+    return f"SELECT {columns} FROM {table} t {join} WHERE {where} ORDER BY {columns}"
 
 
 QUERIES: dict[str, str] = {table: _query(table) for table in COLUMNS}

@@ -18,6 +18,9 @@ Choices (docs/gca.md):
   on the config topic (``agent_login`` objects name their person) and in every fact (the
   resource of a login is its person), so ``resource_`` has no row per login;
 - a DN's ``resource_name`` is its ``name``, else its number;
+- a DN's ``service_level_threshold`` and ``short_abandon_threshold`` are its own (contract
+  ``aggregates.md``, "Thresholds"), null where it has none or an invalid one (the tenant's
+  default applies); :func:`dn_thresholds` says which options count and why others do not;
 - a not-ready reason's ``reason_name`` is ``display_name``, else the code itself;
 - a group member that is not an object of the group's type (a member row whose person or DN
   is gone: ``cfg_group_member`` has no foreign key) is not a member in the Info Mart, so a
@@ -27,6 +30,7 @@ Choices (docs/gca.md):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -38,6 +42,15 @@ AGENT = "Agent"
 DN_TYPES = ("Extension", "ACDQueue", "RoutingPoint", "VirtualQueue", "InteractionQueue")
 CONFIG_RESOURCE_TYPES = (AGENT, *DN_TYPES)
 NOT_READY_REASON = "NotReadyReason"
+# Contract aggregates.md, "Thresholds": the cfg_dn_annex section that is GIM's, and the
+# options in it by which a DN overrides the tenant's thresholds, in seconds.
+THRESHOLD_SECTION = "gim"
+SERVICE_LEVEL = "service-level-threshold"
+SHORT_ABANDON = "short-abandon-threshold"
+# The largest value resource_'s threshold columns (integer) hold, and a string of digits
+# that may be one: leading zeros apart, ten digits at most.
+THRESHOLD_MAX = 2**31 - 1
+_DIGITS = re.compile(r"0*([0-9]{1,10})")
 
 
 class ResourceRow(NamedTuple):
@@ -53,6 +66,8 @@ class ResourceRow(NamedTuple):
     switch_name: str | None
     config_dbid: int
     tenant_dbid: int
+    service_level_threshold: int | None = None
+    short_abandon_threshold: int | None = None
 
 
 class GroupRow(NamedTuple):
@@ -99,9 +114,11 @@ def desired(objects: Mapping[ObjectKey, Mapping[str, Any]], tenant_dbid: int) ->
             AGENT, p["user_name"], p["employee_id"], p["user_name"], p.get("first_name"),
             p.get("last_name"), None, None, dbid, tenant_dbid)
     for dbid, d in dns.items():
+        own = dn_thresholds(d.get("options", {})).valid
         resources[dn_key(dbid)] = ResourceRow(
             d["type"], d.get("name") or d["number"], None, None, None, None, d["number"],
-            d.get("switch_name"), dbid, tenant_dbid)
+            d.get("switch_name"), dbid, tenant_dbid, own.get(SERVICE_LEVEL),
+            own.get(SHORT_ABANDON))
 
     reasons: dict[int, ReasonRow] = {}
     for obj in of_kind.get("enum_value", {}).values():
@@ -131,6 +148,50 @@ def desired(objects: Mapping[ObjectKey, Mapping[str, Any]], tenant_dbid: int) ->
         groups={dbid: GroupRow(g["name"], g["type"], tenant_dbid) for dbid, g in groups.items()},
         skills={dbid: SkillRow(s["name"], tenant_dbid) for dbid, s in skills.items()},
         reasons=reasons, memberships=memberships, skill_levels=levels)
+
+
+class IgnoredOption(NamedTuple):
+    """An option of a DN's ``gim`` section that does not count, and why."""
+
+    option: str
+    value: str
+    why: str
+
+
+class Thresholds(NamedTuple):
+    """A DN's own thresholds, and the options left out."""
+
+    valid: dict[str, int]           # option -> seconds
+    ignored: list[IgnoredOption]
+
+
+def dn_thresholds(options: Mapping[str, Mapping[str, str]]) -> Thresholds:
+    """A DN's own thresholds among its ``{section: {option: value}}``, and the options of
+    GIM's section that do not count, with why (the caller logs them).
+
+    Other sections belong to other applications: not GIM's to judge, so not reported. An
+    option GIM does not know is reported, because it is most likely a misspelt threshold.
+    """
+    valid: dict[str, int] = {}
+    ignored: list[IgnoredOption] = []
+    for option, value in sorted(options.get(THRESHOLD_SECTION, {}).items()):
+        seconds = _seconds(value)
+        if option not in (SERVICE_LEVEL, SHORT_ABANDON):
+            ignored.append(IgnoredOption(option, value,
+                                         f"not an option of section {THRESHOLD_SECTION!r}"))
+        elif seconds is None:
+            ignored.append(IgnoredOption(option, value, "not a whole number of seconds from 0 "
+                                                        f"to {THRESHOLD_MAX}"))
+        else:
+            valid[option] = seconds
+    return Thresholds(valid, ignored)
+
+
+def _seconds(value: str) -> int | None:
+    """``value`` as a whole number of seconds resource_ can hold; None if it is not one.
+    Leading zeros go before int(), which refuses strings of over 4,300 digits."""
+    digits = _DIGITS.fullmatch(value)
+    return int(digits[1]) if digits and int(digits[1]) <= THRESHOLD_MAX else None
 
 
 K = TypeVar("K", bound=Hashable)

@@ -2,8 +2,9 @@
 
 Pure: rows in (as tuples in the column order of contract ``config-db.sql``), objects out.
 Association tables fold into their owner so every object has one ``(kind, dbid)`` key:
-skill levels into the person, memberships into the group, login holders into the login.
-A change to any of them republishes only that owner.
+skill levels into the person, memberships into the group, login holders into the login,
+a DN's options (``cfg_dn_annex``) into the DN. A change to any of them republishes only that
+owner.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "cfg_agent_login": ("dbid", "switch_dbid", "login_code"),
     "cfg_login_info": ("person_dbid", "agent_login_dbid"),
     "cfg_dn": ("dbid", "switch_dbid", "number", "type", "name"),
+    "cfg_dn_annex": ("dn_dbid", "section", "option", "value"),
     "cfg_place": ("dbid", "tenant_dbid", "name", "dn_dbid"),
     "cfg_skill": ("dbid", "tenant_dbid", "name"),
     "cfg_skill_level": ("person_dbid", "skill_dbid", "level"),
@@ -63,9 +65,12 @@ def build_objects(rows: Rows) -> dict[ObjectKey, dict[str, Any]]:
         person["skills"] = dict(sorted(skills.get(dbid, {}).items()))
         person["login_codes"] = sorted(logins_of.get(dbid, []))
         objects[("person", dbid)] = person
+    options = _dn_options(rows)
     for dn in _dicts(rows, "cfg_dn"):
         dbid = dn.pop("dbid")
         dn["switch_name"] = switches.get(dn["switch_dbid"])
+        if dbid in options:
+            dn["options"] = options[dbid]
         objects[("dn", dbid)] = dn
     members: dict[int, list[int]] = {}
     for member in _dicts(rows, "cfg_group_member"):
@@ -86,3 +91,17 @@ def build_objects(rows: Rows) -> dict[ObjectKey, dict[str, Any]]:
                                              "data_type": mapping["data_type"],
                                              "max_length": mapping["max_length"]}
     return objects
+
+
+def _dn_options(rows: Rows) -> dict[int, dict[str, dict[str, str]]]:
+    """Each DN's ``cfg_dn_annex`` rows as ``{section: {option: value}}``, sorted, every
+    section kept (which of them GIM reads is for gca/dimensions.py to say).
+
+    A DN without rows gets no ``options`` key at all rather than an empty one, so DN objects
+    published before GCA read the table compare equal to today's: an upgrade republishes only
+    the DNs that have options."""
+    options: dict[int, dict[str, dict[str, str]]] = {}
+    for row in sorted(_dicts(rows, "cfg_dn_annex"), key=lambda r: (r["section"], r["option"])):
+        sections = options.setdefault(row["dn_dbid"], {})
+        sections.setdefault(row["section"], {})[row["option"]] = row["value"]
+    return options

@@ -8,7 +8,8 @@ One cycle, every ``GIM_GCA_POLL_INTERVAL`` seconds (or once, with ``--once``):
    columns of new user-data mappings and leave out the mappings the contract does not allow;
 3. diff against what the topic holds and publish the changes, waiting for every
    acknowledgement;
-4. bring the Info Mart's dimensions and history in line (one transaction);
+4. bring the Info Mart's dimensions and history in line (one transaction), with each DN's
+   own thresholds; a threshold that is not valid is left out, and logged once;
 5. if the objects differ from the newest snapshot, write a snapshot, then the pointer to it.
 
 The order is the crash-safety argument: the snapshot, which decides what the next process
@@ -35,7 +36,7 @@ from gim_faust.gca import infomart, user_data_columns
 from gim_faust.gca.changes import KIND_ORDER, Change, diff, records
 from gim_faust.gca.config_snapshot import Snapshot, SnapshotStore
 from gim_faust.gca.configdb_reader import read_tenant
-from gim_faust.gca.dimensions import desired
+from gim_faust.gca.dimensions import desired, dn_thresholds
 from gim_faust.gca.metrics import GcaMetrics
 from gim_faust.gca.objects import USER_DATA_KEYS, ObjectKey, build_objects
 from gim_faust.gca.publisher import ConfigPublisher, is_empty, read_published
@@ -103,6 +104,7 @@ class ConfigAdapter:
         self._last_observed: datetime | None = None
         self._ok = False
         self._ignored_mappings: set[tuple[str, str]] = set()
+        self._ignored_thresholds: set[tuple[int, str, str]] = set()  # (DN dbid, option, value)
 
     def ready(self) -> bool:
         """``/readyz``: the last cycle succeeded (so at least one did)."""
@@ -190,6 +192,7 @@ class ConfigAdapter:
         self._published = objects
         result = CycleResult(observed, len(objects), changes)
 
+        self._log_ignored_thresholds(objects)
         rows = await self._stage("infomart", infomart.sync(
             s.infomart_db_url, desired(objects, tenant.tenant_dbid), tenant.tenant_dbid,
             observed))
@@ -218,6 +221,19 @@ class ConfigAdapter:
                     self._ignored_mappings.add((key, why))
                     log.warning("ignoring the cfg_user_data_key mapping of %r: %s", key, why)
             obj["keys"] = result.kept
+
+    def _log_ignored_thresholds(self, objects: Objects) -> None:
+        """Logs, once per process, each option of a DN's ``gim`` section that does not count,
+        so an operator learns why the tenant's default applies without a warning every poll."""
+        for (kind, dbid), obj in sorted(objects.items()):
+            if kind != "dn":
+                continue
+            for option, value, why in dn_thresholds(obj.get("options", {})).ignored:
+                if (dbid, option, value) not in self._ignored_thresholds:
+                    self._ignored_thresholds.add((dbid, option, value))
+                    log.warning("ignoring the cfg_dn_annex option gim/%s = %r of DN %s (dbid "
+                                "%d): %s; the tenant's threshold applies", option, value,
+                                obj["number"], dbid, why)
 
     async def _load(self) -> None:
         """What the topic holds, from the newest snapshot (or from the topic itself)."""

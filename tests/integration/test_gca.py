@@ -1,9 +1,9 @@
 """GCA on the real services (issue 4, "Done when"): PostgreSQL, Kafka and S3.
 
 The Configuration Database is the contract schema (gim_faust/simulate/config-db.sql, a copy
-of contract/config-db.sql) with the day scenario's rows, plus a second tenant that GCA must
-never read. ``gca run --once`` runs through the CLI's ``main()`` in this process, like an
-operator's command.
+of contract/config-db.sql) with the day scenario's rows (the dst scenario's for the DNs' own
+thresholds), plus a second tenant that GCA must never read. ``gca run --once`` runs through
+the CLI's ``main()`` in this process, like an operator's command.
 """
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 SCENARIO = DATA / "scenarios" / "day" / "config.sql"
+DST = DATA / "scenarios" / "dst"
 
 # A second tenant in the same Configuration Database: none of it may show up anywhere.
 OTHER_TENANT = """
@@ -46,6 +47,10 @@ INSERT INTO cfg_skill_level VALUES (9001, 9004, 3);
 INSERT INTO cfg_group VALUES (9005, 2, 'Globex team', 'Agent');
 INSERT INTO cfg_group_member VALUES (9005, 9001);
 INSERT INTO cfg_enum_value VALUES (9006, 2, 'NotReadyReason', 'Smoke', 'Smoke break');
+"""
+# The other tenant's DN has a threshold too: GCA must read only its own tenant's options.
+OTHER_TENANT_ANNEX = """
+INSERT INTO cfg_dn_annex VALUES (9003, 'gim', 'service-level-threshold', '1');
 """
 
 # Issue 4: a skill level, a group membership, a renamed queue, a deleted person, a new agent.
@@ -70,11 +75,17 @@ KIND_COUNTS = {"switch": 2, "dn": 20, "person": 17, "agent_login": 15, "skill": 
 
 
 @pytest.fixture
-def config_db(fresh_db: str) -> str:
+def config_sql() -> str:
+    """The rows of the Configuration Database: the day scenario's, and another tenant's. A test
+    parametrized on ``config_sql`` seeds others."""
+    return SCENARIO.read_text() + OTHER_TENANT
+
+
+@pytest.fixture
+def config_db(fresh_db: str, config_sql: str) -> str:
     with psycopg.connect(fresh_db, autocommit=True) as conn:
         conn.execute(contract_schema())
-        conn.execute(SCENARIO.read_text())
-        conn.execute(OTHER_TENANT)
+        conn.execute(config_sql)
     return fresh_db
 
 
@@ -450,3 +461,60 @@ async def test_gca_service_polls_survives_an_outage_and_reports(
         await asyncio.wait_for(task, 30)
         server.stop()
         await adapter.close()
+
+
+# ------------------------------------------------------------------- a DN's own thresholds
+
+
+def dn_thresholds(infomart_db: str) -> dict[str, tuple[int | None, int | None]]:
+    """resource_'s thresholds of every DN, by number."""
+    return {number: (sl, sa) for number, sl, sa in query(
+        infomart_db, "SELECT dn_number, service_level_threshold, short_abandon_threshold "
+                     "FROM resource_ WHERE resource_type <> 'Agent'")}
+
+
+@pytest.mark.parametrize("config_sql", [(DST / "config.sql").read_text() + OTHER_TENANT
+                                        + OTHER_TENANT_ANNEX], ids=["dst"])
+async def test_gca_keeps_the_dst_dn_thresholds(gca: dict[str, str], config_db: str,
+                                                infomart_db: str,
+                                                caplog: pytest.LogCaptureFixture) -> None:
+    """Contract aggregates.md, "Thresholds": the dst DNs' own thresholds reach resource_ as
+    expected-aggregates.json says, an invalid one is logged once per process, and a changed
+    value updates the row at the next cycle."""
+    from gim_faust.gca.service import ConfigAdapter
+    from gim_faust.settings import load_settings
+
+    meta = json.loads((DST / "expected-aggregates.json").read_text())["meta"]
+    wanted = {number: (own.get("service-level-threshold"), own.get("short-abandon-threshold"))
+              for number, own in meta["dn_thresholds"].items()}
+    assert wanted == {"8102": (30, 5), "9101": (3600, None)}
+    adapter = ConfigAdapter(load_settings())
+    try:
+        await adapter.cycle()
+        thresholds = await asyncio.to_thread(dn_thresholds, infomart_db)
+        assert {n: own for n, own in thresholds.items() if own != (None, None)} == wanted
+        assert thresholds["8101"] == (None, None)     # 'ten': the tenant's default applies
+        assert thresholds["8100"] == (None, None)     # section other-app: not GIM's
+        records = await asyncio.to_thread(read_topic, gca)
+        options = {k: v["object"].get("options") for _, k, v in records if k.startswith("dn:")}
+        assert options["dn:104"] == {"gim": {"short-abandon-threshold": "ten"}}
+        assert options["dn:103"] == {"other-app": {"service-level-threshold": "99"}}
+        assert options["dn:101"] is None
+        acme = await read_tenant(config_db, "acme")
+        assert sorted({row[0] for row in acme.rows["cfg_dn_annex"]}) == [103, 104, 105, 108]
+
+        with psycopg.connect(config_db, autocommit=True) as conn:
+            conn.execute("UPDATE cfg_dn_annex SET value = '45' WHERE dn_dbid = 105 "
+                         "AND option = 'service-level-threshold'")
+            conn.execute("DELETE FROM cfg_dn_annex WHERE dn_dbid = 108")
+        result = await adapter.cycle()
+        assert sorted(f"{c.kind}:{c.dbid}" for c in result.changes) == ["dn:105", "dn:108"]
+        assert result.infomart_rows == {("resource_", "upsert"): 2}
+        thresholds = await asyncio.to_thread(dn_thresholds, infomart_db)
+        assert (thresholds["8102"], thresholds["9101"]) == ((45, 5), (None, None))
+    finally:
+        await adapter.close()
+    ignored = [r.getMessage() for r in caplog.records if "cfg_dn_annex" in r.getMessage()]
+    assert ignored == ["ignoring the cfg_dn_annex option gim/short-abandon-threshold = 'ten' of "
+                       "DN 8101 (dbid 104): not a whole number of seconds from 0 to 2147483647;"
+                       " the tenant's threshold applies"]

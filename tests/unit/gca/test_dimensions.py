@@ -1,20 +1,28 @@
 """gim_faust.gca.dimensions: desired Info Mart rows, and the plans that reach them."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
 from gim_faust.transforms.keys import dn_key, person_key, reason_key
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gim_faust.gca.dimensions import (
+    SERVICE_LEVEL,
+    SHORT_ABANDON,
     DimensionPlan,
+    IgnoredOption,
     ResourceRow,
+    Thresholds,
     desired,
+    dn_thresholds,
     plan_dimension,
     plan_history,
 )
 from gim_faust.gca.objects import build_objects
+from tests.support.scenario import config_rows, scenario
 
 ROWS = {
     "cfg_switch": [(1, 1, "sip")],
@@ -85,6 +93,63 @@ def test_plan_dimension() -> None:
     assert plan == DimensionPlan(upsert=[(2, ("Y",)), (3, ("z",)), (5, ("new",))], delete=[4])
     assert plan_dimension(existing, wanted, deletes=False).delete == []
     assert len(plan_dimension({1: (("x",), False)}, {1: ("x",)})) == 0
+
+
+# ---- a DN's own thresholds (contract aggregates.md, "Thresholds") ---------------------------
+
+
+def test_dn_thresholds_are_whole_seconds_of_the_gim_section() -> None:
+    options = {"gim": {SERVICE_LEVEL: "30", SHORT_ABANDON: "0"},
+               "other-app": {SERVICE_LEVEL: "not ours", "colour": "red"}}
+    # Other sections are not GIM's: neither read nor reported.
+    assert dn_thresholds(options) == Thresholds({SERVICE_LEVEL: 30, SHORT_ABANDON: 0}, [])
+    assert dn_thresholds({}) == Thresholds({}, [])
+    # The largest an integer column holds; leading zeros, however many, are no problem.
+    assert dn_thresholds({"gim": {SERVICE_LEVEL: "2147483647", SHORT_ABANDON: "0" * 5000 + "7"}}
+                         ).valid == {SERVICE_LEVEL: 2147483647, SHORT_ABANDON: 7}
+
+
+@pytest.mark.parametrize("value", ["ten", "", " 5", "5 ", "5\n", "-1", "+5", "1.5", "1e3",
+                                   "\u0663", "2147483648", "9" * 5000])
+def test_a_value_that_is_not_whole_seconds_is_ignored_and_reported(value: str) -> None:
+    result = dn_thresholds({"gim": {SERVICE_LEVEL: "20", SHORT_ABANDON: value}})
+    assert result.valid == {SERVICE_LEVEL: 20}
+    assert result.ignored == [IgnoredOption(
+        SHORT_ABANDON, value, "not a whole number of seconds from 0 to 2147483647")]
+
+
+def test_an_unknown_gim_option_is_reported() -> None:
+    # Most likely a misspelt threshold: the operator should hear of it.
+    assert dn_thresholds({"gim": {"service-level-treshold": "30"}}) == Thresholds(
+        {}, [IgnoredOption("service-level-treshold", "30", "not an option of section 'gim'")])
+
+
+def test_desired_dn_thresholds_of_the_dst_scenario() -> None:
+    dims = desired(build_objects(config_rows("dst")), tenant_dbid=1)
+    meta = json.loads((scenario("dst") / "expected-aggregates.json").read_text())["meta"]
+    wanted = {number: (own.get(SERVICE_LEVEL), own.get(SHORT_ABANDON))
+              for number, own in meta["dn_thresholds"].items()}
+    rows = {row.dn_number or row.user_name: (row.service_level_threshold,
+                                             row.short_abandon_threshold)
+            for row in dims.resources.values()}
+    assert {name: own for name, own in rows.items() if own != (None, None)} == wanted
+    assert wanted == {"8102": (30, 5), "9101": (3600, None)}
+    assert rows["8101"] == (None, None)     # 'ten': the tenant's default applies
+    assert rows["8100"] == (None, None)     # section other-app: not GIM's
+
+
+def test_a_changed_threshold_alone_updates_the_resource_row() -> None:
+    def resources(value: str) -> dict[int, tuple[Any, ...]]:
+        rows = {**ROWS, "cfg_dn_annex": [(103, "gim", SERVICE_LEVEL, value)]}
+        return {k: tuple(v) for k, v in desired(build_objects(rows), tenant_dbid=1)
+                .resources.items()}
+
+    before, after = resources("30"), resources("45")
+    plan = plan_dimension({k: (v, False) for k, v in before.items()}, after)
+    assert plan == DimensionPlan(upsert=[(dn_key(103), after[dn_key(103)])], delete=[])
+    assert after[dn_key(103)][-2:] == (45, None)
+    # An invalid value is no override: the row goes back to null (the tenant's default).
+    assert resources("soon")[dn_key(103)][-2:] == (None, None)
 
 
 # ---- history as a sequence of readings: an in-memory table that applies the plans ----------
