@@ -170,6 +170,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("retention_days", "GIM_RETENTION_DAYS",
             "`gim maintenance` drops fact partitions (and purges audit rows) older than this many "
             "days; active rows are kept whatever their age", _positive(int), "400"),
+    Setting("subhr_retention_days", "GIM_AGGREGATE_SUBHR_RETENTION_DAYS",
+            "`gim maintenance` deletes 15-minute aggregate rows (ag2_*_subhr) older than this "
+            "many days; hour and day rows are kept as long as the facts", _positive(int), "62"),
     Setting("partitions_ahead_days", "GIM_PARTITIONS_AHEAD_DAYS",
             "`gim maintenance` keeps daily fact partitions created this many days ahead",
             _positive(int), "14"),
@@ -259,6 +262,7 @@ class Settings:
     loader_batch_rows: int
     loader_batch_delay_ms: int
     retention_days: int
+    subhr_retention_days: int
     partitions_ahead_days: int
     maintenance_interval: float
     timezone: str

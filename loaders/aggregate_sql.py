@@ -23,6 +23,8 @@ REASON_FIGURES = ("not_ready_duration", "not_ready_count")
 # family -> (its figures, the key columns beyond interval, resource and media)
 FAMILIES = {"queue": (QUEUE_FIGURES, ()), "agent": (AGENT_FIGURES, ()),
             "agent_reason": (REASON_FIGURES, ("resource_state_reason_key",))}
+TABLES = tuple(f"ag2_{family}_{grain}" for family in FAMILIES
+               for grain in ("subhr", "hour", "day"))
 
 QUEUE_SUBHR = """
 DELETE FROM ag2_queue_subhr WHERE date_time_key = ANY(%(keys)s);

@@ -39,7 +39,7 @@ SESSION = {"TimeZone": "UTC", "DateStyle": "ISO,YMD"}
 @dataclass(frozen=True)
 class InfoMart:
     """What the two jobs work on, as plain values: the tenant, its Info Mart, where files
-    go, how long facts are kept and how far ahead partitions are made. The services build
+    go, how long facts (and 15-minute aggregates) are kept and how far ahead partitions are made. The services build
     it from their settings (``gim_faust.gim.scheduled_jobs.info_mart``); a script can build
     it by hand, so the jobs need none of the product's configuration."""
 
@@ -48,6 +48,8 @@ class InfoMart:
     object_store: str
     retention_days: int
     partitions_ahead_days: int
+    # 15-minute aggregates (ag2_*_subhr) are kept this many days; hours and days as the facts
+    subhr_retention_days: int = 62
 
 
 class JobBusy(RetriableError):

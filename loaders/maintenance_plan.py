@@ -31,6 +31,7 @@ class Report:
     today: date
     partitions_until: date       # last day that has partitions ahead
     retention_cutoff: date       # rows starting before this day are past retention
+    subhr_cutoff: date | None = None  # 15-minute aggregates before this day are deleted
     tables: dict[str, TableReport] = field(default_factory=dict)
     date_time_rows: int = 0
     audit_rows_purged: int = 0
@@ -52,8 +53,8 @@ class Report:
 
     def as_dict(self) -> dict[str, Any]:
         body = asdict(self)
-        for name in ("today", "partitions_until", "retention_cutoff"):
-            body[name] = getattr(self, name).isoformat()
+        for name in ("today", "partitions_until", "retention_cutoff", "subhr_cutoff"):
+            body[name] = getattr(self, name) and getattr(self, name).isoformat()
         body["totals"] = {name: self.total(name) for name in TableReport.__dataclass_fields__}
         body["changed"] = self.changed
         return body

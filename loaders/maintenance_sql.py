@@ -18,6 +18,8 @@ A run does, in this order:
    touched: such a row is still open and the loader may yet finish it, so dropping it (or even
    moving it, which would make the next run create its expired partition again) would lose
    data. The same rule applies to expired rows in a default partition.
+   Aggregate rows go by age: ``ag2_*_subhr`` after ``GIM_AGGREGATE_SUBHR_RETENTION_DAYS``,
+   hour and day rows after ``GIM_RETENTION_DAYS``.
 4. **Calendar.** ``date_time`` holds every 15-minute interval from today through
    :data:`~gim_faust.loaders.maintenance_plan.CALENDAR_AHEAD_DAYS` days ahead.
 5. **Audit log.** ``ctl_audit_log`` rows created before the retention cutoff are purged,
@@ -45,10 +47,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
+from gim_faust.loaders import aggregate_sql
 from gim_faust.loaders.export_plan import exports_prefix, incomplete_folders
 from gim_faust.loaders.jobs import InfoMart
 from gim_faust.loaders.maintenance_plan import (
@@ -102,7 +105,8 @@ class Maintenance:
         today = conn.execute("SELECT (now() AT TIME ZONE 'UTC')::date").fetchone()[0]  # type: ignore[index]
         self.report = Report(today=today,
                              partitions_until=today + timedelta(mart.partitions_ahead_days),
-                             retention_cutoff=today - timedelta(mart.retention_days))
+                             retention_cutoff=today - timedelta(mart.retention_days),
+                             subhr_cutoff=today - timedelta(mart.subhr_retention_days))
         self._touched: set[str] = set()      # relations whose rows changed: to ANALYZE
         self._parents: set[str] = set()
 
@@ -169,6 +173,7 @@ class Maintenance:
                 self.empty_default(table)
             for table in tables:
                 self.retention(table)
+            self.aggregate_retention()
             self.calendar()
             self.purge_audit_log()
             self.export_leftovers()
@@ -282,6 +287,22 @@ class Maintenance:
             if active:
                 log.warning("%s holds %d active rows past retention: kept them", default,
                             active)
+
+    def aggregate_retention(self) -> None:
+        """15-minute aggregate rows older than their own retention, hour and day rows older
+        than the facts' (they are computed from facts, so none outlive those anyway)."""
+        for table in aggregate_sql.TABLES:
+            cutoff = midnight(self.report.subhr_cutoff if table.endswith("_subhr")
+                              else self.report.retention_cutoff)  # type: ignore[arg-type]
+            statement = sql.SQL("DELETE FROM {} WHERE interval_start_ts < %s").format(
+                _ident(table))
+
+            def expire(statement: sql.Composed = statement, cutoff: datetime = cutoff) -> int:
+                return self.conn.execute(statement, (cutoff,)).rowcount
+            deleted = self._attempt(f"expiring rows of {table}", expire)
+            if deleted:
+                self._table(table).rows_purged += deleted
+                self._touched.add(table)
 
     def calendar(self) -> None:
         first = midnight(self.report.today)

@@ -42,7 +42,8 @@ AGGREGATE_EVERY_S = 1.0
 def info_mart(settings: Settings) -> InfoMart:
     """What the database jobs work on, from the service's settings."""
     return InfoMart(settings.tenant, settings.infomart_db_url, settings.object_store,
-                    settings.retention_days, settings.partitions_ahead_days)
+                    settings.retention_days, settings.partitions_ahead_days,
+                    settings.subhr_retention_days)
 
 
 async def maintenance_loop(loader: Loader) -> None:

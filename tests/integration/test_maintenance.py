@@ -280,3 +280,33 @@ def test_the_worker_runs_maintenance_on_its_schedule(
         today = _today(conn)
         assert f"interaction_fact_p{today + timedelta(days=17):%Y%m%d}" in _partitions(
             conn, "interaction_fact")
+
+
+def test_aggregate_rows_go_by_their_own_retention(fresh_db: str, store_url: str) -> None:
+    """15-minute rows after GIM_AGGREGATE_SUBHR_RETENTION_DAYS, hours and days after
+    GIM_RETENTION_DAYS (contract aggregates.md keeps the grains apart)."""
+    mart = jobs.settings(fresh_db, store_url, GIM_RETENTION_DAYS="90",
+                         GIM_AGGREGATE_SUBHR_RETENTION_DAYS="30")
+    jobs.infomart(fresh_db)
+    now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    ages = {"recent": now - timedelta(days=10), "month": now - timedelta(days=40),
+            "old": now - timedelta(days=100)}
+    with jobs.connect(fresh_db) as conn:
+        for start in ages.values():
+            conn.execute("INSERT INTO ag2_queue_subhr (interval_start_ts, interval_length_s, "
+                         "date_time_key, resource_key, media_type_key, service_level_threshold, "
+                         "short_abandon_threshold, entered) VALUES (%s, 900, %s, 1, 1, 20, 10, 1)",
+                         (start, int(start.timestamp())))
+            conn.execute("INSERT INTO ag2_queue_hour (interval_start_ts, interval_length_s, "
+                         "resource_key, media_type_key, entered) VALUES (%s, 3600, 1, 1, 1)",
+                         (start,))
+    report = maintain(mart)
+    assert report is not None
+    with jobs.connect(fresh_db) as conn:
+        kept = {table: {row[0] for row in conn.execute(
+            f"SELECT interval_start_ts FROM {table}")} for table in ("ag2_queue_subhr",
+                                                                   "ag2_queue_hour")}
+    assert kept == {"ag2_queue_subhr": {ages["recent"]},
+                    "ag2_queue_hour": {ages["recent"], ages["month"]}}
+    assert report.tables["ag2_queue_subhr"].rows_purged == 2
+    assert report.tables["ag2_queue_hour"].rows_purged == 1
