@@ -7,7 +7,10 @@
 4. end to end, raw topics -> Info Mart, GSP and loader together, on ``--events``;
 5. freshness, publishing the center's next days, one per ``--rate`` (events/s), into that
    pipeline;
-6. resources of each worker: peak RSS, CPU seconds per 1k events, RocksDB size.
+6. resources of each worker: peak RSS, CPU seconds per 1k events, RocksDB size;
+7. aggregates (``bench/aggregate.py``): the loader's rate with and without the aggregator
+   beside it, the aggregation's CPU per 1k fact versions, the lag from a batch to its
+   aggregate rows.
 
 Backlogs come from the simulator and are published before anything is timed. Prints a table
 and writes ``bench/results/<date>-<time>.json`` (and ``-gsp.svg``). Needs ``make services``.
@@ -24,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import floor, pipeline, source, transforms
+from bench import aggregate, floor, pipeline, source, transforms
 from bench.harness import REPO, TENANT, Corner
 from tests.conftest import _load_services_env
 
@@ -60,6 +63,8 @@ def run(args: argparse.Namespace, log_dir: Path, profile: Path | None) -> dict[s
     finally:
         e2e.close()
         alone.close()
+    step("aggregates")
+    report["aggregates"] = aggregate.measure()
     return summarize(report)
 
 
@@ -81,11 +86,13 @@ def summarize(report: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mb": e2e["peak_rss_mb"],
         "cpu_s_per_1k_events": e2e["cpu_s_per_1k_events"],
         "rocksdb_mb": e2e["rocksdb_mb"],
+        "aggregation_cpu_s_per_1k_fact_versions": report["aggregates"]["aggregation_cpu_s_per_1k"],
+        "aggregate_lag_p99_s": report["aggregates"]["lag_p99_s"],
         **report}
 
 
 def table(r: dict[str, Any]) -> str:
-    e2e, gsp = r["end_to_end"], r["gsp"]
+    e2e, gsp, agg = r["end_to_end"], r["gsp"], r["aggregates"]
     workers = ", ".join(f"{name} {mb:.0f} MB / {r['cpu_s_per_1k_events'][name]:.2f} s"
                         for name, mb in r["peak_rss_mb"].items())
     rows = [
@@ -105,6 +112,10 @@ def table(r: dict[str, Any]) -> str:
           for fresh in r["freshness"]),
         ("resources: peak RSS / CPU per 1k events", workers,
          f"RocksDB {r['rocksdb_mb']:.0f} MB"),
+        ("aggregates: CPU per 1k fact versions", f"{agg['aggregation_cpu_s_per_1k']:.4f} s",
+         f"loader's own {agg['loader_cpu_s_per_1k']:.4f} s; lag p50 {agg['lag_p50_s']:.2f} s, "
+         f"p99 {agg['lag_p99_s']:.2f} s; loading {agg['loading_ratio']:.2f}x as fast beside "
+         f"it, {agg['fact_versions']:,} versions"),
     ]
     width = max(len(name) for name, _, _ in rows)
     head = f"{r['date']}, {r['cores']} cores, {r['source']}, {r['partitions']} partitions"

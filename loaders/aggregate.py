@@ -128,21 +128,25 @@ def run_pending(conninfo: str, rules: Rules) -> int:
     when another worker holds the lock (it does the same work)."""
     done = 0
     with postgres.connect(conninfo, APPLICATION) as conn:
-        while True:
-            with conn.transaction(), conn.cursor() as cur:
-                locked = cur.execute("SELECT pg_try_advisory_xact_lock(%s)",
-                                     (LOCK_KEY,)).fetchone()
-                if not locked or not locked[0]:
-                    return done
-                keys = sorted(row[0] for row in cur.execute(
-                    "DELETE FROM ctl_aggregate_pending WHERE date_time_key IN ("
-                    "SELECT date_time_key FROM ctl_aggregate_pending ORDER BY 1 LIMIT %s "
-                    "FOR UPDATE SKIP LOCKED) RETURNING date_time_key",
-                    (PASS_INTERVALS,)).fetchall())
-                if not keys:
-                    return done
-                recompute(cur, keys, rules)
+        while keys := one_pass(conn, rules):
             done += len(keys)
+    return done
+
+
+def one_pass(conn: psycopg.Connection[Any], rules: Rules) -> list[int]:
+    """Up to :data:`PASS_INTERVALS` pending intervals recomputed in one transaction; which
+    (none when there are none, or when another worker holds the lock)."""
+    with conn.transaction(), conn.cursor() as cur:
+        locked = cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()
+        if not locked or not locked[0]:
+            return []
+        keys = sorted(row[0] for row in cur.execute(
+            "DELETE FROM ctl_aggregate_pending WHERE date_time_key IN ("
+            "SELECT date_time_key FROM ctl_aggregate_pending ORDER BY 1 LIMIT %s "
+            "FOR UPDATE SKIP LOCKED) RETURNING date_time_key", (PASS_INTERVALS,)).fetchall())
+        if keys:
+            recompute(cur, keys, rules)
+    return keys
 
 
 @dataclass

@@ -14,7 +14,8 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 KEYS = ("raw_floor_events_per_s", "transforms_events_per_s", "gsp_events_per_s",
         "end_to_end_events_per_s", "ratio_to_raw_floor", "freshness_p50_s", "freshness_p95_s",
-        "freshness_p99_s", "freshness_max_s")
+        "freshness_p99_s", "freshness_max_s", "aggregation_cpu_s_per_1k_fact_versions",
+        "aggregate_lag_p99_s")
 
 
 def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, tmp_path: Path) -> None:
@@ -37,3 +38,4 @@ def test_bench_runs_on_a_tiny_input(kafka_bootstrap: str, tmp_path: Path) -> Non
     for fresh in result["freshness"]:  # each rate on a day of its own
         assert fresh["interactions"] > 0 and fresh["visible"] == fresh["interactions"]
     assert "end to end" in done.stdout and "freshness at 200 events/s" in done.stdout
+    assert "aggregates: CPU per 1k fact versions" in done.stdout
