@@ -22,11 +22,7 @@ def assert_aggregates_as_expected(d: Deployment) -> None:
 
 @pytest.mark.parametrize("scenario_name", ["small", "day", "dst"])
 def test_the_aggregates_of_a_scenario_equal_expected(deployment: Deployment) -> None:
-    deployment.publish_scenario()
-    deployment.run("gca", "run", "--once")
-    gsp, gim = deployment.gsp(), deployment.gim()
-    deployment.wait_gsp_caught_up(gsp)
-    deployment.wait_loaded(gim)
+    deployment.through_services()
     assert_aggregates_as_expected(deployment)
     # Recomputed from scratch by the command, while the loader runs: the same rows.
     with infomart.connect(deployment.infomart_db) as conn:

@@ -41,11 +41,7 @@ def assert_lands_exactly(d: Deployment) -> None:
 @pytest.mark.parametrize("order", sorted(ORDERS))
 def test_the_dst_day_lands_exactly_in_each_delivery_order(deployment: Deployment,
                                                           order: str) -> None:
-    deployment.publish(ORDERS[order](), sc.bad_input("dst"))
-    deployment.run("gca", "run", "--once")
-    gsp, gim = deployment.gsp(), deployment.gim()
-    deployment.wait_gsp_caught_up(gsp)
-    deployment.wait_loaded(gim)
+    deployment.through_services(ORDERS[order]())
     assert_lands_exactly(deployment)
 
 

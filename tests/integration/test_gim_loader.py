@@ -144,6 +144,7 @@ def _first_offsets_after(conn: psycopg.Connection[Any], audit_key: int) -> dict[
     """partition -> the first offset any batch after ``audit_key`` read."""
     first: dict[int, int] = {}
     for (detail,) in conn.execute("SELECT detail FROM ctl_audit_log WHERE audit_key > %s "
+                                  "AND source = 'gim-loader' "
                                   "ORDER BY audit_key", (audit_key,)):
         for name, (start, _) in detail["partitions"].items():
             partition = int(name.rsplit(":", 1)[1])

@@ -150,11 +150,7 @@ def test_a_snapshot_the_changelog_no_longer_covers_is_refused(deployment: Deploy
 def test_replaying_the_raw_topics_into_a_fresh_group_changes_nothing(
         deployment: Deployment) -> None:
     d = deployment
-    d.publish_scenario()
-    d.run("gca", "run", "--once")
-    gsp, gim = d.gsp(), d.gim()
-    d.wait_gsp_caught_up(gsp)
-    d.wait_loaded(gim)
+    gsp, gim = d.through_services()
     with infomart.connect(d.infomart_db) as conn:
         before = infomart.checksum(conn)
     topics = [arg for t in d.topics.raw_all for arg in ("--topic", t)]

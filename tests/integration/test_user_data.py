@@ -30,10 +30,7 @@ OWN_COLUMNS = {"interaction_resource_id", "interaction_id", "start_date_time_key
 def user_data_rows(d: Deployment) -> list[dict[str, Any]]:
     """irf_user_data joined to its parties, in the shape of expected-user-data.json."""
     with infomart.connect(d.infomart_db) as conn:
-        placeholders = conn.execute(
-            "SELECT resource_key, resource_type, resource_name FROM resource_ "
-            "WHERE resource_type IN ('UnknownAgentLogin', 'UnknownDN')").fetchall()
-        resources = sc.resource_names("dst", placeholders)
+        resources = infomart.resources(conn, "dst")
         with conn.cursor(row_factory=dict_row) as cur:
             rows = cur.execute(
                 "SELECT u.*, f.resource_key FROM irf_user_data u JOIN interaction_resource_fact f "
@@ -58,12 +55,7 @@ def rejected_reasons(d: Deployment) -> Counter[str]:
 def test_the_dst_day_keeps_its_user_data_and_a_second_delivery_changes_nothing(
         deployment: Deployment) -> None:
     meta = sc.expected_user_data("dst")["meta"]
-    deployment.publish_scenario()
-    deployment.run("gca", "run", "--once")
-    gsp, gim = deployment.gsp(), deployment.gim()
-    deployment.wait_gsp_caught_up(gsp)
-    deployment.wait_loaded(gim)
-
+    gsp, gim = deployment.through_services()
     with infomart.connect(deployment.infomart_db) as conn:
         problems = infomart.row_problems(conn, "dst")
         columns = {row[0] for row in conn.execute(

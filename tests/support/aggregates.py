@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from tests.support import infomart
 from tests.support import scenario as sc
 from tests.support.waiting import wait_until
 
@@ -39,12 +40,7 @@ def wait_current(conn: psycopg.Connection[Any], timeout_s: float = 120) -> None:
 
 
 def rows(conn: psycopg.Connection[Any], name: str) -> dict[str, list[dict[str, Any]]]:
-    placeholders = conn.execute(
-        "SELECT resource_key, resource_type, resource_name FROM resource_ "
-        "WHERE resource_type IN ('UnknownAgentLogin', 'UnknownDN')").fetchall()
-    resources = sc.resource_names(name, placeholders)
-    reasons = sc.reason_codes(name, conn.execute(
-        "SELECT resource_state_reason_key, reason_code FROM resource_state_reason").fetchall())
+    resources, reasons = infomart.resources(conn, name), infomart.reasons(conn, name)
     out: dict[str, list[dict[str, Any]]] = {}
     with conn.cursor(row_factory=dict_row) as cur:
         for table in TABLES:

@@ -71,6 +71,19 @@ class Deployment:
         self._published = True
         return count
 
+    def through_services(self, messages: Iterable[sc.Message] | None = None,
+                         partitions: int = 3) -> tuple[pl.Service, pl.Service]:
+        """``messages`` (default: the scenario's) and the bad input published, configuration
+        published by ``gca run --once``, then a GSP and a loader run until everything is in
+        the Info Mart; the two running services."""
+        self.publish(sc.messages(self.scenario) if messages is None else messages,
+                     sc.bad_input(self.scenario), partitions)
+        self.run("gca", "run", "--once")
+        gsp, gim = self.gsp(), self.gim()
+        self.wait_gsp_caught_up(gsp)
+        self.wait_loaded(gim)
+        return gsp, gim
+
     def run(self, *args: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
         """A one-shot command (e.g. ``gca run --once``), checked unless ``check`` is False."""
         done = subprocess.run([pl.GIM_FAUST, *args], env={**pl.os.environ, **self.env, **env},

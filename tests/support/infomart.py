@@ -34,20 +34,28 @@ def connect(url: str) -> psycopg.Connection[Any]:
     return conn
 
 
+def resources(conn: psycopg.Connection[Any], name: str) -> dict[int, list[str]]:
+    """resource_key -> [type, natural key]: configuration's and the loaded placeholders."""
+    return sc.resource_names(name, conn.execute(
+        "SELECT resource_key, resource_type, resource_name FROM resource_ "
+        "WHERE resource_type IN ('UnknownAgentLogin', 'UnknownDN')").fetchall())
+
+
+def reasons(conn: psycopg.Connection[Any], name: str) -> dict[int, str]:
+    """resource_state_reason_key -> reason_code, of configuration and of events."""
+    return sc.reason_codes(name, conn.execute(
+        "SELECT resource_state_reason_key, reason_code FROM resource_state_reason").fetchall())
+
+
 def natural_rows(conn: psycopg.Connection[Any], name: str) -> dict[str, list[dict[str, Any]]]:
     """Every fact row, per table, as ``expected.json`` writes rows."""
-    placeholders = conn.execute(
-        "SELECT resource_key, resource_type, resource_name FROM resource_ "
-        "WHERE resource_type IN ('UnknownAgentLogin', 'UnknownDN')").fetchall()
-    resources = sc.resource_names(name, placeholders)
-    reasons = sc.reason_codes(name, conn.execute(
-        "SELECT resource_state_reason_key, reason_code FROM resource_state_reason").fetchall())
+    names, codes = resources(conn, name), reasons(conn, name)
     results = {v: k for k, v in TECHNICAL_RESULT.items()}
     out: dict[str, list[dict[str, Any]]] = {}
     with conn.cursor(row_factory=dict_row) as cur:
         for table in sc.FACT_TABLES:
             rows = cur.execute(f"SELECT * FROM {table}").fetchall()
-            out[table] = [sc.natural(table, row, resources, results, reasons) for row in rows]
+            out[table] = [sc.natural(table, row, names, results, codes) for row in rows]
     return out
 
 
@@ -59,7 +67,7 @@ def row_problems(conn: psycopg.Connection[Any], name: str) -> list[str]:
     for table in sc.FACT_TABLES:
         if len(have[table]) != len(want[table]):
             problems.append(f"{table}: {len(have[table])} rows, expected {len(want[table])}")
-        problems += [f"{table}: resource {r} unknown" for r in _resources(have[table])
+        problems += [f"{table}: resource {r} unknown" for r in _referenced(have[table])
                      if r[0] == "?"]
     missing = conn.execute(
         "SELECT count(*) FROM (" + " UNION ".join(
@@ -71,7 +79,7 @@ def row_problems(conn: psycopg.Connection[Any], name: str) -> list[str]:
     return problems
 
 
-def _resources(rows: list[dict[str, Any]]) -> list[list[Any]]:
+def _referenced(rows: list[dict[str, Any]]) -> list[list[Any]]:
     return [row[c] for row in rows for c in ("resource", "target_resource", "mediation_resource")
             if row.get(c) is not None]
 
