@@ -1,75 +1,37 @@
 """``gim-faust report --html FILE``: a static, self-contained HTML report of the Info Mart.
 
 The page has no scripts, no style sheets or fonts from elsewhere and makes no network request:
-its charts are inline SVG drawn here, in Python. SQL (the ``*_SQL`` constants, run by
-:func:`build`) and rendering (the pure functions, which take rows and return SVG or HTML
-strings) are kept apart so the drawing can be tested on hand-made rows.
+its charts are inline SVG drawn here, in Python. SQL (``loaders/summary.py`` and
+``loaders/report_queries.py``, run by :func:`build`) and rendering (the pure functions, which
+take rows and return SVG or HTML strings) are kept apart so the drawing can be tested on
+hand-made rows. Times are the local time of the tenant's zone (``GIM_TIMEZONE``).
 
-Charts (times are UTC, in 15-minute intervals keyed by ``start_date_time_key``):
+Charts, per local hour from the aggregate tables (definitions: ``loaders/summary.py``):
 
-- offered vs answered per queue: offered are mediation segments at a queue resource
-  (:data:`summary.QUEUES`), answered those with ``accepted_flag = 1``;
-- service level over the day: accepted within 20 s of queueing as a share of offered, all
-  queues together;
+- offered vs answered per queue (``entered`` and ``accepted``);
+- service level over the day, all queues together;
 - agent state timeline: one row per agent, its ``sm_res_state_fact`` intervals coloured by
   state (READY, NOT_READY, AFTER_CALL_WORK).
 
-The text tables of ``loaders/summary.py`` (the ``make demo`` summary) follow the charts, then
-each agent's share of consultations (contract ``consultations.md``), from the parties'
-``resource_role``: consultations initiated (``INITIATED_CONSULT``) and received
-(``RECEIVED_CONSULT``), customers received by a consult transfer (``RECEIVED_TRANSFER``),
-conferences joined (``CONFERENCE_JOINED``), and consult talk time: the ``talk_duration`` of
-the agent's parties on consultations (both roles).
+Then the tables: interactions by media and status, the queues' and agents' figures per
+local hour (the ``make demo`` summary's), each agent's consultations, and handle time by
+customer segment (``loaders/report_queries.py`` defines the last two).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from gim_faust.loaders import summary
+from gim_faust.loaders import report_queries, summary
+from gim_faust.loaders.local_intervals import STEP_S, hours_and_days
 
-SLOT = 900  # seconds in a date_time interval
-SERVICE_LEVEL_SECONDS = 20
 SERVICE_LEVEL_TARGET = 0.8
-
-OFFERED_ANSWERED_SQL = f"""
-SELECT r.resource_name, s.start_date_time_key, count(*) AS offered,
-       sum(s.accepted_flag) AS answered
-FROM mediation_segment_fact s JOIN resource_ r USING (resource_key)
-WHERE r.resource_type IN {summary.QUEUES}
-GROUP BY 1, 2 ORDER BY 1, 2"""
-
-SERVICE_LEVEL_SQL = f"""
-SELECT s.start_date_time_key, count(*) AS offered,
-       count(*) FILTER (WHERE s.accepted_flag = 1
-                        AND s.mediation_duration <= {SERVICE_LEVEL_SECONDS}) AS within
-FROM mediation_segment_fact s JOIN resource_ r USING (resource_key)
-WHERE r.resource_type IN {summary.QUEUES}
-GROUP BY 1 ORDER BY 1"""
-
-AGENT_STATES_SQL = """
-SELECT r.resource_name, st.state_name, f.start_ts, f.end_ts
-FROM sm_res_state_fact f
-JOIN resource_state st USING (resource_state_key)
-JOIN resource_ r USING (resource_key)
-WHERE r.resource_type IN ('Agent', 'UnknownAgentLogin')
-ORDER BY 1, 3"""
-
-CONSULTATIONS_SQL = """
-SELECT r.resource_name,
-       count(*) FILTER (WHERE f.resource_role = 'INITIATED_CONSULT') AS initiated,
-       count(*) FILTER (WHERE f.resource_role = 'RECEIVED_CONSULT') AS received,
-       count(*) FILTER (WHERE f.resource_role = 'RECEIVED_TRANSFER') AS transfers_received,
-       count(*) FILTER (WHERE f.resource_role = 'CONFERENCE_JOINED') AS conferences_joined,
-       coalesce(sum(f.talk_duration) FILTER (
-           WHERE f.resource_role IN ('INITIATED_CONSULT', 'RECEIVED_CONSULT')), 0)
-           AS consult_talk_s
-FROM interaction_resource_fact f JOIN resource_ r USING (resource_key)
-WHERE r.resource_type = 'Agent'
-GROUP BY r.resource_key, r.resource_name ORDER BY r.resource_name, r.resource_key"""
+# A bar's hour the axis does not know (a row of a former GIM_TIMEZONE) is drawn this long.
+HOUR_S = 3600
 
 COLORS = {"offered": "#9db7d5", "answered": "#1f5fa8", "sl_ok": "#2e8b57", "sl_low": "#e0a030",
           "READY": "#4caf50", "NOT_READY": "#e05d44", "AFTER_CALL_WORK": "#f2b134",
@@ -88,10 +50,6 @@ PLOT = WIDTH - LEFT - RIGHT
 def _t(value: Any) -> float:
     """Unix seconds of a datetime or a number of seconds."""
     return value.timestamp() if isinstance(value, datetime) else float(value)
-
-
-def _hhmm(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%H:%M")
 
 
 def _f(x: float) -> str:
@@ -127,40 +85,43 @@ def _svg(height: float, body: Iterable[str], label: str) -> str:
 
 
 class TimeAxis:
-    """Maps times (unix seconds) in ``[start, end)`` to x on the plot."""
+    """Maps times (unix seconds) to x on the plot: the local hours of ``zone`` that hold
+    ``[start, end)``, as long as each really is (``loaders/local_intervals.py``)."""
 
-    def __init__(self, start: float, end: float) -> None:
-        self.start = start
-        self.end = max(end, start + SLOT)
+    def __init__(self, start: float, end: float, zone: str) -> None:
+        first = int(start) // STEP_S * STEP_S
+        hours, _ = hours_and_days(range(first, max(int(end), first + 1), STEP_S), zone)
+        self.zone = ZoneInfo(zone)
+        self.lengths = {hour.start_s: hour.length_s for hour in hours}
+        self.start = hours[0].start_s
+        self.end = hours[-1].start_s + hours[-1].length_s
 
     @classmethod
-    def hours(cls, start: float, end: float) -> TimeAxis:
-        """The whole hours around ``[start, end)``."""
-        return cls((int(start) // 3600) * 3600, -(-int(end) // 3600) * 3600)
-
-    @classmethod
-    def of_slots(cls, keys: Iterable[Any]) -> TimeAxis | None:
-        keys = [_t(k) for k in keys]
-        if not keys:
-            return None
-        return cls.hours(min(keys), max(keys) + SLOT)
+    def of_hours(cls, starts: Iterable[Any], zone: str) -> TimeAxis | None:
+        """The axis of bars, one per local hour starting at ``starts``; None if none."""
+        times = [_t(s) for s in starts]
+        return cls(min(times), max(times) + 1, zone) if times else None
 
     def x(self, t: float) -> float:
         return LEFT + (t - self.start) / (self.end - self.start) * PLOT
 
-    def slots(self) -> int:
-        return max(1, round((self.end - self.start) / SLOT))
+    def bar(self, start: Any, share: float, offset: float = 0.0) -> tuple[float, float]:
+        """x and width of a bar ``share`` as wide as the hour at ``start``, ``offset`` of
+        that hour from its beginning."""
+        t = _t(start)
+        width = self.x(t + self.lengths.get(int(t), HOUR_S)) - self.x(t)
+        return self.x(t) + offset * width, share * width
+
+    def label(self, t: float) -> str:
+        return datetime.fromtimestamp(t, self.zone).strftime("%H:%M")
 
     def ticks(self, top: float, bottom: float) -> list[str]:
-        """Hourly grid lines with their labels below ``bottom``."""
+        """A grid line at each local hour, its label below ``bottom``."""
         out = []
-        hour = (int(self.start) // 3600) * 3600
-        while hour <= self.end:
-            if hour >= self.start:
-                x = self.x(hour)
-                out.append(_line(x, top, x, bottom, COLORS["grid"]))
-                out.append(_text(x, bottom + 14, _hhmm(hour), "middle", 10, "tick"))
-            hour += 3600
+        for hour in [*self.lengths, self.end]:
+            x = self.x(hour)
+            out.append(_line(x, top, x, bottom, COLORS["grid"]))
+            out.append(_text(x, bottom + 14, self.label(hour), "middle", 10, "tick"))
         return out
 
 
@@ -170,21 +131,20 @@ def _empty(message: str) -> str:
 
 # ----------------------------------------------------------------------------- charts
 
-def offered_answered_svg(rows: Sequence[tuple[Any, ...]]) -> str:
-    """One small chart per queue, all on the same time axis and scale: per 15-minute interval
-    an offered bar and an answered bar. ``rows``: (queue name, date_time key, offered,
-    answered)."""
-    axis = TimeAxis.of_slots(r[1] for r in rows)
+def offered_answered_svg(rows: Sequence[Sequence[Any]], zone: str) -> str:
+    """One small chart per queue, all on the same time axis and scale: per local hour an
+    offered bar and an answered bar. ``rows``: (queue name, hour start, offered, answered,
+    ...) as :data:`summary.QUEUE_HOURS` gives them; its totals (no hour) are left out."""
+    rows = [r for r in rows if r[1] is not None]
+    axis = TimeAxis.of_hours((r[1] for r in rows), zone)
     if axis is None:
         return _empty("No queue activity in the Info Mart.")
-    queues: dict[str, list[tuple[Any, ...]]] = {}
+    queues: dict[str, list[Sequence[Any]]] = {}
     for row in rows:
         queues.setdefault(str(row[0] if row[0] is not None else "(unnamed)"), []).append(row)
     top_value = max(int(r[2] or 0) for r in rows) or 1
     panel, gap, head = 90, 34, 28
     height = head + len(queues) * (panel + gap) + 10
-    slot_w = PLOT / axis.slots()
-    bar_w = max(slot_w * 0.4, 0.5)
     body = [_legend([("offered", COLORS["offered"]), ("answered", COLORS["answered"])], 8)]
     for i, (name, qrows) in enumerate(queues.items()):
         top = head + i * (panel + gap)
@@ -197,29 +157,28 @@ def offered_answered_svg(rows: Sequence[tuple[Any, ...]]) -> str:
         body.append(_text(LEFT - 10, top + panel / 2 + 15, f"{answered_total}/{offered_total}",
                           "end", 10, "note"))
         body.append(_text(LEFT + 2, top + 9, f"max {top_value}", "start", 9, "note"))
-        for _, key, offered, answered in qrows:
-            x = axis.x(_t(key))
-            when = f"{_hhmm(_t(key))}-{_hhmm(_t(key) + SLOT)}"
-            for value, kind, dx in ((int(offered or 0), "offered", slot_w * 0.08),
-                                    (int(answered or 0), "answered", slot_w * 0.08 + bar_w)):
+        for _, start, offered, answered, *_ in qrows:
+            for value, kind, offset in ((int(offered or 0), "offered", 0.08),
+                                        (int(answered or 0), "answered", 0.48)):
                 if value > 0:
+                    x, w = axis.bar(start, 0.4, offset)
                     h = value / top_value * (panel - 12)
-                    body.append(_rect(x + dx, bottom - h, bar_w, h, COLORS[kind], f"bar {kind}",
-                                      f"{name} {when}: {value} {kind}"))
-    return _svg(height, body, "Offered vs answered per 15 minutes per queue")
+                    body.append(_rect(x, bottom - h, w, h, COLORS[kind], f"bar {kind}",
+                                      f"{name} {axis.label(_t(start))}: {value} {kind}"))
+    return _svg(height, body, "Offered vs answered per local hour per queue")
 
 
-def service_level_svg(rows: Sequence[tuple[Any, ...]],
+def service_level_svg(rows: Sequence[Sequence[Any]], zone: str,
                       target: float = SERVICE_LEVEL_TARGET) -> str:
-    """A bar per 15-minute interval: the share of offered accepted within 20 s, green at or
-    above ``target`` (dashed line), amber below. ``rows``: (date_time key, offered, within)."""
+    """A bar per local hour: the share of the stays answered or abandoned that were answered
+    within the threshold, green at or above ``target`` (dashed line), amber below.
+    ``rows``: (hour start, answered or abandoned, answered within the threshold)."""
     rows = [r for r in rows if int(r[1] or 0) > 0]
-    axis = TimeAxis.of_slots(r[0] for r in rows)
+    axis = TimeAxis.of_hours((r[0] for r in rows), zone)
     if axis is None:
-        return _empty("No calls offered to a queue in the Info Mart.")
+        return _empty("No calls answered or abandoned at a queue in the Info Mart.")
     top, plot_h = 30, 220
     bottom = top + plot_h
-    slot_w = PLOT / axis.slots()
     body = [_legend([(f"at or above {target:.0%}", COLORS["sl_ok"]),
                      (f"below {target:.0%}", COLORS["sl_low"])], 8)]
     body += axis.ticks(top, bottom)
@@ -227,22 +186,22 @@ def service_level_svg(rows: Sequence[tuple[Any, ...]],
         y = bottom - pct * plot_h
         body.append(_line(LEFT, y, WIDTH - RIGHT, y, COLORS["grid"]))
         body.append(_text(LEFT - 8, y + 4, f"{pct:.0%}", "end", 10, "tick"))
-    for key, offered, within in rows:
-        share = int(within or 0) / int(offered)
-        h = share * plot_h
-        ok = share >= target
-        body.append(_rect(axis.x(_t(key)) + slot_w * 0.1, bottom - h, slot_w * 0.8, h,
-                          COLORS["sl_ok" if ok else "sl_low"], "bar sl",
-                          f"{_hhmm(_t(key))}: {share:.0%} ({within} of {offered} within "
-                          f"{SERVICE_LEVEL_SECONDS} s)"))
+    for start, ended, within in rows:
+        share = int(within or 0) / int(ended)
+        x, w = axis.bar(start, 0.8, 0.1)
+        body.append(_rect(x, bottom - share * plot_h, w, share * plot_h,
+                          COLORS["sl_ok" if share >= target else "sl_low"], "bar sl",
+                          f"{axis.label(_t(start))}: {share:.0%} ({within} of {ended} "
+                          "within the threshold)"))
     y = bottom - target * plot_h
     body.append(_line(LEFT, y, WIDTH - RIGHT, y, COLORS["axis"], "6 4"))
     body.append(_line(LEFT, bottom, WIDTH - RIGHT, bottom, COLORS["axis"]))
     body.append(_text(30, top + plot_h / 2, "service level", "start", 12, "series"))
-    return _svg(bottom + 24, body, f"Service level ({SERVICE_LEVEL_SECONDS} s) per 15 minutes")
+    return _svg(bottom + 24, body, "Service level per local hour")
 
 
-def agent_timeline_svg(rows: Sequence[tuple[Any, ...]], now: datetime | None = None) -> str:
+def agent_timeline_svg(rows: Sequence[Sequence[Any]], zone: str,
+                       now: datetime | None = None) -> str:
     """One row per agent, a rectangle per state interval. ``rows``: (agent name, state name,
     start, end); an open interval (end None) is drawn up to the latest time seen, or ``now``."""
     if not rows:
@@ -250,8 +209,8 @@ def agent_timeline_svg(rows: Sequence[tuple[Any, ...]], now: datetime | None = N
     starts = [_t(r[2]) for r in rows]
     ends = [_t(r[3]) for r in rows if r[3] is not None]
     open_end = _t(now) if now is not None else max(starts + ends)
-    axis = TimeAxis.hours(min(starts), max(ends + [open_end]))
-    agents: dict[str, list[tuple[Any, ...]]] = {}
+    axis = TimeAxis(min(starts), max(ends + [open_end]), zone)
+    agents: dict[str, list[Sequence[Any]]] = {}
     for row in rows:
         agents.setdefault(str(row[0] if row[0] is not None else "(unnamed)"), []).append(row)
     row_h, gap, top = 18, 6, 30
@@ -267,7 +226,7 @@ def agent_timeline_svg(rows: Sequence[tuple[Any, ...]], now: datetime | None = N
             cls = state.lower().replace("_", "-") if state in STATES else "other"
             body.append(_rect(axis.x(t0), y, axis.x(t1) - axis.x(t0), row_h,
                               COLORS.get(state, COLORS["other"]), f"state {cls}",
-                              f"{name}: {state} {_hhmm(t0)}-{_hhmm(t1)}"))
+                              f"{name}: {state} {axis.label(t0)}-{axis.label(t1)}"))
     body.append(_line(LEFT, bottom, WIDTH - RIGHT, bottom, COLORS["axis"]))
     return _svg(bottom + 24, body, "Agent state timeline")
 
@@ -284,25 +243,10 @@ def _legend(items: Sequence[tuple[str, str]], y: float) -> str:
 
 # ----------------------------------------------------------------------------- tables
 
-Format = Callable[[Any], str]
-
-
-def _plain(value: Any) -> str:
-    return "-" if value is None else str(value)
-
-
-def _pct(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.0%}"
-
-
-def _num(value: Any) -> str:
-    return "-" if value is None else f"{float(value):.1f}"
-
-
 def table_html(caption: str, headers: Sequence[str], rows: Iterable[Sequence[Any]],
-               formats: Sequence[Format] | None = None) -> str:
+               formats: Sequence[summary.Format] | None = None) -> str:
     """An HTML table; cells after the first are right-aligned numbers."""
-    formats = formats or [_plain] * len(headers)
+    formats = formats or [summary.plain] * len(headers)
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(fmt(v))}</td>"
                                     for fmt, v in zip(formats, row, strict=True))
@@ -311,26 +255,37 @@ def table_html(caption: str, headers: Sequence[str], rows: Iterable[Sequence[Any
             f"<tbody>{body}</tbody></table>")
 
 
-def summary_tables(by_status: Iterable[Sequence[Any]], per_queue: Iterable[Sequence[Any]],
-                   per_agent: Iterable[Sequence[Any]]) -> str:
-    """The tables of ``loaders/summary.py``, from the rows of its three queries."""
+def summary_tables(by_status: Iterable[Sequence[Any]], queue_hours: Iterable[Sequence[Any]],
+                   agent_hours: Iterable[Sequence[Any]], zone: str) -> str:
+    """The tables of the ``make demo`` summary, from the rows of its three queries."""
+    queues = summary.queue_grid(queue_hours, zone)
+    agents = summary.agent_grid(agent_hours, zone)
     return "".join([
         table_html("Interactions by media and status", ("media", "status", "interactions"),
                    by_status),
-        table_html("Queues", ("queue", "offered", "accepted", "abandoned", "ASA (s)",
-                              f"service level ({SERVICE_LEVEL_SECONDS} s)"), per_queue,
-                   (_plain, _plain, _plain, _plain, _num, _pct)),
-        table_html("Agents", ("agent", "handled", "AHT (s)", "occupancy"), per_agent,
-                   (_plain, _plain, _num, _pct)),
+        table_html("Queues per local hour", queues[0], queues[1:]),
+        table_html("Agents: calls handled per local hour", agents[0], agents[1:]),
     ])
 
 
 def consultations_table(per_agent: Iterable[Sequence[Any]]) -> str:
-    """Each agent's consultations, from the rows of :data:`CONSULTATIONS_SQL`."""
+    """Each agent's consultations, from the rows of ``report_queries.CONSULTATIONS_SQL``."""
     return table_html("Consultations", ("agent", "consultations initiated",
                                         "consultations received",
                                         "customers received by consult transfer",
                                         "conferences joined", "consult talk (s)"), per_agent)
+
+
+def segment_table(by_segment: Iterable[Sequence[Any]] | None) -> str:
+    """Handle time by customer segment, from ``report_queries.by_segment``: None says the
+    Info Mart keeps no segment."""
+    if by_segment is None:
+        return _empty(f"Handle time by customer segment: the Info Mart keeps no customer "
+                      f"segment (irf_user_data has no {report_queries.SEGMENT_COLUMN} column: "
+                      "no cfg_user_data_key maps a user-data key to it).")
+    return table_html("Handle time by customer segment",
+                      ("customer segment", "customer calls handled", "AHT (s)"), by_segment,
+                      (lambda v: "(none)" if v is None else str(v), summary.plain, summary.num))
 
 
 # ------------------------------------------------------------------------------- page
@@ -350,7 +305,7 @@ th { background: #f4f6f8; } td + td { text-align: right; }
 """
 
 
-def page(title: str, generated: datetime, sections: Sequence[tuple[str, str]],
+def page(title: str, generated: datetime, zone: str, sections: Sequence[tuple[str, str]],
          tables: str) -> str:
     """The whole document. ``sections``: (heading, SVG or HTML) pairs, trusted markup."""
     parts = [f"<section><h2>{escape(h)}</h2>{content}</section>" for h, content in sections]
@@ -358,27 +313,30 @@ def page(title: str, generated: datetime, sections: Sequence[tuple[str, str]],
             f"<title>{escape(title)}</title><style>{STYLE}</style></head><body>"
             f"<h1>{escape(title)}</h1><p class=\"meta\">Generated "
             f"{escape(generated.strftime('%Y-%m-%d %H:%M UTC'))} from the Info Mart; times are "
-            "UTC, in 15-minute intervals.</p>" + "".join(parts)
+            f"local time of {escape(zone)}; queue and agent figures per local hour, from the "
+            "aggregate tables.</p>" + "".join(parts)
             + f"<section><h2>Summary</h2>{tables}</section></body></html>\n")
 
 
-def render(offered_answered: Sequence[tuple[Any, ...]], service_level: Sequence[tuple[Any, ...]],
-           agent_states: Sequence[tuple[Any, ...]], tables: str, generated: datetime,
+def render(queue_hours: Sequence[Sequence[Any]], service_level: Sequence[Sequence[Any]],
+           agent_states: Sequence[Sequence[Any]], tables: str, zone: str, generated: datetime,
            title: str = "Contact center day") -> str:
-    return page(title, generated, [
-        ("Offered vs answered per 15 minutes, per queue", offered_answered_svg(offered_answered)),
-        (f"Service level: answered within {SERVICE_LEVEL_SECONDS} s of queueing / offered",
-         service_level_svg(service_level)),
-        ("Agent states", agent_timeline_svg(agent_states)),
+    return page(title, generated, zone, [
+        ("Offered vs answered per local hour, per queue", offered_answered_svg(queue_hours, zone)),
+        ("Service level: answered within the threshold / (answered + abandoned)",
+         service_level_svg(service_level, zone)),
+        ("Agent states", agent_timeline_svg(agent_states, zone)),
     ], tables)
 
 
-def build(url: str, generated: datetime | None = None) -> str:
-    """Runs the queries on the Info Mart at ``url`` and renders the report."""
-    tables = summary_tables(summary.query(url, summary.BY_MEDIA_AND_STATUS),
-                            summary.query(url, summary.PER_QUEUE),
-                            summary.query(url, summary.PER_AGENT))
-    tables += consultations_table(summary.query(url, CONSULTATIONS_SQL))
-    return render(summary.query(url, OFFERED_ANSWERED_SQL), summary.query(url, SERVICE_LEVEL_SQL),
-                  summary.query(url, AGENT_STATES_SQL), tables,
+def build(url: str, zone: str, generated: datetime | None = None) -> str:
+    """Runs the queries on the Info Mart at ``url`` and renders the report, hours in the
+    local time of ``zone`` (an IANA name: the tenant's ``GIM_TIMEZONE``)."""
+    queue_hours = summary.query(url, summary.QUEUE_HOURS)
+    tables = (summary_tables(summary.query(url, summary.BY_MEDIA_AND_STATUS), queue_hours,
+                             summary.query(url, summary.AGENT_HOURS), zone)
+              + consultations_table(summary.query(url, report_queries.CONSULTATIONS_SQL))
+              + segment_table(report_queries.by_segment(url)))
+    return render(queue_hours, summary.query(url, report_queries.SERVICE_LEVEL_SQL),
+                  summary.query(url, report_queries.AGENT_STATES_SQL), tables, zone,
                   generated or datetime.now(timezone.utc))

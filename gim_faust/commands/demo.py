@@ -4,9 +4,10 @@ It simulates a day with ``gim-faust simulate``'s model (``gim_faust.simulate``: 
 agents, 16 on the phones and 4 on chat and email, 8 hours from 08:00 UTC yesterday), writes
 its configuration into a fresh Configuration Database and its raw events into fresh topics,
 runs ``gca run --once``, starts a GSP worker and a GIM loader as separate processes, shows
-progress until the Info Mart holds everything, then prints a summary computed by SQL on the
-Info Mart (``loaders/summary.py``) and writes the HTML report with charts
-(``loaders/html_report.py``) to ``var/demo/report.html``.
+progress until the Info Mart holds everything and its aggregates are current, then prints a
+summary computed by SQL on the Info Mart (``loaders/summary.py``: queue and agent figures per
+local hour of ``GIM_TIMEZONE``, from the aggregate tables) and writes the HTML report with
+charts (``loaders/html_report.py``) to ``var/demo/report.html``.
 """
 
 from __future__ import annotations
@@ -57,8 +58,10 @@ def _events_read(port: int) -> int:
 
 def _wait(settings: Settings, topics: Topics, infomart_url: str,
           services: list[subprocess.Popen[bytes]], total: int, gsp_port: int) -> None:
-    """Show progress until the GSP has committed every input and the loader has stored
-    every fact version the GSP sent."""
+    """Show progress until the GSP has committed every input, the loader has stored every
+    fact version the GSP sent and the aggregates reflect them all: the loader notes the
+    intervals to recompute in the transaction that stores the facts, so none is pending once
+    both hold (read in this order)."""
     inputs = [*topics.raw_all, topics.party_ended("voice"), topics.party_ended("digital")]
     deadline = time.monotonic() + 600
     while True:
@@ -69,12 +72,13 @@ def _wait(settings: Settings, topics: Topics, infomart_url: str,
         lag = asyncio.run(group_lag(settings.kafka, topics.gsp_app_id, inputs))
         facts = asyncio.run(topic_size(settings.kafka, topics.facts))
         stored = summary.loaded_offsets(infomart_url, topics.loader_group)
+        pending = summary.pending_intervals(infomart_url)
         done = min(1.0, _events_read(gsp_port) / total)
         bar = "#" * int(done * 30)
         sys.stdout.write(f"\rGSP read [{bar:<30}] {done:4.0%}   GIM loaded {stored:>6} of "
-                         f"{facts:>6} fact versions")
+                         f"{facts:>6} fact versions, {pending:>4} intervals to aggregate")
         sys.stdout.flush()
-        if lag == 0 and facts and stored >= facts:
+        if lag == 0 and facts and stored >= facts and pending == 0:
             sys.stdout.write("\n")
             return
         time.sleep(1.0)
@@ -126,9 +130,9 @@ def main(argv: list[str] | None = None) -> int:
             process.terminate()
         for process in services:
             process.wait(timeout=60)
-    print(summary.render(infomart_url))
+    print(summary.render(infomart_url, settings.timezone))
     html = workdir / "report.html"
-    html.write_text(html_report.build(infomart_url), encoding="utf-8")
+    html.write_text(html_report.build(infomart_url, settings.timezone), encoding="utf-8")
     print(f"\nHTML report with charts: {html}")
     print(f"(done in {time.monotonic() - began:.0f} s)")
     return 0

@@ -3,27 +3,18 @@ day scenario into an Info Mart that equals expected.json row for row."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from decimal import Decimal
-from statistics import mean
+from collections import Counter
 
 import pytest
 from gim_faust.loaders import summary
 
-from tests.support import gim_worker, infomart
+from tests.support import aggregates, gim_worker, infomart
 from tests.support import scenario as sc
+from tests.support import summary_figures as figures
 from tests.support.deployment import Deployment
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def run_pipeline(d: Deployment) -> None:
-    d.publish_scenario(partitions=3)
-    d.run("gca", "run", "--once")
-    gsp, gim = d.gsp(), d.gim()
-    d.wait_gsp_caught_up(gsp)
-    d.wait_loaded(gim)
 
 
 def assert_infomart_equals_expected(d: Deployment) -> None:
@@ -33,56 +24,30 @@ def assert_infomart_equals_expected(d: Deployment) -> None:
 
 
 def expected_summary(name: str) -> dict[str, list[tuple]]:
-    """The demo's figures computed from expected.json and the configuration, in Python,
-    independently of the SQL in loaders/summary.py."""
-    want, config = sc.expected(name), sc.config_rows(name)
-    dn_names = {row[2]: row[4] or row[2] for row in config["cfg_dn"]}
-    user_names = {row[2]: row[3] for row in config["cfg_person"]}
-    by_status = Counter((r["media"], r["status"]) for r in want["interaction_fact"])
-    queues: dict[str, list[dict]] = defaultdict(list)
-    for r in want["mediation_segment_fact"]:
-        if r["resource"][0] in ("ACDQueue", "VirtualQueue", "InteractionQueue"):
-            queues[dn_names[r["resource"][1]]].append(r)
-    per_queue = []
-    for queue, rows in sorted(queues.items()):
-        accepted = [r for r in rows if r["accepted_flag"]]
-        per_queue.append((queue, len(rows), len(accepted),
-                          sum(r["result"] == "ABANDONED" for r in rows),
-                          round(mean(r["mediation_duration"] for r in accepted), 6),
-                          round(sum(r["mediation_duration"] <= 20 for r in accepted) / len(rows),
-                                6)))
-    handled: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    for r in want["interaction_resource_fact"]:
-        if r["resource"][0] == "Agent":
-            h = handled[user_names[r["resource"][1]]]
-            h[0] += r["customer_handle_count"]
-            if r["customer_handle_count"]:
-                h[1] += r["talk_duration"] + r["hold_duration"] + r["after_call_work_duration"]
-    for r in want["sm_res_state_fact"]:
-        if r["state"] in ("READY", "AFTER_CALL_WORK") and r["resource"][1] in user_names:
-            name = user_names[r["resource"][1]]
-            if name in handled:
-                handled[name][2] += r["total_duration"]
-    per_agent = [(name, n, round(t / n, 6) if n else None, round(t / a, 6) if a else None)
-                 for name, (n, t, a) in sorted(handled.items())]
+    """The demo's figures computed in Python, independently of the SQL in
+    loaders/summary.py: interactions by media and status from expected.json, queue and agent
+    figures per hour from expected-aggregates.json and the configuration."""
+    by_status = Counter((r["media"], r["status"]) for r in sc.expected(name)["interaction_fact"])
     return {"by_status": sorted((m, s, c) for (m, s), c in by_status.items()),
-            "per_queue": per_queue, "per_agent": per_agent}
+            "queue_hours": figures.queue_hours(name), "agent_hours": figures.agent_hours(name)}
 
 
 def actual_summary(url: str) -> dict[str, list[tuple]]:
-    def rounded(rows: list[tuple]) -> list[tuple]:
-        return [tuple(round(float(v), 6) if isinstance(v, Decimal) else v for v in row)
-                for row in rows]
-    return {"by_status": rounded(summary.query(url, summary.BY_MEDIA_AND_STATUS)),
-            "per_queue": rounded(summary.query(url, summary.PER_QUEUE)),
-            "per_agent": rounded(summary.query(url, summary.PER_AGENT))}
+    """The demo's figures by its SQL, once the aggregates reflect every loaded fact."""
+    with infomart.connect(url) as conn:
+        aggregates.wait_current(conn)
+    return {"by_status": summary.query(url, summary.BY_MEDIA_AND_STATUS),
+            "queue_hours": figures.ordered(figures.rounded(summary.query(url,
+                                                                         summary.QUEUE_HOURS))),
+            "agent_hours": figures.ordered(figures.rounded(summary.query(url,
+                                                                         summary.AGENT_HOURS)))}
 
 
 def test_day_scenario_lands_exactly_and_a_second_delivery_changes_nothing(
         deployment: Deployment) -> None:
-    run_pipeline(deployment)
+    deployment.through_services()
     assert_infomart_equals_expected(deployment)
-    # the figures make demo prints, by SQL, equal the same figures computed from the facts
+    # the figures make demo prints, by SQL, equal the same figures computed independently
     assert actual_summary(deployment.infomart_db) == expected_summary(deployment.scenario)
     with infomart.connect(deployment.infomart_db) as conn:
         before = infomart.checksum(conn)

@@ -1,11 +1,14 @@
-"""``gim-faust report --html``: the report of an Info Mart loaded with the ``day`` scenario,
-opened in headless Chromium (Debian's ``chromium``, installed here when missing), which must
-show it without page errors and with its charts drawn; and, on a simulated day with
-consultations, each agent's consultation figures, checked against the same figures counted
-in Python from the day's party rows."""
+"""``gim-faust report --html``: the report of an Info Mart loaded with the ``day`` scenario and
+its aggregates, opened in headless Chromium (Debian's ``chromium``, installed here when
+missing), which must show it without page errors and with its charts drawn; its queue and
+agent tables, per hour, equal the figures computed in Python from the scenario's
+expected-aggregates.json; and, on a simulated day with consultations and user data, each
+agent's consultation figures and the handle time by customer segment, checked against the
+same figures counted in Python from the day's party rows."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import struct
@@ -17,16 +20,21 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from html.parser import HTMLParser
 from pathlib import Path
+from statistics import mean
 from typing import Any
 
 import pytest
-from gim_faust.loaders import html_report
+from gim_faust.loaders import html_report, summary
 from gim_faust.transforms.keys import person_key
 
+from gim_faust.gca import user_data_columns
+from gim_faust.gca.objects import USER_DATA_KEYS, build_objects
 from gim_faust.models.facts import InteractionResourceFact
 from gim_faust.simulate import SimOptions, generate, write_configuration
 from gim_faust.simulate.configdb_writer import rows
+from tests.support import aggregates
 from tests.support import gim_jobs as jobs
+from tests.support import summary_figures as figures
 from tests.support.simulated import replay
 
 pytestmark = pytest.mark.integration
@@ -132,11 +140,8 @@ class Charts(HTMLParser):
 
 @pytest.fixture
 def mart(fresh_db: str, db_factory: Callable[[], str], versions: list[Any]) -> str:
-    """The day's facts, and the configuration dimensions (queue and agent names) GCA writes."""
-    jobs.infomart(fresh_db)
-    jobs.load_facts(fresh_db, versions)
-    jobs.sync_dimensions(jobs.config_db(db_factory()), fresh_db)
-    return fresh_db
+    """The day's facts, queue and agent names, and aggregates."""
+    return figures.load(fresh_db, db_factory(), versions)
 
 
 def test_the_report_opens_in_chromium_with_its_charts(mart: str, chromium: Path,
@@ -145,7 +150,7 @@ def test_the_report_opens_in_chromium_with_its_charts(mart: str, chromium: Path,
     done = subprocess.run([str(SCRIPT), "report", "--html", str(page)], capture_output=True,
                           text=True, timeout=120,
                           env={**os.environ, "GIM_TENANT": jobs.TENANT,
-                               "GIM_INFOMART_DB_URL": mart})
+                               "GIM_INFOMART_DB_URL": mart, **aggregates.settings_env("day")})
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(page.resolve())
     text = page.read_text()
@@ -155,12 +160,16 @@ def test_the_report_opens_in_chromium_with_its_charts(mart: str, chromium: Path,
     parser = Charts()
     parser.feed(text)
     offered, service_level, states = parser.charts
-    assert offered["rect"] > 5 * 2 * 20   # 5 queues, offered and answered, most of 32 slots
-    assert service_level["rect"] > 25     # 32 intervals over the day
+    hours = [r for r in figures.queue_hours("day") if r[1] is not None]
+    # a bar per queue and hour for offered and for answered where not 0, and 2 in the legend
+    assert offered["rect"] == sum((r[2] > 0) + (r[3] > 0) for r in hours) + 2
+    assert service_level["rect"] == len({r[1] for r in hours if r[3] + r[4]}) + 2
     assert states["rect"] > 800           # 846 state intervals, 16 agents
     for name in ("Billing", "Support", "Chat", "maya.petrov0", "nils.okafor1"):
         assert f">{name}<" in text
-    assert "<caption>Queues</caption>" in text and "<caption>Agents</caption>" in text
+    for caption in ("Queues per local hour", "Agents: calls handled per local hour"):
+        assert f"<caption>{caption}</caption>" in text
+    assert "the Info Mart keeps no customer segment" in text   # the day keeps no user data
 
     png = tmp_path / "report.png"
     stderr = screenshot(chromium, page, png, tmp_path / "chromium-profile")
@@ -174,6 +183,29 @@ def test_the_report_opens_in_chromium_with_its_charts(mart: str, chromium: Path,
         rgb = bytes.fromhex(html_report.COLORS[key][1:])
         assert colours[rgb] > 200, f"no {key} ({html_report.COLORS[key]}) in the screenshot"
     print(f"\nreport: {page}\nscreenshot: {png}")
+
+
+def blocks(grid: list[list[str]]) -> dict[str, list[list[str]]]:
+    """A grid's lines by the resource they belong to (named on its first line), so that the
+    order of names, which is the server's collation, does not matter."""
+    out: dict[str, list[list[str]]] = {}
+    name = ""
+    for line in grid:
+        name = line[0] or name
+        out.setdefault(name, []).append(line[1:])
+    return out
+
+
+def test_the_reports_queue_and_agent_tables_are_the_expected_aggregates(mart: str) -> None:
+    tables = Tables(html_report.build(mart, "UTC")).tables
+    for caption, want in (
+            ("Queues per local hour", summary.queue_grid(figures.queue_hours("day"), "UTC")),
+            ("Agents: calls handled per local hour",
+             summary.agent_grid(figures.agent_hours("day"), "UTC"))):
+        have = tables[caption]
+        assert have[0] == want[0]
+        assert len(have[0]) > 8   # the name (and figure) columns, 8 hours, the totals
+        assert blocks(have[1:]) == blocks(want[1:])
 
 
 # A small simulated day with consultations of every ending (11, 3 of them consult transfers
@@ -231,18 +263,31 @@ def consultation_figures(options: SimOptions,
             for key in sorted(figures, key=lambda k: (names[k], k))]
 
 
-def test_the_report_shows_each_agents_consultations(fresh_db: str,
-                                                     db_factory: Callable[[], str]) -> None:
-    """The day's final rows loaded as the loader loads them, the agents' names as GCA writes
-    them: the report's consultation table holds, for every agent, what the party rows say."""
+def user_data_mappings(options: SimOptions) -> dict[str, Any]:
+    """The user-data keys the simulated center keeps, as GCA publishes them."""
+    return next(obj["keys"] for (kind, _), obj in build_objects(rows(options, 1)).items()
+                if kind == USER_DATA_KEYS)
+
+
+@pytest.fixture
+def consulting_day(fresh_db: str, db_factory: Callable[[], str]) -> tuple[str, list[Any]]:
+    """The day's final rows loaded as the loader loads them, into the user-data columns GCA
+    adds for its kept keys, and the agents' names as GCA writes them: (Info Mart, facts)."""
     facts = list(replay(CONSULTING_DAY, generate(CONSULTING_DAY)).rows.values())
     jobs.infomart(fresh_db)
+    asyncio.run(user_data_columns.sync(fresh_db, user_data_mappings(CONSULTING_DAY)))
     jobs.load_facts(fresh_db, facts)
     config = db_factory()
     write_configuration(config, CONSULTING_DAY)
     jobs.sync_dimensions(config, fresh_db)
+    return fresh_db, facts
 
-    table = Tables(html_report.build(fresh_db)).tables["Consultations"]
+
+def test_the_report_shows_each_agents_consultations(
+        consulting_day: tuple[str, list[Any]]) -> None:
+    """The report's consultation table holds, for every agent, what the party rows say."""
+    url, facts = consulting_day
+    table = Tables(html_report.build(url, "UTC")).tables["Consultations"]
     assert table[0] == ["agent", "consultations initiated", "consultations received",
                         "customers received by consult transfer", "conferences joined",
                         "consult talk (s)"]
@@ -253,3 +298,26 @@ def test_the_report_shows_each_agents_consultations(fresh_db: str,
     totals = [sum(int(row[i]) for row in want) for i in range(1, 6)]
     assert totals[0] == totals[1] == consultations > 0
     assert all(total > 0 for total in totals[2:])
+
+
+def segment_figures(parties: list[InteractionResourceFact]) -> list[list[str]]:
+    """Per customer segment (then the parties without one): the final customer parties and
+    their mean talk + hold + after-call work, formatted as the report shows them."""
+    handle: dict[str | None, list[int]] = defaultdict(list)
+    for party in parties:
+        if party.customer_handle_count == 1 and party.active_flag == 0:
+            segment = (party.user_data or {}).get("customer_segment")
+            handle[segment].append(party.talk_duration + party.hold_duration
+                                   + party.after_call_work_duration)
+    return [["(none)" if segment is None else segment, str(len(times)), f"{mean(times):.1f}"]
+            for segment, times in sorted(handle.items(), key=lambda i: (i[0] is None, i[0] or ""))]
+
+
+def test_the_report_shows_handle_time_by_customer_segment(
+        consulting_day: tuple[str, list[Any]]) -> None:
+    url, facts = consulting_day
+    table = Tables(html_report.build(url, "UTC")).tables["Handle time by customer segment"]
+    assert table[0] == ["customer segment", "customer calls handled", "AHT (s)"]
+    want = segment_figures([f for f in facts if isinstance(f, InteractionResourceFact)])
+    assert table[1:] == want
+    assert {"Gold", "Silver", "Bronze"} <= {row[0] for row in want}
