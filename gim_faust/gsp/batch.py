@@ -131,6 +131,13 @@ class Batch:
                 touched.stored = False
         touched.dirty = False
 
+    def abort(self) -> None:
+        """Drop what an aborted batch changed and would have sent: its keys are read again
+        from the table, as the batch found them."""
+        self.keys.clear()
+        self.outgoing.clear()
+        self.resend.clear()
+
     def forget(self) -> None:
         """Drop the cached keys (a rebalance: the next owner of a partition writes it)."""
         self.cache.clear()

@@ -33,6 +33,7 @@ from faust.types import TP
 from gim_faust.gsp import clock_log, faust_patches
 from gim_faust.gsp.batch import Batch, Held, KeysAt, acting_for
 from gim_faust.gsp.engine import Route
+from gim_faust.gsp.intake import Chunk
 from gim_faust.gsp.metrics import child
 from gim_faust.gsp.output import Output, acknowledged
 from gim_faust.models.codec import BAD_USER_DATA, Rejection, Source, decode
@@ -71,6 +72,8 @@ class Channel:
         self.batches = (Batch(self.interactions, state_codec.interaction_from),
                         Batch(self.agents, state_codec.agent_from))
         self.clocks: dict[int, InteractionClock] = {}
+        # Where a clock is rebuilt after an aborted batch: at its start, not at the commit.
+        self.resume_at: dict[int, int] = {}
         self.last_of_batch: dict[int, Held] = {}  # by interaction partition
         # Events of the batch by (topic, type): the counter goes up once per batch, since
         # a labelled increment per event cost 2 % of the worker.
@@ -89,8 +92,22 @@ class Channel:
         clocks, and every cached state."""
         for partition in partitions:
             self.clocks.pop(partition, None)
+            self.resume_at.pop(partition, None)
         for batch in self.batches:
             batch.forget()
+
+    def abort(self, chunks: list[Chunk]) -> None:
+        """Forget what an aborted batch did in memory (``gsp/engine.py``): its keys, output
+        and counts; the clocks of its interaction partitions restart where it began, from
+        the states as the tables hold them."""
+        for batch in self.batches:
+            batch.abort()
+        for chunk in chunks:
+            if chunk.tp.topic == self.interaction_topic:
+                self.clocks.pop(chunk.tp.partition, None)
+                self.resume_at[chunk.tp.partition] = chunk.start
+        self.last_of_batch.clear()
+        self.counted.clear()
 
     # --- interactions --------------------------------------------------------------------
 
@@ -117,13 +134,16 @@ class Channel:
 
     def _clock(self, partition: int) -> InteractionClock:
         """The partition's clock, rebuilt from the local table after a (re)start, standing
-        where it stood at the committed offset (``gsp/clock_log.py``)."""
+        where it stood at the committed offset (``gsp/clock_log.py``), or at the start of an
+        aborted batch."""
         clock = self.clocks.get(partition)
         if clock is None:
-            committed = faust_patches.committed(self.gsp.app.consumer,
-                                                TP(self.interaction_topic, partition))
-            at = clock_log.at(clock_log.entries(self.interactions.get(clock_log.KEY)),
-                              committed)
+            logged = clock_log.entries(self.interactions.get(clock_log.KEY))
+            start = self.resume_at.pop(partition, None)
+            at = None if start is None else clock_log.at(logged, start)
+            if at is None:  # no batch ended there since the commit, but bad input
+                at = clock_log.at(logged, faust_patches.committed(
+                    self.gsp.app.consumer, TP(self.interaction_topic, partition)))
             clock = self.clocks[partition] = InteractionClock.rebuild(self.gsp.timeout_ms, (
                 (key.decode(), state_codec.interaction_from(state_codec.unpack(raw)[0]))
                 for key, raw in partition_items(self.interactions, partition)

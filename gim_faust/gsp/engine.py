@@ -22,18 +22,28 @@ One loop per worker, a Faust app task. The commit protocol, step by step:
    their output is in Kafka already (acknowledged before the states were written).
 
 A batch that fails to end crashes the worker: nothing of it is marked done, and after the
-restart its records come again.
+restart its records come again. Except when one of its records may be the cause (a handler
+raised, or Kafka refused a message as too large, ``Unprocessable``): then the batch is
+aborted (its states, output and clocks forgotten, nothing written or marked done) and
+handled again in parts, the record at fault alone when it is known, halves otherwise. A
+record that fails a second time alone goes to the rejected topic with reason
+``processing_error`` (contract events.md) and counts as done: one event never stops its
+partition, nor makes the worker crash again at every restart. A failure of the worker's own
+(a state it cannot read, Kafka unreachable) still crashes it: rejecting records would lose them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import faust
+from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 
+from gim_faust.errors import FatalError, RetriableError
 from gim_faust.gsp import faust_patches
 from gim_faust.gsp.batch import Batch, Held, acting_for
 from gim_faust.gsp.intake import Chunk, Intake
@@ -43,6 +53,8 @@ log = logging.getLogger(__name__)
 # Records per batch at most: the engine takes what has arrived, so under a light load a
 # batch is one fetch; under a backlog this bounds the memory and the time between commits.
 BATCH_MAX = 5000
+# What Kafka answers about one message that it will never take, however often it is sent.
+_REFUSED_MESSAGE = (MessageSizeTooLargeError, RecordTooLargeError)
 
 
 @dataclass
@@ -55,12 +67,32 @@ class Route:
     finish: Callable[[Batch], Awaitable[None]]
 
 
+class Shell(Protocol):
+    """What the engine asks of the service around it."""
+
+    async def after(self, chunks: list[Chunk]) -> None:
+        """What else a batch's end sends (the rejected records), and its metrics; it runs
+        after the routes' batches ended, before the offsets are done."""
+
+    def abort(self, chunks: list[Chunk]) -> None:
+        """Forget what handling these chunks did in memory; nothing of it was written."""
+
+    def poisoned(self, record: Any, cause: BaseException) -> None:
+        """Reject a record that failed twice with ``processing_error``."""
+
+
+class Unprocessable(Exception):
+    """A batch failed in a way one of its records may cause: ``record`` when it is known."""
+
+    def __init__(self, record: Any | None) -> None:
+        super().__init__("a record of the batch cannot be processed")
+        self.record = record
+
+
 class Engine:
     def __init__(self, app: faust.App, intake: Intake, routes: dict[str, Route],
-                 after: Callable[[list[Chunk]], Awaitable[None]]) -> None:
-        """``after``: what else a batch's end sends (the rejected records), and its
-        metrics; it runs after the routes' batches ended, before the offsets are done."""
-        self.app, self.intake, self.routes, self.after = app, intake, routes, after
+                 shell: Shell) -> None:
+        self.app, self.intake, self.routes, self.shell = app, intake, routes, shell
         self.lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -68,10 +100,36 @@ class Engine:
             chunks = await self.intake.take(BATCH_MAX)
             async with self.lock:
                 try:
-                    await self._handle(chunks)
+                    await self.process(chunks)
                 except Exception as exc:
                     await self.app.crash(exc)
                     raise
+
+    async def process(self, chunks: list[Chunk]) -> None:
+        """One batch taken from the intake, to its end (its offsets done)."""
+        await self._isolating(chunks, tried=False)
+
+    async def _isolating(self, chunks: list[Chunk], tried: bool) -> None:
+        """Handle ``chunks`` as one batch; if a record may be at fault, again in parts.
+        ``tried``: these chunks are one record that failed once already."""
+        try:
+            await self._handle(chunks)
+            return
+        except Unprocessable as failure:
+            self.shell.abort(chunks)
+            cause = failure.__cause__ or failure
+            if tried:
+                record = chunks[0].records[0]
+                log.error("%s/%s/%s failed twice; rejected with processing_error",
+                          record.topic, record.partition, record.offset, exc_info=cause)
+                self.shell.poisoned(record, cause)
+                await self._end(chunks, [])
+                return
+            parts = split(chunks, failure.record)
+            log.warning("a batch of %d records failed (%r); handling it again in %d parts",
+                        _count(chunks), cause, len(parts))
+        for part, alone in parts:
+            await self._isolating(part, alone)
 
     async def _handle(self, chunks: list[Chunk]) -> None:
         ending: dict[int, Route] = {}
@@ -82,10 +140,22 @@ class Engine:
             for record in chunk.records:
                 event = Held(record)
                 with acting_for(event):
-                    handle(event, batch)
-        for route in ending.values():
-            await route.finish(route.batch)
-        await self.after(chunks)
+                    try:
+                        handle(event, batch)
+                    except (FatalError, RetriableError):
+                        raise
+                    except Exception as exc:
+                        raise Unprocessable(record) from exc
+        await self._end(chunks, list(ending.values()))
+
+    async def _end(self, chunks: list[Chunk], routes: list[Route]) -> None:
+        """End the routes' batches, send what else the batch sent, mark its offsets done."""
+        for route in routes:
+            try:
+                await route.finish(route.batch)
+            except _REFUSED_MESSAGE as exc:
+                raise Unprocessable(None) from exc
+        await self.shell.after(chunks)
         await self.app.producer.buffer.flush()  # the changelog records, to the Kafka client
         for chunk in chunks:
             faust_patches.done(self.app.consumer, chunk)
@@ -99,3 +169,43 @@ class Engine:
             except Exception:  # noqa: BLE001 - the next owner reads it again; said below
                 log.warning("commit before the revocation failed; the next owner of these "
                             "partitions handles their last records again", exc_info=True)
+
+
+def split(chunks: list[Chunk], culprit: Any | None) -> list[tuple[list[Chunk], bool]]:
+    """The parts to handle again, in order, each with whether it is one record that failed
+    once already: around ``culprit`` when it is known, else in halves (one record is its own
+    part). Each part starts where the one before ended, so the offsets between records
+    (which hold none) are still accounted for."""
+    if _count(chunks) == 1:
+        return [(chunks, True)]
+    if culprit is not None:
+        at, index = next((i, j) for i, chunk in enumerate(chunks)
+                         for j, record in enumerate(chunk.records) if record is culprit)
+        before, alone, after = _cut(chunks[at], index, index + 1)
+        parts = [([*chunks[:at], *before], False), (alone, True),
+                 ([*after, *chunks[at + 1:]], False)]
+    elif len(chunks) > 1:
+        parts = [(chunks[:len(chunks) // 2], False), (chunks[len(chunks) // 2:], False)]
+    else:
+        first, second, _ = _cut(chunks[0], len(chunks[0].records) // 2,
+                                len(chunks[0].records))
+        parts = [(first, False), (second, False)]
+    return [(part, alone) for part, alone in parts if part]
+
+
+def _cut(chunk: Chunk, *at: int) -> list[list[Chunk]]:
+    """``chunk`` cut before the records at these indexes: one list per piece (empty when
+    the piece holds no record)."""
+    pieces: list[list[Chunk]] = []
+    start, begin = chunk.start, 0
+    for end in (*at, len(chunk.records)):
+        records: Sequence[Any] = chunk.records[begin:end]
+        pieces.append([Chunk(chunk.tp, start, records)] if records else [])
+        if records:
+            start = int(records[-1].offset) + 1
+        begin = end
+    return pieces
+
+
+def _count(chunks: list[Chunk]) -> int:
+    return sum(len(chunk.records) for chunk in chunks)

@@ -33,6 +33,7 @@ from gim_faust.gsp.restore import restore
 from gim_faust.gsp.snapshot_taker import NotReady, Snapshotter
 from gim_faust.kafka import TopicSpec, ensure_topics, partition_counts
 from gim_faust.metrics import Heartbeat, MetricsServer, serve
+from gim_faust.models.codec import PROCESSING_ERROR, Rejection
 from gim_faust.settings import Settings
 from gim_faust.topics import Topics
 from gim_faust.transforms.config_view import ConfigView
@@ -99,7 +100,7 @@ class Gsp:
         # Found by faust_patches, which hands the engine its fetches and revocations.
         self.app.gim_intake = Intake(routes)  # type: ignore[attr-defined]
         self.app.gim_engine = self.engine = Engine(  # type: ignore[attr-defined]
-            self.app, self.app.gim_intake, routes, self._after_batch)  # type: ignore[attr-defined]
+            self.app, self.app.gim_intake, routes, self)  # type: ignore[attr-defined]
         self.snapshotter = Snapshotter(self)
         self.metrics.snapshot_interval.set(settings.snapshot_interval)
         self.app.timer(settings.snapshot_interval)(self.snapshotter.take_logged)
@@ -178,7 +179,9 @@ class Gsp:
             channel.forget({tp.partition for tp in revoked
                             if tp.topic == channel.interaction_topic})
 
-    async def _after_batch(self, chunks: list[Chunk]) -> None:
+    # --- the engine's shell (gsp/engine.py) ------------------------------------------------
+
+    async def after(self, chunks: list[Chunk]) -> None:
         """The batch's rejected records go out; lag per partition as it ended."""
         await self.rejects.send(self.app.producer)
         consumer = self.app.consumer
@@ -187,6 +190,14 @@ class Gsp:
             if highwater is not None:
                 child(self.metrics.lag, chunk.tp.topic, chunk.tp.partition).set(
                     max(0, highwater - chunk.end))
+
+    def abort(self, chunks: list[Chunk]) -> None:
+        self.rejects.held.clear()
+        for channel in self.channels:
+            channel.abort(chunks)
+
+    def poisoned(self, record: Any, cause: BaseException) -> None:
+        self.rejects.add(record, Rejection(PROCESSING_ERROR, f"{type(cause).__name__}: {cause}"))
 
 
 def _log_awaits() -> None:

@@ -35,6 +35,8 @@ REASONS = ("not_json", "missing_field", "bad_value", "unknown_type", "wrong_tena
 # Not a reason to refuse an event: it is applied without its user data, and its bytes are
 # also sent to the rejected topic with this reason (contract user-data.md).
 BAD_USER_DATA = "bad_user_data"
+# Not the decoder's: an event that passed it and failed a second time (``gsp/engine.py``).
+PROCESSING_ERROR = "processing_error"
 _ENVELOPE = ("event_id", "type", "ts", "tenant", "media", "seq")
 _DN_TYPES = frozenset({"EventQueued", "EventDiverted"})
 _JOINING_TYPES = frozenset({"EventPartyChanged", "EventPartyAdded"})

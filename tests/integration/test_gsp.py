@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import re
+import sys
 import threading
 import time
 from datetime import datetime
@@ -80,6 +81,68 @@ def test_a_single_event_from_a_wrong_clock_changes_nothing(deployment: Deploymen
     assert sorted(dict(headers)["gim-reject-reason"].decode() for _, _, headers in rejected) \
         == sorted(b["reason"] for b in bad)
     assert {value for _, value, _ in rejected} == {b["value"].encode() for b in bad}
+
+
+# A GSP whose rules have a bug that one interaction's events trigger, started as the real
+# worker (the Python it runs, the Kafka it reads): a fault put into the product, not a mock.
+BUGGY_GSP = """#!{python}
+import sys
+from gim_faust.transforms import interaction
+rules = interaction.apply
+def apply(state, event, *args):
+    if event.interaction_id.startswith("poison-"):
+        raise ZeroDivisionError("a bug the rules have for this interaction")
+    return rules(state, event, *args)
+interaction.apply = apply
+from gim_faust.commands.cli import main
+sys.exit(main())
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_an_event_the_gsp_cannot_process_is_rejected_and_stops_nothing(
+        deployment: Deployment, workers: int) -> None:
+    """Mid-day, the events of one interaction make the rules raise. Each is handled again
+    alone, fails again, and goes to the rejected topic with processing_error and its
+    original bytes (contract events.md); every other row is as expected, the worker never
+    crashed, and a restart rejects nothing again; with two workers as with one. Before, the worker crashed on the first of
+    them, and again at every restart: the tenant stopped."""
+    day = sc.interleaved(deployment.scenario)
+    victim = next(json.loads(m.value)["interaction_id"] for m in day[len(day) // 2:]
+                  if m.topic_suffix == "voice.interactions")
+    poison = [sc.Message(m.topic_suffix, b"poison-" + m.key, m.value.replace(
+        f'"{victim}"'.encode(), f'"poison-{victim}"'.encode()).replace(
+        b'"event_id":"', b'"event_id":"poison-')) for m in day
+        if m.topic_suffix == "voice.interactions" and json.loads(m.value)["interaction_id"] == victim]
+    assert len(poison) >= 2 and all(b"poison-" in m.value for m in poison)
+    deployment.publish(day[:len(day) // 2], partitions=3)
+    deployment.publish(poison)
+    deployment.publish(day[len(day) // 2:], sc.bad_input(deployment.scenario))
+    deployment.run("gca", "run", "--once")
+    program = deployment.workdir / "gsp-with-a-bug"
+    program.write_text(BUGGY_GSP.format(python=sys.executable))
+    program.chmod(0o755)
+    ports = [free_port() for _ in range(workers)]
+    running = [deployment.gsp(f"gsp-{port}", program=str(program), GIM_METRICS_PORT=str(port))
+               for port in ports]
+    deployment.wait_gsp_caught_up(running[0])
+    for worker in running:
+        assert worker.running() and "Crashed" not in worker.log.read_text(errors="replace")
+    assert_facts_equal_expected(deployment)
+
+    def processing_errors() -> list[tuple[bytes, dict[str, bytes]]]:
+        rejected = asyncio.run(pl.read_topic(deployment.bootstrap, deployment.topics.rejected))
+        return [(value, dict(headers)) for _, value, headers in rejected
+                if dict(headers)["gim-reject-reason"] == b"processing_error"]
+    found = processing_errors()
+    assert sorted(value for value, _ in found) == sorted(m.value for m in poison)
+    assert all(b"ZeroDivisionError" in headers["gim-reject-detail"] for _, headers in found)
+    assert sum(pl.total(pl.metrics(port), "gim_gsp_events_rejected_total",
+                        reason="processing_error") for port in ports) == len(poison)
+    running[0].stop()
+    again = deployment.gsp(f"gsp-{ports[0]}", program=str(program))
+    deployment.wait_gsp_caught_up(again)
+    assert again.running() and len(processing_errors()) == len(poison)
 
 
 def test_kill_9_mid_stream_then_restart(deployment: Deployment) -> None:
