@@ -2,8 +2,13 @@
 # Local services for development and tests, as plain processes on 127.0.0.1 (no Docker needed):
 #
 #   Apache Kafka (single-node KRaft)  127.0.0.1:9092 (controller 9093)  jars from Maven Central
-#   PostgreSQL (project-owned cluster) 127.0.0.1:5432                    Debian packages
+#                                     TLS 9094, SASL PLAIN over TLS 9095
+#   PostgreSQL (project-owned cluster) 127.0.0.1:5432 (TLS on request)   Debian packages
 #   s3proxy (S3 API, filesystem store) 127.0.0.1:9000                    jars from Maven Central
+#
+# TLS: a throwaway CA and a server certificate for 127.0.0.1 and localhost are made at the
+# first start (.local/tls, openssl); Kafka's TLS listeners and PostgreSQL use that certificate,
+# so clients can verify it against .local/tls/ca.pem (tests/integration/test_tls.py).
 #
 # Usage: scripts/services.sh up|down|status|env
 #   up      install what is missing, start what is not running (in parallel), wait until every
@@ -20,7 +25,8 @@
 # Settings here are for LOCAL DEV/TEST ONLY: PostgreSQL trusts every local TCP connection and
 # runs with fsync=off; s3proxy uses a fixed, public access key. See docs/services.md.
 #
-# Overrides (environment): GIM_KAFKA_PORT, GIM_KAFKA_CONTROLLER_PORT, GIM_PG_PORT, GIM_S3_PORT,
+# Overrides (environment): GIM_KAFKA_PORT, GIM_KAFKA_CONTROLLER_PORT, GIM_KAFKA_TLS_PORT,
+# GIM_KAFKA_SASL_PORT, GIM_PG_PORT, GIM_S3_PORT,
 # GIM_KAFKA_VERSION, GIM_S3PROXY_VERSION, GIM_PG_MAJOR, GIM_SERVICES_TIMEOUT (seconds per service).
 set -euo pipefail
 
@@ -37,6 +43,11 @@ S3PROXY_VERSION="${GIM_S3PROXY_VERSION:-4.1.0}"
 DEP_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
 KAFKA_PORT="${GIM_KAFKA_PORT:-9092}"
 KAFKA_CONTROLLER_PORT="${GIM_KAFKA_CONTROLLER_PORT:-9093}"
+KAFKA_TLS_PORT="${GIM_KAFKA_TLS_PORT:-9094}"
+KAFKA_SASL_PORT="${GIM_KAFKA_SASL_PORT:-9095}"
+KAFKA_SASL_USER="gim-local"
+KAFKA_SASL_PASSWORD="gim-local-secret"
+TLS="$LOCAL/tls"
 PG_PORT="${GIM_PG_PORT:-5432}"
 S3_PORT="${GIM_S3_PORT:-9000}"
 S3_ACCESS_KEY="gim-local"
@@ -177,6 +188,7 @@ prereqs() {
     local pkgs=()
     command -v java >/dev/null || pkgs+=(openjdk-17-jre-headless)
     command -v mvn >/dev/null || pkgs+=(maven)
+    command -v openssl >/dev/null || pkgs+=(openssl)
     command -v python3 >/dev/null || pkgs+=(python3)
     command -v flock >/dev/null && command -v setsid >/dev/null || pkgs+=(util-linux)
     if [[ ! -x "$(pg_bindir)/postgres" ]]; then
@@ -209,6 +221,32 @@ prereqs() {
 }
 
 # ------------------------------------------------------------------------------------------
+# TLS: a throwaway CA and one server certificate, made once (LOCAL DEV/TEST ONLY)
+# ------------------------------------------------------------------------------------------
+tls_material() {
+    [[ -s "$TLS/kafka-keystore.pem" ]] && return 0
+    local log="$LOGS/tls.log" tmp="$TLS.tmp"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    {
+        openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=gim-faust local test CA" \
+            -keyout "$tmp/ca.key" -out "$tmp/ca.pem" \
+            -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+        && openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+            -keyout "$tmp/server.key" -out "$tmp/server.csr" \
+        && printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >"$tmp/ext" \
+        && openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" \
+            -CAcreateserial -days 3650 -extfile "$tmp/ext" -out "$tmp/server.crt" \
+        && openssl pkcs8 -topk8 -nocrypt -in "$tmp/server.key" -out "$tmp/server.pk8" \
+        && cat "$tmp/server.pk8" "$tmp/server.crt" "$tmp/ca.pem" >"$tmp/kafka-keystore.pem"
+    } >>"$log" 2>&1 || die tls "could not make the local CA and certificate" "$log"
+    chmod 600 "$tmp"/*.key "$tmp/server.pk8"
+    rm -rf "$TLS"
+    mv "$tmp" "$TLS"
+    say tls "made a throwaway CA ($TLS/ca.pem) and a certificate for 127.0.0.1 and localhost"
+}
+
+# ------------------------------------------------------------------------------------------
 # Kafka
 # ------------------------------------------------------------------------------------------
 KAFKA_PATTERN="kafka.Kafka $KAFKA_DIR/server.properties"
@@ -219,8 +257,12 @@ kafka_up() {
     t0=$(now_ms)
     if pid="$(pid_of kafka "$KAFKA_PATTERN")"; then
         wait_ready kafka "$KAFKA_PATTERN" "$log" kafka_probe
-        say kafka "already running, pid $pid, 127.0.0.1:$KAFKA_PORT ($(since "$t0"))"
-        return 0
+        if port_open "$KAFKA_TLS_PORT"; then
+            say kafka "already running, pid $pid, 127.0.0.1:$KAFKA_PORT ($(since "$t0"))"
+            return 0
+        fi
+        say kafka "running without its TLS listeners (started by an older services.sh): restarting"
+        stop kafka "$KAFKA_PATTERN" TERM
     fi
     if port_open "$KAFKA_PORT" || port_open "$KAFKA_CONTROLLER_PORT"; then
         if kafka_probe >/dev/null 2>&1; then
@@ -234,6 +276,9 @@ kafka_up() {
     mkdir -p "$data"
     sed -e "s#@KAFKA_DATA@#$data#g" -e "s#@KAFKA_PORT@#$KAFKA_PORT#g" \
         -e "s#@KAFKA_CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+        -e "s#@KAFKA_TLS_PORT@#$KAFKA_TLS_PORT#g" -e "s#@KAFKA_SASL_PORT@#$KAFKA_SASL_PORT#g" \
+        -e "s#@TLS@#$TLS#g" -e "s#@SASL_USER@#$KAFKA_SASL_USER#g" \
+        -e "s#@SASL_PASSWORD@#$KAFKA_SASL_PASSWORD#g" \
         "$TPL/kafka-server.properties" >"$KAFKA_DIR/server.properties"
     local java_tools=(java -Xmx256m -XX:TieredStopAtLevel=1
         "-Dlog4j2.configurationFile=$TPL/kafka-tools-log4j2.properties" -cp "$KAFKA_DIR/lib/*")
@@ -280,6 +325,35 @@ pg_probe() {
     "$(pg_bindir)/psql" -X -h 127.0.0.1 -p "$PG_PORT" -U "$ME" -d postgres -Atqc 'select 1' >/dev/null
 }
 
+# pg_conf DATA: the settings of a throwaway LOCAL DEV/TEST cluster (fsync=off loses data on an
+# OS crash), with TLS from the local CA's certificate; written on every start.
+pg_conf() {
+    local data="$1"
+    install -m 600 "$TLS/server.crt" "$data/gim-tls.crt"
+    install -m 600 "$TLS/server.key" "$data/gim-tls.key"
+    cat >"$data/gim-local.conf" <<EOF
+# Written by scripts/services.sh on every start. LOCAL DEV/TEST ONLY.
+listen_addresses = '127.0.0.1'
+port = $PG_PORT
+unix_socket_directories = ''
+max_connections = 200
+shared_buffers = 128MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+timezone = 'UTC'
+log_line_prefix = '%m [%p] %q%u@%d '
+log_timezone = 'UTC'
+ssl = on
+ssl_cert_file = 'gim-tls.crt'
+ssl_key_file = 'gim-tls.key'
+EOF
+    grep -q "^include_if_exists = 'gim-local.conf'" "$data/postgresql.conf" \
+        || echo "include_if_exists = 'gim-local.conf'" >>"$data/postgresql.conf"
+    [[ $EUID -ne 0 ]] || chown "$(pg_user):" "$data/gim-local.conf" "$data/postgresql.conf" \
+        "$data/gim-tls.crt" "$data/gim-tls.key"
+}
+
 pg_up() {
     local t0 pid root data bin log="$LOGS/postgres.log"
     t0=$(now_ms)
@@ -291,6 +365,9 @@ pg_up() {
         || die postgres "no PostgreSQL server/psql in $bin (apt-get install postgresql; or check GIM_PG_MAJOR)"
     if pid="$(pid_of postgres "$pattern")"; then
         wait_ready postgres "$pattern" "$log" pg_probe
+        pg_conf "$data"  # an older services.sh may have started it without TLS
+        "$bin/psql" -X -h 127.0.0.1 -p "$PG_PORT" -U "$ME" -d postgres -Atqc 'select pg_reload_conf()' \
+            >>"$log" 2>&1 || die postgres "could not reload its settings" "$log"
         say postgres "already running, pid $pid, 127.0.0.1:$PG_PORT ($(since "$t0"))"
         return 0
     fi
@@ -311,24 +388,7 @@ pg_up() {
         as_pg "$bin/initdb" -D "$data" -U "$ME" --auth=trust -E UTF8 --locale=C.UTF-8 --no-sync \
             >>"$log" 2>&1 || die postgres "initdb failed" "$log"
     fi
-    # Settings for a throwaway LOCAL DEV/TEST cluster (fsync=off loses data on an OS crash).
-    cat >"$data/gim-local.conf" <<EOF
-# Written by scripts/services.sh on every start. LOCAL DEV/TEST ONLY.
-listen_addresses = '127.0.0.1'
-port = $PG_PORT
-unix_socket_directories = ''
-max_connections = 200
-shared_buffers = 128MB
-fsync = off
-synchronous_commit = off
-full_page_writes = off
-timezone = 'UTC'
-log_line_prefix = '%m [%p] %q%u@%d '
-log_timezone = 'UTC'
-EOF
-    grep -q "^include_if_exists = 'gim-local.conf'" "$data/postgresql.conf" \
-        || echo "include_if_exists = 'gim-local.conf'" >>"$data/postgresql.conf"
-    [[ $EUID -ne 0 ]] || chown "$(pg_user):" "$data/gim-local.conf" "$data/postgresql.conf"
+    pg_conf "$data"
     if [[ $EUID -eq 0 ]]; then
         launch postgres "$log" setpriv --reuid=postgres --regid=postgres --init-groups -- "$bin/postgres" -D "$data"
     else
@@ -442,6 +502,13 @@ GIM_KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
 GIM_TEST_PG_URL=postgresql://127.0.0.1:$PG_PORT/postgres
 GIM_TEST_S3_BUCKET=$S3_BUCKET
 EOF
+    use_docker || cat <<EOF
+GIM_TEST_TLS_CA=$TLS/ca.pem
+GIM_TEST_KAFKA_TLS_BOOTSTRAP=127.0.0.1:$KAFKA_TLS_PORT
+GIM_TEST_KAFKA_SASL_BOOTSTRAP=127.0.0.1:$KAFKA_SASL_PORT
+GIM_TEST_KAFKA_SASL_USERNAME=$KAFKA_SASL_USER
+GIM_TEST_KAFKA_SASL_PASSWORD=$KAFKA_SASL_PASSWORD
+EOF
 }
 
 cmd_up() {
@@ -454,6 +521,7 @@ cmd_up() {
         return
     fi
     prereqs
+    tls_material
     declare -A starters=()
     kafka_up & starters[kafka]=$!
     pg_up & starters[postgres]=$!

@@ -34,6 +34,8 @@ class Deployment:
     workdir: Path
     scenario: str = "day"
     services: list[pl.Service] = field(default_factory=list)
+    # Settings every service gets on top of the ones below (TLS, for instance).
+    overrides: dict[str, str] = field(default_factory=dict)
     _published: bool = False
 
     @property
@@ -48,7 +50,7 @@ class Deployment:
                 "GIM_INFOMART_DB_URL": self.infomart_db, "GIM_OBJECT_STORE": self.store,
                 "GIM_INTERACTION_TIMEOUT": str(meta["interaction_timeout_s"]),
                 "GIM_METRICS_PORT": "0", "GIM_GCA_POLL_INTERVAL": "2",
-                **aggregates.settings_env(self.scenario)}
+                **aggregates.settings_env(self.scenario), **self.overrides}
 
     def load_config(self) -> None:
         """The contact center's Configuration Database, seeded with the scenario's objects."""
