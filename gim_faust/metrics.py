@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from gim_faust import log_limit
 from gim_faust.settings import MetricsSettings
 
 DEFAULT_PORTS = {"gca": 9250, "gsp": 9249, "gim": 8249}
@@ -30,6 +31,9 @@ Action = Callable[[], tuple[int, bytes]]
 # A loop that has not run for this long is stuck: no batch, timer or recovery step of ours
 # holds it a tenth of that (the chart's liveness probe then restarts the pod a minute later).
 STALE_S = 60.0
+# What the log's repeat limit counted (one per process), served beside each service's own.
+_LOG_COUNTS = CollectorRegistry()
+_LOG_COUNTS.register(log_limit.collector())
 
 
 class Heartbeat:
@@ -73,7 +77,8 @@ class MetricsServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 if self.path == "/metrics":
-                    self._send(200, generate_latest(server.registry), CONTENT_TYPE_LATEST)
+                    self._send(200, generate_latest(server.registry)
+                               + generate_latest(_LOG_COUNTS), CONTENT_TYPE_LATEST)
                 elif self.path == "/healthz":
                     ok = server.alive()
                     self._send(200 if ok else 503, b"ok\n" if ok else b"stuck or crashed\n")
