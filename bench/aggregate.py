@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from gim_faust.loaders import aggregate
+from gim_faust.loaders.migrate import migrate
+from gim_faust.loaders.writer import Batch, Writer
 from psycopg import sql
 
 from bench.harness import percentile
 from bench.loader import shifted
 from gim_faust import postgres
-from gim_faust.loaders import aggregate
-from gim_faust.loaders.migrate import migrate
-from gim_faust.loaders.writer import Batch, Writer
 from gim_faust.models.facts import Fact
 from tests.support import scenario as sc
 

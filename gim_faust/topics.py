@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RAW_SUFFIXES = ("voice.interactions", "voice.agents", "digital.interactions", "digital.agents")
+CHANNELS = ("voice", "digital")
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,10 @@ class Topics:
         changelogs, so it carries the app id: a second app (a replay) never reads the first
         one's hand-offs."""
         return f"{self.gsp_app_id}-party-ended-{channel}"
+
+    def changelog(self, table: str) -> str:
+        """The changelog of one of the GSP's tables, named as Faust names it."""
+        return f"{self.gsp_app_id}-{table}-changelog"
 
     @property
     def gsp_app_id(self) -> str:

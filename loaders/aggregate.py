@@ -25,8 +25,8 @@ from typing import Any
 
 import psycopg
 from gim_faust.loaders import aggregate_sql
-from psycopg.types.json import Jsonb
 from gim_faust.loaders.local_intervals import STEP_S, Interval, hours_and_days
+from psycopg.types.json import Jsonb
 
 from gim_faust import postgres
 from gim_faust.models.facts import Fact, SessionFact, StateFact

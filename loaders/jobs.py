@@ -39,9 +39,9 @@ SESSION = {"TimeZone": "UTC", "DateStyle": "ISO,YMD"}
 @dataclass(frozen=True)
 class InfoMart:
     """What the two jobs work on, as plain values: the tenant, its Info Mart, where files
-    go, how long facts (and 15-minute aggregates) are kept and how far ahead partitions are made. The services build
-    it from their settings (``gim_faust.gim.scheduled_jobs.info_mart``); a script can build
-    it by hand, so the jobs need none of the product's configuration."""
+    go, how long facts (and 15-minute aggregates) are kept and how far ahead partitions are
+    made. The services build it from their settings (``gim_faust.gim.scheduled_jobs.info_mart``);
+    a script can build it by hand, so the jobs need none of the product's configuration."""
 
     tenant: str
     url: str = field(repr=False)

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from gim_faust.loaders import migrate as migrations
 from gim_faust.loaders import aggregate, records, user_data_rows
+from gim_faust.loaders import migrate as migrations
 from gim_faust.loaders.upsert_sql import upsert
 from gim_faust.loaders.user_data_rows import UserDataTable
 from psycopg import sql

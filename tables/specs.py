@@ -36,6 +36,11 @@ ROCKSDB_OPTIONS: dict[str, Any] = {
 TABLES = ("interactions", "agents", "party-facts")
 
 
+def table_name(kind: str, channel: str) -> str:
+    """``interactions-voice``, ...: one of :data:`TABLES` for one channel."""
+    return f"{kind}-{channel}"
+
+
 def state_table(app: faust.App, name: str, partitions: int, help: str) -> TableT[bytes, bytes]:
     """A raw-bytes table (bytes types make Faust use its raw codec): the values are encoded
     by ``tables/state_codec.py``."""

@@ -67,6 +67,11 @@ def _snapshot_args(p: argparse.ArgumentParser) -> None:
                    help="how long to wait for the snapshot (default 600)")
 
 
+def _recover_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", action="store_true",
+                   help="print which snapshot each table partition would come from, change nothing")
+
+
 def _report_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--html", required=True, metavar="FILE",
                    help="where to write the report (a self-contained HTML file)")
@@ -104,6 +109,9 @@ COMMANDS: tuple[Command, ...] = (
             "gim_faust.commands.gsp:run_snapshot", _snapshot_args),
     Command(("gsp", "restore"), "rebuild local GSP state from the newest usable snapshot "
             "(the worker must be stopped)", "gim_faust.commands.gsp:run_restore"),
+    Command(("gsp", "recover"), "disaster recovery: rebuild the GSP's changelog topics from "
+            "the newest snapshots and move its consumer group to their offsets (every worker "
+            "stopped)", "gim_faust.commands.gsp:run_recover", _recover_args),
     Command(("gim", "worker"), "run an Info Mart loader worker",
             "gim_faust.commands.gim:run_worker"),
     Command(("gim", "export"), "export Info Mart data to object storage",

@@ -12,9 +12,9 @@ from datetime import datetime
 import orjson
 
 from gim_faust.errors import ConfigError
-from gim_faust.loaders import aggregate
 from gim_faust.gim.scheduled_jobs import info_mart
 from gim_faust.gim.worker import run_until_stopped
+from gim_faust.loaders import aggregate
 from gim_faust.loaders.export import export, record_run
 from gim_faust.loaders.maintenance import maintain
 from gim_faust.settings import Settings, parse_ts

@@ -41,7 +41,7 @@ from gim_faust.models.events import AgentEvent, InteractionEvent
 from gim_faust.models.facts import from_record
 from gim_faust.tables import state_codec
 from gim_faust.tables.codec_table import CodecTable
-from gim_faust.tables.specs import partition_items, state_table
+from gim_faust.tables.specs import partition_items, state_table, table_name
 from gim_faust.transforms import driving
 from gim_faust.transforms.driving import Applied, InteractionClock
 from gim_faust.transforms.outcome import PartyEnded
@@ -61,12 +61,12 @@ class Channel:
         self.interaction_source = Source(channel, agents=False)
         self.agent_source = Source(channel, agents=True)
         self.interactions = state_table(
-            app, f"interactions-{channel}", partitions[self.interaction_topic],
+            app, table_name("interactions", channel), partitions[self.interaction_topic],
             "open interactions and tombstones of ended ones")
-        self.agents = state_table(app, f"agents-{channel}", partitions[self.agent_topic],
+        self.agents = state_table(app, table_name("agents", channel), partitions[self.agent_topic],
                                   "agent sessions, states and after-call-work joins")
         self.party_facts = CodecTable(
-            state_table(app, f"party-facts-{channel}", partitions[self.agent_topic],
+            state_table(app, table_name("party-facts", channel), partitions[self.agent_topic],
                         "ended party rows the after-call-work join may re-emit"),
             state_codec.encode_fact, state_codec.decode_fact)
         self.batches = (Batch(self.interactions, state_codec.interaction_from),

@@ -6,6 +6,8 @@ next older one is tried; with none left the worker rebuilds from the changelog a
 always can:
 
 - its manifest is readable and names this tenant and app id;
+- it was taken after the last recovery from snapshots (``gim-faust gsp recover``), if any:
+  one taken before names offsets of the changelogs that recovery replaced;
 - every file has the size and SHA-256 the manifest gives (all checked before any is
   installed);
 - each changelog partition still holds every record after the snapshot's offset (the
@@ -24,16 +26,25 @@ import asyncio
 import logging
 import shutil
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 from aiokafka import TopicPartition
 
 from gim_faust.gsp import state_dir
 from gim_faust.gsp.metrics import GspMetrics
-from gim_faust.gsp.snapshots import Manifest, SnapshotArea, SnapshotRefused, sha256_file
+from gim_faust.gsp.snapshots import (
+    Manifest,
+    PartitionState,
+    SnapshotArea,
+    SnapshotRefused,
+    recovery_key,
+    sha256_file,
+)
 from gim_faust.kafka import offset_bounds, partition_counts, topic_setting
-from gim_faust.objectstore import NotFound, open_store
+from gim_faust.objectstore import NotFound, ObjectStore, open_store
 from gim_faust.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -47,10 +58,14 @@ async def restore(settings: Settings, tables: Path, metrics: GspMetrics) -> Mani
     started = time.monotonic()
     area = SnapshotArea(open_store(settings.object_store), settings.tenant,
                         settings.gsp_app_id, settings.gsp_instance_id)
+    recovered = await asyncio.to_thread(_recovered_ts, area.store, settings)
     for snapshot_id in await asyncio.to_thread(area.complete):
         try:
             manifest = await asyncio.to_thread(area.manifest, snapshot_id)
-            _check_identity(manifest, snapshot_id, area, settings)
+            check_identity(manifest, snapshot_id, area, settings)
+            if recovered is not None and datetime.fromisoformat(manifest.created_ts) < recovered:
+                raise SnapshotRefused(f"it was taken before the recovery from snapshots of "
+                                      f"{recovered.isoformat()}, whose changelogs it does not know")
             tail = await _check_changelog(settings, manifest)
             await asyncio.to_thread(_install, area, manifest, tables)
         except (SnapshotRefused, NotFound) as exc:  # NotFound: pruned under us
@@ -70,8 +85,17 @@ async def restore(settings: Settings, tables: Path, metrics: GspMetrics) -> Mani
     return None
 
 
-def _check_identity(manifest: Manifest, snapshot_id: str, area: SnapshotArea,
-                    settings: Settings) -> None:
+def _recovered_ts(store: ObjectStore, settings: Settings) -> datetime | None:
+    try:
+        marker = orjson.loads(store.get(recovery_key(settings.tenant, settings.gsp_app_id)))
+    except NotFound:
+        return None
+    return datetime.fromisoformat(marker["recovered_ts"])
+
+
+def check_identity(manifest: Manifest, snapshot_id: str, area: SnapshotArea,
+                   settings: Settings) -> None:
+    """Refuse a snapshot of another tenant, app, worker or id, or with unsafe file names."""
     found = (manifest.tenant, manifest.app_id, manifest.instance, manifest.snapshot_id)
     wanted = (settings.tenant, settings.gsp_app_id, area.instance, snapshot_id)
     if found != wanted:
@@ -121,15 +145,7 @@ def _install(area: SnapshotArea, manifest: Manifest, tables: Path) -> None:
     staging = tables / f"{state_dir.RESTORE_PREFIX}{manifest.snapshot_id}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        for p in manifest.partitions:
-            folder = staging / f"{p.directory}.db"
-            folder.mkdir(parents=True)
-            for entry in p.files:
-                path = folder / entry.name
-                area.store.get_file(area.file_key(manifest.snapshot_id, p, entry.name), path)
-                if path.stat().st_size != entry.size or sha256_file(path) != entry.sha256:
-                    raise SnapshotRefused(f"{p.directory}/{entry.name} does not match its "
-                                          "checksum in the manifest")
+        download(area, manifest, manifest.partitions, staging)
         for p in manifest.partitions:
             target, old = tables / f"{p.directory}.db", staging / f"{p.directory}.old"
             if target.exists():
@@ -137,6 +153,21 @@ def _install(area: SnapshotArea, manifest: Manifest, tables: Path) -> None:
             (staging / f"{p.directory}.db").rename(target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def download(area: SnapshotArea, manifest: Manifest, stores: Iterable[PartitionState],
+             folder: Path) -> None:
+    """The files of ``stores`` into ``folder/<store>.db``, each checked against its size and
+    SHA-256 in the manifest."""
+    for p in stores:
+        target = folder / f"{p.directory}.db"
+        target.mkdir(parents=True)
+        for entry in p.files:
+            path = target / entry.name
+            area.store.get_file(area.file_key(manifest.snapshot_id, p, entry.name), path)
+            if path.stat().st_size != entry.size or sha256_file(path) != entry.sha256:
+                raise SnapshotRefused(f"{p.directory}/{entry.name} does not match its "
+                                      "checksum in the manifest")
 
 
 def restore_stopped_worker(settings: Settings) -> Manifest | None:

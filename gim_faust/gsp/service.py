@@ -35,7 +35,7 @@ from gim_faust.kafka import TopicSpec, ensure_topics, partition_counts
 from gim_faust.metrics import Heartbeat, MetricsServer, serve
 from gim_faust.models.codec import PROCESSING_ERROR, Rejection
 from gim_faust.settings import Settings
-from gim_faust.topics import Topics
+from gim_faust.topics import CHANNELS, Topics
 from gim_faust.transforms.config_view import ConfigView
 
 if TYPE_CHECKING:
@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CHANNELS = ("voice", "digital")
 # Fact topic partitions bound how many loader writers can share the work.
 FACT_PARTITIONS = 6
 

@@ -4,6 +4,7 @@ Layout, under ``GIM_OBJECT_STORE``::
 
     <tenant>/gsp/snapshots/<app id>/<instance>/<snapshot id>/<table>-<partition>/<file>
     <tenant>/gsp/snapshots/<app id>/<instance>/<snapshot id>/MANIFEST.json
+    <tenant>/gsp/snapshots/<app id>/RECOVERED.json   (``gsp/recover.py``)
 
 Each worker (``GIM_GSP_INSTANCE_ID``, stable per pod) writes its own snapshots: the partitions
 it owned at the time. Snapshot ids are UTC timestamps, so key order is age order. The manifest
@@ -111,6 +112,12 @@ def sha256_file(path: Path) -> str:
 def app_prefix(tenant: str, app_id: str) -> str:
     """Where the snapshots of every worker of one GSP app go."""
     return f"{tenant}/gsp/snapshots/{app_id}/"
+
+
+def recovery_key(tenant: str, app_id: str) -> str:
+    """The marker ``gim-faust gsp recover`` leaves: when the changelogs were last rebuilt
+    from snapshots."""
+    return f"{app_prefix(tenant, app_id)}RECOVERED.json"
 
 
 class SnapshotArea:

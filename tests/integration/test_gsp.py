@@ -105,15 +105,15 @@ def test_an_event_the_gsp_cannot_process_is_rejected_and_stops_nothing(
     """Mid-day, the events of one interaction make the rules raise. Each is handled again
     alone, fails again, and goes to the rejected topic with processing_error and its
     original bytes (contract events.md); every other row is as expected, the worker never
-    crashed, and a restart rejects nothing again; with two workers as with one. Before, the worker crashed on the first of
-    them, and again at every restart: the tenant stopped."""
+    crashed, and a restart rejects nothing again; with two workers as with one. Before, the
+    worker crashed on the first of them, and again at every restart: the tenant stopped."""
     day = sc.interleaved(deployment.scenario)
-    victim = next(json.loads(m.value)["interaction_id"] for m in day[len(day) // 2:]
-                  if m.topic_suffix == "voice.interactions")
+    calls = [m for m in day if m.topic_suffix == "voice.interactions"]
+    victim = json.loads(calls[len(calls) // 2].value)["interaction_id"]
     poison = [sc.Message(m.topic_suffix, b"poison-" + m.key, m.value.replace(
         f'"{victim}"'.encode(), f'"poison-{victim}"'.encode()).replace(
-        b'"event_id":"', b'"event_id":"poison-')) for m in day
-        if m.topic_suffix == "voice.interactions" and json.loads(m.value)["interaction_id"] == victim]
+        b'"event_id":"', b'"event_id":"poison-')) for m in calls
+        if json.loads(m.value)["interaction_id"] == victim]
     assert len(poison) >= 2 and all(b"poison-" in m.value for m in poison)
     deployment.publish(day[:len(day) // 2], partitions=3)
     deployment.publish(poison)
