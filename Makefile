@@ -11,7 +11,7 @@ BENCH_ARGS ?=
 TEST_WORKERS ?= 2
 TEST_ARGS ?=
 
-.PHONY: install services services-down tools test typecheck unit demo bench clean
+.PHONY: install services services-down tools test faults typecheck unit demo bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,7 @@ services: $(STAMP)
 
 services-down:
 	bash scripts/services.sh down
+	GIM_SERVICES_DIR=$(CURDIR)/.local/faults bash scripts/services.sh down
 
 # helm (built once into .local/bin) and promtool (Debian's prometheus package) for the
 # deployment tests: tests/deploy and tests/integration/test_metrics_names.py.
@@ -35,7 +36,14 @@ tools:
 test: services tools typecheck
 	set -a && source .local/services.env && set +a && \
 		$(PY) -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal \
-		--durations=10 $(TEST_ARGS)
+		--durations=10 -m "not slow_fault" $(TEST_ARGS)
+
+# The fault suite (tests/faults), one fault at a time on a second set of services that it
+# starts under .local/faults: per fault, rows lost and extra and the time to recover, printed
+# and written to var/faults.json (docs/reliability.md).
+faults: services
+	set -a && source .local/services.env && set +a && \
+		$(PY) -m pytest -q -p no:cacheprovider tests/faults $(TEST_ARGS)
 
 # mypy: --strict on transforms/ and tables/, the default strictness on the rest.
 typecheck: $(STAMP)

@@ -10,10 +10,11 @@
 # first start (.local/tls, openssl); Kafka's TLS listeners and PostgreSQL use that certificate,
 # so clients can verify it against .local/tls/ca.pem (tests/integration/test_tls.py).
 #
-# Usage: scripts/services.sh up|down|status|env
+# Usage: scripts/services.sh up|down [kafka|postgres|s3proxy ...]|status|env
 #   up      install what is missing, start what is not running (in parallel), wait until every
 #           service answers a real client request, write .local/services.env. Idempotent.
-#   down    stop (TERM/INT, wait, then KILL) only the processes this script started; data stays.
+#   down    stop (TERM/INT, wait, then KILL) only the processes this script started, or only the
+#           ones named (an outage, for the fault suite); data stays.
 #   status  show each service's state.
 #   env     print the environment for clients (same as .local/services.env).
 #
@@ -32,7 +33,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TPL="$ROOT/scripts/services"
-LOCAL="$ROOT/.local"
+# GIM_SERVICES_DIR: a second, separate set (its own data, pids and env file), e.g. the fault
+# suite's, which stops and starts its services while the main set serves other tests.
+LOCAL="${GIM_SERVICES_DIR:-$ROOT/.local}"
 RUN="$LOCAL/run"
 LOGS="$LOCAL/logs"
 ENV_FILE="$LOCAL/services.env"
@@ -318,7 +321,7 @@ pg_root() {
     if [[ $EUID -ne 0 ]] || setpriv --reuid=postgres --regid=postgres --init-groups -- test -x "$LOCAL" 2>/dev/null; then
         echo "$LOCAL/pg"
     else
-        echo "/var/lib/postgresql/gim-faust-$(echo -n "$ROOT" | sha1sum | cut -c1-8)"
+        echo "/var/lib/postgresql/gim-faust-$(echo -n "${GIM_SERVICES_DIR:-$ROOT}" | sha1sum | cut -c1-8)"
     fi
 }
 pg_probe() {
@@ -546,18 +549,23 @@ write_env() {
 }
 
 cmd_down() {
+    local names=("$@") pids=() name
+    ((${#names[@]})) || names=(kafka postgres s3proxy)
     if use_docker; then
         compose stop "${COMPOSE_SERVICES[@]}"   # data stays in the compose volumes
         return
     fi
-    stop kafka "$KAFKA_PATTERN" TERM &
-    local k=$!
-    # postgres: SIGINT = fast shutdown, then SIGQUIT = immediate shutdown
-    stop postgres "-D $(pg_root)/data" INT QUIT &
-    local p=$!
-    stop s3proxy "$S3_PATTERN" TERM &
-    local s=$!
-    wait "$k" "$p" "$s"
+    for name in "${names[@]}"; do
+        case "$name" in
+            kafka) stop kafka "$KAFKA_PATTERN" TERM & ;;
+            # SIGINT = fast shutdown, then SIGQUIT = immediate shutdown
+            postgres) stop postgres "-D $(pg_root)/data" INT QUIT & ;;
+            s3proxy) stop s3proxy "$S3_PATTERN" TERM & ;;
+            *) die "$name" "no such service (kafka, postgres, s3proxy)" ;;
+        esac
+        pids+=($!)
+    done
+    wait "${pids[@]}"
 }
 
 cmd_status() {
@@ -582,7 +590,7 @@ cmd_status() {
 
 case "${1:-}" in
     up) cmd_up ;;
-    down) mkdir -p "$RUN"; cmd_down ;;
+    down) mkdir -p "$RUN"; shift; cmd_down "$@" ;;
     status) cmd_status ;;
     env) env_lines ;;
     *)

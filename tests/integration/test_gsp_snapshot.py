@@ -17,7 +17,7 @@ from aiokafka.admin import RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from gim_faust.commands.replay import committed
-from gim_faust.kafka import admin_client, end_offsets, group_state
+from gim_faust.kafka import admin_client, end_offsets
 from gim_faust.metrics import free_port
 from gim_faust.objectstore import open_store
 from tests.integration.test_end_to_end import assert_infomart_equals_expected
@@ -210,51 +210,3 @@ def test_snapshots_are_taken_on_schedule_and_the_newest_are_kept(deployment: Dep
     # 4 or more taken, 2 kept (3 for a moment: a new manifest is written before pruning)
     assert 2 <= sum(k.endswith("/MANIFEST.json") for k in keys) <= 3
 
-
-def test_disaster_recovery_from_object_storage_alone(deployment: Deployment) -> None:
-    """Two workers snapshot their partitions halfway through the day and go on; then the
-    workers, their disks and every changelog topic are lost (issue 21, finding 5: a restore
-    then refused every snapshot and the state started empty, 70 of 4,078 rows wrong).
-    ``gsp recover`` rebuilds the changelogs from the snapshots and moves the group back to
-    their offsets; two new workers on empty disks finish the day: the Info Mart is exact."""
-    d = deployment
-    messages = list(sc.messages(d.scenario))
-    half, three_quarters = len(messages) // 2, len(messages) * 3 // 4
-    d.publish(messages[:half])
-    d.run("gca", "run", "--once")
-    ports = [free_port(), free_port()]
-    workers = [d.gsp(f"gsp-{port}", GIM_METRICS_PORT=str(port), GIM_SNAPSHOT_INTERVAL="3600")
-               for port in ports]
-    d.wait_gsp_caught_up(workers[0])
-    for port in ports:
-        pl.wait_ready(port, workers[0])
-        d.run("gsp", "snapshot", GIM_METRICS_PORT=str(port))
-    d.publish(messages[half:three_quarters])  # applied after the snapshots: state to rebuild
-    d.wait_gsp_caught_up(workers[0])
-
-    for worker in workers:  # the disaster
-        worker.kill()
-        shutil.rmtree(d.state_dir(f"gsp-{worker.env['GIM_METRICS_PORT']}"))
-    settings = pl.settings_for(d.bootstrap)
-    changelogs = [d.topics.changelog(f"{kind}-{channel}") for channel in ("voice", "digital")
-                  for kind in ("interactions", "agents", "party-facts")]
-
-    async def lose_the_changelogs() -> None:
-        async with admin_client(settings.kafka) as admin:
-            await admin.delete_topics(changelogs)
-    asyncio.run(lose_the_changelogs())
-
-    busy = d.run("gsp", "recover", check=False)  # killed static members are still members
-    assert busy.returncode == 1 and "stop every GSP worker first" in busy.stderr
-    wait_until(lambda: asyncio.run(group_state(settings.kafka, d.topics.gsp_app_id))[1] == 0,
-               "the killed workers' sessions to time out", 120, interval_s=1.0)
-    planned = d.run("gsp", "recover", "--dry-run").stdout
-    assert "dry run: nothing changed" in planned and "none:" not in planned, planned
-    done = d.run("gsp", "recover").stdout
-    assert "changelogs rebuilt" in done and "none:" not in done, done
-
-    again = [d.gsp(f"gsp-again-{i}") for i in range(2)]
-    d.publish(messages[three_quarters:], sc.bad_input(d.scenario))
-    d.wait_gsp_caught_up(again[0])
-    d.wait_loaded(d.gim())
-    assert_infomart_equals_expected(d)

@@ -50,19 +50,18 @@ async def publish(bootstrap: str, prefix: str, messages: Iterable[sc.Message],
     """Publish scenario messages with the contract's keys, and bad input as raw bytes."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
     await producer.start()
-    count = 0
+    sent = []
     try:
         for m in messages:
-            await producer.send(f"{prefix}.{m.topic_suffix}", m.value, key=m.key)
-            count += 1
+            sent.append(await producer.send(f"{prefix}.{m.topic_suffix}", m.value, key=m.key))
         for b in bad:
             suffix = b["topic"].split(".", 1)[1]
-            await producer.send(f"{prefix}.{suffix}", b["value"].encode(), key=b"bad")
-            count += 1
-        await producer.flush()
+            sent.append(await producer.send(f"{prefix}.{suffix}", b["value"].encode(),
+                                            key=b"bad"))
+        await asyncio.gather(*sent)  # raises if Kafka refused one, which flush() would not
     finally:
         await producer.stop()
-    return count
+    return len(sent)
 
 
 async def read_topic(bootstrap: str, topic: str, idle_s: float = 2.0) -> list[tuple]:
