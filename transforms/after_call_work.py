@@ -13,7 +13,9 @@ tests, a RocksDB-backed table in the GSP), read only when a row must be re-emitt
 A party's row is final (``active_flag`` 0) when the agent's own stream has passed the end of
 its window (an event later than X + 10 s, or a logout at or after X) and any AFTER_CALL_WORK
 state it took has ended. Its versions count up from the version the interaction side gave it
-when it ended, so the loader always keeps the join's newest word.
+when it ended, so the loader always keeps the join's newest word; they stop at the highest
+a record can carry (a party ended by an event numbered within a few of the contract's last
+seq, 2^63 - 1): a revision numbered the same as the stored row does not replace it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from dataclasses import dataclass, field, replace
 from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.outcome import PartyEnded
 
-from gim_faust.models.facts import InteractionResourceFact
+from gim_faust.models.events import to_ms
+from gim_faust.models.facts import MAX_VERSION, InteractionResourceFact
 
 WINDOW_MS = 10_000
 CONSULTATION_ROLES = frozenset({"INITIATED_CONSULT", "RECEIVED_CONSULT"})
@@ -105,14 +108,24 @@ def settle(join: Join, lo_ms: int, hi_ms: int,
             continue
         now = (seconds(taken.get(party_id, 0)),
                pending.end_ms < closed and party_id not in unfinished)
-        if now != pending.emitted:
+        fact = _own_row(facts, party_id, pending) if now != pending.emitted else None
+        if fact is not None:
             pending.emitted = now
             pending.revision += 1
-            fact = facts[party_id]
             changed.append(replace(fact, after_call_work_duration=now[0],
                                    active_flag=0 if now[1] else 1,
-                                   version=fact.version + pending.revision))
+                                   version=min(fact.version + pending.revision, MAX_VERSION)))
     return changed
+
+
+def _own_row(facts: PartyFacts, party_id: str, pending: Pending) -> InteractionResourceFact | None:
+    """The stored row of this join's party; None when the party of another agent with the same
+    id (an interaction id used again after the deduplication window) replaced it, or its join
+    forgot it: the store is keyed by party id and shared by the agents of a partition."""
+    fact = facts.get(party_id)
+    if fact is None or fact.end_ts is None or to_ms(fact.end_ts) != pending.end_ms:
+        return None
+    return fact
 
 
 def _owner(parties: dict[str, Pending], start_ms: int) -> str | None:
@@ -135,4 +148,5 @@ def prune(join: Join, facts: PartyFacts) -> None:
     for party_id, pending in list(join.parties.items()):
         if pending.end_ms < horizon and pending.emitted is not None and pending.emitted[1]:
             del join.parties[party_id]
-            del facts[party_id]
+            if _own_row(facts, party_id, pending) is not None:
+                del facts[party_id]

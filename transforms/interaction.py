@@ -16,7 +16,7 @@ from gim_faust.transforms.interaction_rows import Changes
 from gim_faust.transforms.interaction_state import Ended, InteractionState, Party, Segment, State
 from gim_faust.transforms.outcome import Outcome
 
-from gim_faust.models.events import InteractionEvent
+from gim_faust.models.events import MAX_SEQ, InteractionEvent
 
 
 def apply(state: State, event: InteractionEvent, config: ConfigView, timeout_ms: int,
@@ -51,6 +51,12 @@ def apply(state: State, event: InteractionEvent, config: ConfigView, timeout_ms:
     handled = _HANDLERS[event.type](st, event, config, changes)
     if event.type == "EventInteractionEnded":
         outcome = changes.outcome(Ended(st.last_seq, event.ts_ms))
+    elif event.seq == MAX_SEQ:
+        # No later event can be applied (every other seq is a repeat's), so the interaction
+        # can only time out, with the same rows as now; and a timeout could not number its
+        # rows above this event's (versions are bigint): it times out now.
+        _close_all(st, st.last_ms, "TIMED_OUT", "TIMED_OUT", changes)
+        outcome = changes.outcome(Ended(st.last_seq, st.last_ms), out_of_state=not handled)
     else:
         outcome = changes.outcome(st, out_of_state=not handled)
     outcome.unconvertible = unconvertible

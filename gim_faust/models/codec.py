@@ -20,6 +20,7 @@ from gim_faust.models.events import (
     DIGITAL_MEDIA,
     DIRECTIONS,
     INTERACTION_TYPES,
+    MAX_SEQ,
     MEDIA,
     VOICE_ONLY_TYPES,
     WORKMODES,
@@ -150,7 +151,7 @@ def _envelope(obj: dict[str, Any], tenant: str, source: Source,
     media = _one_of(obj, "media", MEDIA)
     assert media is not None  # the loop above requires every envelope field
     seq = obj["seq"]
-    if type(seq) is not int or not 0 <= seq < 2**63:
+    if type(seq) is not int or not 0 <= seq <= MAX_SEQ:
         raise _Reject("bad_value", "'seq' must be an integer in [0, 2^63)")
     if not isinstance(obj["tenant"], str) or not obj["tenant"]:
         raise _Reject("bad_value", "'tenant' must be a non-empty string")

@@ -28,6 +28,8 @@ MEDIA = frozenset({"voice"}) | DIGITAL_MEDIA
 DIRECTIONS = frozenset({"inbound", "outbound", "internal"})
 CAUSES = frozenset({"normal", "transfer", "redirect", "conference"})
 WORKMODES = frozenset({"NotReady", "AfterCallWork"})
+# The highest seq the contract allows (events.md, "Bad input": below 2^63).
+MAX_SEQ = 2**63 - 1
 # A value of an event's user_data: null removes the key (contract user-data.md).
 UserDataValue = str | int | float | bool | None
 

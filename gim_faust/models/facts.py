@@ -248,6 +248,8 @@ BAD_FIELDS = "bad_fields"
 BAD_VALUE = "bad_value"
 REFUSALS = (UNKNOWN_TABLE, BAD_FIELDS, BAD_VALUE)
 _INT64 = (-(2**63), 2**63 - 1)
+# The highest version a record can carry: versions are bigint, like every int column.
+MAX_VERSION = _INT64[1]
 # A user-data column's name (contract user-data.md).
 COLUMN_NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 # date_time keys are interval starts, bigint like every int (contract infomart.md, v2).

@@ -12,15 +12,17 @@ import heapq
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from gim_faust.transforms.codes import TECHNICAL_RESULT
 from gim_faust.transforms.keys import dn_key, person_key, reason_key
+from gim_faust.transforms.outcome import Outcome
+from gim_faust.transforms.runner import Runner
 
-from gim_faust.models.facts import PlaceholderResource, ReasonCode, to_record
+from gim_faust.models.facts import Fact, PlaceholderResource, ReasonCode, to_record
 
 SCENARIOS = Path(__file__).resolve().parents[1] / "data" / "scenarios"
 TOPIC_FILES = ("voice.interactions", "voice.agents", "digital.interactions", "digital.agents")
@@ -175,10 +177,21 @@ def config_view(name: str) -> Any:
     return view
 
 
+@dataclass
+class RecordingRunner(Runner):
+    """A :class:`Runner` that also keeps EVERY fact version it emits, in emission order:
+    what the Stream Processor writes to the fact topic (the Runner's ``rows`` keep only the
+    newest version of each row, as the loader does)."""
+
+    emitted: list[Fact] = field(default_factory=list)
+
+    def _emit(self, outcome: Outcome) -> None:
+        self.emitted.extend(outcome.facts)
+        super()._emit(outcome)
+
+
 def replay(name: str, messages: list[Message], runner_class: Any = None) -> Any:
     """A :class:`Runner` (or ``runner_class``) fed the messages, then the bad input."""
-    from gim_faust.transforms.runner import Runner
-
     meta = expected(name)["meta"]
     runner = (runner_class or Runner)(config_view(name), meta["tenant"],
                                       meta["interaction_timeout_s"])
@@ -194,17 +207,7 @@ def fact_versions(name: str) -> list[Any]:
     """EVERY fact record the transforms emit for the scenario (delivered in event-time order),
     in emission order: every version of every row, placeholders and reason codes included.
     This is what the Stream Processor writes to the fact topic."""
-    from gim_faust.transforms.runner import Runner
-
-    emitted: list[Any] = []
-
-    class Recording(Runner):
-        def _emit(self, outcome: Any) -> None:
-            emitted.extend(outcome.facts)
-            super()._emit(outcome)
-
-    replay(name, interleaved(name), Recording)
-    return emitted
+    return list(replay(name, interleaved(name), RecordingRunner).emitted)
 
 
 def resource_names(name: str, placeholders: Iterable[tuple[int, str, str]] = ()

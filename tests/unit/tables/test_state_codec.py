@@ -31,16 +31,18 @@ def test_every_state_of_a_scenario_round_trips() -> None:
     seen_open = 0
     for message in sc.interleaved("small"):
         runner.feed(f"acme.{message.topic_suffix}", message.value)
-        for state in runner.interactions.values():
+        for state in (s for states in runner.interactions.values() for s in states.values()):
             seen_open += isinstance(state, InteractionState)
             raw, outbox = round_trip(state)
             assert state_codec.interaction_from(raw) == state
-    for state in runner.agents.values():
+    agents = [state for states in runner.agents.values() for state in states.values()]
+    for state in agents:
         raw, outbox = round_trip(state)
         assert state_codec.agent_from(raw) == state
-    for fact in runner.party_facts.values():
+    parties = [fact for facts in runner.party_facts.values() for fact in facts.values()]
+    for fact in parties:
         assert state_codec.decode_fact(state_codec.encode_fact(fact)) == fact
-    assert seen_open and runner.agents and runner.party_facts
+    assert seen_open and agents and parties
 
 
 def test_outbox_gives_back_the_exact_bytes_sent_by_topic_and_offset() -> None:

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import orjson
+from gim_faust.loaders import records
 from gim_faust.transforms.codes import TECHNICAL_RESULT
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.keys import (
@@ -334,6 +335,12 @@ def expect(fact: Any, **columns: Any) -> None:
              if getattr(fact, name) != value}
     assert not wrong, f"{fact.table} {fact.id}: " + ", ".join(
         f"{name} = {have!r}, expected {want!r}" for name, (have, want) in wrong.items())
+
+
+def as_loaded(fact: Fact) -> Fact:
+    """The fact as the loader reads it off the fact topic (strictly: BadInputError if the
+    record could not go into the Info Mart)."""
+    return records.decode(orjson.dumps(to_record(fact)))
 
 
 def columns(fact: Any) -> dict[str, Any]:

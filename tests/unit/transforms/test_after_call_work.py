@@ -8,9 +8,15 @@ from __future__ import annotations
 import pytest
 from gim_faust.transforms.runner import Runner
 
+from gim_faust.models.events import MAX_SEQ
+from gim_faust.models.facts import MAX_VERSION
+from tests.support import scenario as sc
 from tests.unit.transforms.event_builders import (
+    TENANT,
+    TIMEOUT_S,
     Agent,
     Call,
+    as_loaded,
     at,
     by_time,
     config,
@@ -160,3 +166,32 @@ def test_a_logout_after_x_closes_the_window() -> None:
                             [Agent("5001").login(0).ready(1).logout(104)])
     expect(party(runner, "c-1:1"), after_call_work_duration=0, active_flag=0)
     assert row(runner, "sm_res_session_fact", "5001:voice:1").active_flag == 0
+
+
+def test_versions_stop_at_the_highest_a_record_can_carry() -> None:
+    """A party ended by seq 2^63 - 2: the join's revisions count up from it, past bigint once,
+    which made the loader refuse them. They stop at the highest version instead (a later
+    revision at the same number then cannot replace the stored row)."""
+    call = Call("c-1", first_seq=MAX_SEQ - 3)
+    call.ringing(10, "7001", "5001").established(12, "7001", "5001")
+    call.released(100, "7001", "5001").ended(100)
+    runner = feed(sc.RecordingRunner(config(), TENANT, TIMEOUT_S), call,
+                  Agent("5001").login(0).ready(1).acw(101).ready(140))
+    revisions = [f.version for f in runner.emitted if f.id == call.id(MAX_SEQ - 3)]
+    assert revisions == [MAX_SEQ - 3, MAX_SEQ - 2, MAX_SEQ - 1, MAX_VERSION, MAX_VERSION]
+    assert all(as_loaded(fact) == fact for fact in runner.emitted)
+
+
+def test_a_party_id_another_agent_ends_again_a_day_later() -> None:
+    """An interaction id used again after the deduplication window makes the same party id
+    for another agent; the store of ended parties is keyed by party id and shared by the
+    agents. Once, the first agent's join forgot the second agent's row there, and the second
+    one's join failed on it (KeyError): now each join touches only its own party's row."""
+    day = 30 * 3600
+    first = answered("c-1", 10, 100)
+    again = answered("c-1", day + 10, day + 100, login="5002", dn="7002")
+    runner = run(config(), Agent("5001").login(0).ready(1), first, Call("c-9").queued(day, "8100"),
+                 again, Agent("5001", first_seq=3).ready(day + 50),
+                 Agent("5002").login(day).ready(day + 1).acw(day + 101).ready(day + 140))
+    expect(party(runner, "c-1:1"), start_ts=at(day + 10), after_call_work_duration=39,
+           active_flag=0)

@@ -12,7 +12,7 @@ from gim_faust.transforms.driving import DEDUPE_WINDOW_MS, SWEEP_EVERY_MS, Inter
 from gim_faust.models.codec import Source, decode
 from gim_faust.models.events import InteractionEvent
 from gim_faust.models.facts import supersedes
-from tests.unit.transforms.event_builders import TENANT, Call, config
+from tests.unit.transforms.event_builders import TENANT, Call, config, ms, run
 
 TIMEOUT_MS = 300_000
 HOUR = 3600
@@ -100,3 +100,17 @@ def test_a_row_is_replaced_only_by_a_higher_version() -> None:
     assert supersedes(replace(fact, version=fact.version + 1), fact)
     assert not supersedes(replace(fact, version=fact.version), fact)
     assert not supersedes(replace(fact, version=fact.version - 1), fact)
+
+
+def test_the_runner_keeps_each_channels_state_apart_as_the_gsp_does() -> None:
+    """The GSP's tables are per channel, so an interaction id sent on both raw topics (a
+    producer's mistake) makes two interactions. The runner once kept one dict for both: the
+    chat events ended the voice interaction, whose timeout sweep then found a tombstone where
+    its clock had an open interaction (AssertionError)."""
+    voice = Call("x-1").queued(0, "8100")
+    chat = Call("x-1", media="chat", first_seq=2).queued(1, "8100").ended(2)
+    runner = run(config(), voice, chat, Call("c-2").queued(400 + SWEEP_EVERY_MS / 1000, "8100"),
+                 timeout_s=300)
+    assert runner.interactions["voice"]["x-1"] == interaction_state.Ended(1, ms(0))
+    assert runner.interactions["digital"]["x-1"] == interaction_state.Ended(3, ms(2))
+    assert runner.counts["duplicate"] == runner.counts["out_of_state"] == 0

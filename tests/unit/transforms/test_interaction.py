@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import pytest
 
+from gim_faust.models.events import MAX_SEQ
 from tests.unit.transforms.event_builders import (
     BASE_MS,
     Agent,
     Call,
+    as_loaded,
     at,
     by_time,
     columns,
@@ -492,6 +494,21 @@ def test_a_late_event_after_a_timeout_is_out_of_state_not_a_duplicate() -> None:
     feed(runner, call.message(5))  # the source repeats the late release: now a duplicate
     assert runner.counts["duplicate"] == 1
     assert runner.rows == before
+
+
+def test_an_event_with_the_last_seq_times_the_interaction_out_at_once() -> None:
+    """Nothing can follow seq 2^63 - 1 but a timeout, which could not number its rows above
+    it (a version past bigint once made the loader refuse them): it times out at once."""
+    call = offered(Call("c-1", first_seq=MAX_SEQ - 3)).established(5, "7001", "5001")
+    runner = run(config(), call, timeout_s=300)
+    expect(interaction_row(runner, "c-1"), status="TIMED_OUT", end_ts=at(5), active_flag=0,
+           version=MAX_SEQ)
+    expect(party(runner, call.id(MAX_SEQ - 1)), technical_descriptor_key=result("TIMED_OUT"),
+           end_ts=at(5), ring_duration=3, talk_duration=0, version=MAX_SEQ)
+    assert all(as_loaded(fact) == fact for fact in runner.rows.values())
+    before = dict(runner.rows)
+    feed(runner, call.message(MAX_SEQ), Call("c-2").queued(900, "8100"))
+    assert runner.rows.items() >= before.items() and runner.counts["duplicate"] == 1
 
 
 def test_a_repeat_delivered_after_the_interaction_ended_changes_nothing() -> None:
