@@ -2,12 +2,16 @@
 (:func:`write`), for ``gim-faust simulate`` and ``make demo``.
 
 Messages are published in event-time order with the contract's keys, as fast as the broker
-takes them or paced at a multiple of real time.
+takes them or paced at a multiple of real time. Never before the clock has come within
+``GIM_MAX_CLOCK_SKEW`` of an event's time (:func:`held_back`): the GSP rejects an event further
+ahead as ``bad_value`` (contract events.md), so a simulated day that starts now, or tomorrow,
+is published as its time comes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -76,12 +80,13 @@ async def publish(settings: Settings, messages: Iterable[SimMessage], partitions
                                       for name in names.values()})
         began, first_ms = loop.time(), None
         for message in messages:
+            delay = held_back(message.ts_ms, settings.max_clock_skew, time.time())
             if speed is not None:
                 first_ms = message.ts_ms if first_ms is None else first_ms
-                delay = began + (message.ts_ms - first_ms) / 1000 / speed - loop.time()
-                if delay > 0:
-                    await batches.flush()
-                    await asyncio.sleep(delay)
+                delay = max(delay, began + (message.ts_ms - first_ms) / 1000 / speed - loop.time())
+            if delay > 0:
+                await batches.flush()
+                await asyncio.sleep(delay)
             await batches.add(names[message.topic_suffix], message.key, message.value)
             count += 1
         await batches.flush()
@@ -90,6 +95,11 @@ async def publish(settings: Settings, messages: Iterable[SimMessage], partitions
     finally:
         await producer.stop()
     return count
+
+
+def held_back(ts_ms: int, skew_s: float, now_s: float) -> float:
+    """Seconds to wait before an event of ``ts_ms`` is within ``skew_s`` of the clock."""
+    return ts_ms / 1000 - skew_s - now_s
 
 
 def write(path: Path, messages: Iterable[SimMessage]) -> int:

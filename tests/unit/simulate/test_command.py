@@ -10,6 +10,7 @@ import pytest
 from gim_faust.commands import cli
 from gim_faust.commands.simulate import parse_speed
 from gim_faust.simulate import SimOptions, generate
+from gim_faust.simulate.publish import held_back
 
 ARGS = ["simulate", "--tenant", "acme", "--agents", "6", "--hours", "2", "--seed", "7",
         "--start", "2026-11-02T08:00:00Z"]
@@ -37,3 +38,10 @@ def test_bad_usage_exits_2_with_one_line(bad: list[str], tmp_path: Path,
 def test_speed_is_max_or_a_factor() -> None:
     assert parse_speed("max") is None and parse_speed("MAX") is None
     assert parse_speed("60") == 60.0 and parse_speed("0.5") == 0.5
+
+
+def test_an_event_ahead_of_the_clock_waits_until_the_gsp_would_take_it() -> None:
+    """The GSP refuses events more than GIM_MAX_CLOCK_SKEW ahead of its clock: a day that
+    starts in the future is published as its time comes."""
+    assert held_back(ts_ms=1_000_000, skew_s=300, now_s=1_000) == -300  # past: at once
+    assert held_back(ts_ms=1_400_000, skew_s=300, now_s=1_000) == 100
