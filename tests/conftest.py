@@ -272,6 +272,13 @@ def s3_settings() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def s3_client(s3_settings: dict[str, str]) -> Any:
     """A boto3 S3 client for the test endpoint; the test bucket exists."""
+    return connect_s3(s3_settings)
+
+
+def connect_s3(s3_settings: dict[str, str]) -> Any:
+    """A boto3 S3 client for ``s3_settings``' endpoint, its bucket created if missing. (A
+    folder that overrides ``s3_settings``, as tests/faults does, overrides ``s3_client`` with
+    it too: a session fixture is made once, for whichever test asks first.)"""
     import boto3
     import botocore.config
     import botocore.exceptions

@@ -3,7 +3,9 @@
 ``scripts/services.sh`` starts a second Kafka, PostgreSQL and S3 store under ``.local/faults``
 on other ports (:data:`PORTS`). A fault stops one of them and starts it again. The rest of the
 suite, running beside it under ``make test``, never notices. The fixtures the deployment
-depends on (``kafka_bootstrap``, ``pg_url``, ``s3_settings``) are overridden to point there.
+depends on (``kafka_bootstrap``, ``pg_url``, ``s3_settings`` and ``s3_client``) are overridden
+to point there. Every session fixture that depends on one of them must be overridden too: it
+is made once per test process, for whichever test asks first.
 
 Each fault records its figures on its test report (``record``). At the end of a run,
 :func:`pytest_terminal_summary` prints them and writes ``var/faults.json``.
@@ -20,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, connect_s3
 from tests.integration.conftest import deployment, scenario_name  # noqa: F401 (fixtures)
 
 FAULTS_DIR = REPO / ".local" / "faults"
@@ -64,6 +66,11 @@ def s3_settings(fault_env: dict[str, str]) -> dict[str, str]:
     keys = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
             "AWS_DEFAULT_REGION", "GIM_TEST_S3_BUCKET")
     return {key: fault_env[key] for key in keys}
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_settings: dict[str, str]) -> Any:
+    return connect_s3(s3_settings)
 
 
 @pytest.fixture
