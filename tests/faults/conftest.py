@@ -91,11 +91,12 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not rows:
         return
     terminalreporter.section("faults")
-    terminalreporter.write_line(f"{'fault':<44} {'lost':>5} {'extra':>5} {'recovered (s)':>14}  notes")
+    terminalreporter.write_line(f"{'fault':<50} {'lost':>5} {'extra':>5} {'recovered (s)':>14}  "
+                                "notes")
     for row in sorted(rows, key=lambda r: r["fault"]):
         recovered = row.get("recovered_s")
         terminalreporter.write_line(
-            f"{row['fault']:<44} {row.get('lost', '?'):>5} {row.get('extra', '?'):>5} "
+            f"{row['fault']:<50} {row.get('lost', '?'):>5} {row.get('extra', '?'):>5} "
             f"{'-' if recovered is None else f'{recovered:.1f}':>14}  {row.get('notes', '')}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=2))
