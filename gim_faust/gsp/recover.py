@@ -138,28 +138,35 @@ async def recover(settings: Settings, dry_run: bool = False) -> list[Recovered]:
         raise FatalError(f"consumer group {group!r} has {members} member(s) (state {state}): "
                          "stop every GSP worker first (a static member stays one until its "
                          "session times out, 60 s after it stopped)")
-    inputs = [*topics.raw_all, *(topics.party_ended(c) for c in CHANNELS)]
-    found = await partition_counts(settings.kafka, inputs)
+    found = await partition_counts(settings.kafka, list(topics.raw_all))
     counts = {name: count for name, count in found.items() if count is not None}
     missing = [name for name in found if name not in counts]
     if missing:
-        raise FatalError(f"topic(s) missing: {', '.join(missing)}: recreate the raw topics "
-                         "(mirrored with their offsets) first; a GSP worker started once "
-                         "creates its own")
+        raise FatalError(f"raw topic(s) missing: {', '.join(missing)}: recreate them, "
+                         "mirrored with their offsets, first")
+    # The GSP's own hand-off topics, partitioned like the agent topics: created if they went
+    # with the cluster (empty, they are read from their start).
+    for channel in CHANNELS:
+        counts[topics.party_ended(channel)] = counts[topics.raw(f"{channel}.agents")]
+    handoffs = [TopicSpec(topics.party_ended(c), counts[topics.party_ended(c)]) for c in CHANNELS]
+    absent = {name for name, count in (await partition_counts(
+        settings.kafka, [spec.name for spec in handoffs])).items() if count is None}
     store = open_store(settings.object_store)
     snapshots = await asyncio.to_thread(newest_manifests, store, settings)
     plan = [(unit, choose(unit, snapshots)) for unit in units(topics, counts)]
     bounds = await offset_bounds(settings.kafka, [TopicPartition(t, u.partition)
-                                                  for u, _ in plan for t in u.inputs])
+                                                  for u, _ in plan for t in u.inputs
+                                                  if t not in absent])
     current = await _committed(settings, group, list(bounds))
     results = [Recovered(unit, None if chosen is None else chosen[1], 0,
                          [(topic, current.get(TopicPartition(topic, unit.partition)),
                            _target(chosen[1] if chosen else None, topic, unit.partition,
-                                   bounds[TopicPartition(topic, unit.partition)]))
+                                   bounds.get(TopicPartition(topic, unit.partition), (0, 0))))
                           for topic in unit.inputs])
                for unit, chosen in plan]
     if dry_run:
         return results
+    await ensure_topics(settings.kafka, handoffs)
     await _recreate_changelogs(settings, topics, counts)
     with tempfile.TemporaryDirectory(prefix="gim-recover-") as scratch:
         for result, (unit, chosen) in zip(results, plan, strict=True):

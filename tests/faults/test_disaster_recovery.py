@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow_fault]
 def test_disaster_recovery_from_object_storage_alone(deployment: Deployment,
                                                      record: dict[str, Any]) -> None:
     """Two workers snapshot their partitions halfway through the day and go on. Then the
-    workers, their disks and every changelog topic are lost. ``gsp recover`` rebuilds the
+    workers, their disks, every changelog topic and the hand-off topics are lost. ``gsp recover`` rebuilds the
     changelogs from the snapshots and moves the group back to their offsets; two new workers
     on empty disks finish the day, and the Info Mart is exact."""
     d = deployment
@@ -50,12 +50,14 @@ def test_disaster_recovery_from_object_storage_alone(deployment: Deployment,
         shutil.rmtree(d.state_dir(f"gsp-{worker.env['GIM_METRICS_PORT']}"))
     settings = pl.settings_for(d.bootstrap)
 
-    async def lose_the_changelogs() -> None:
+    async def lose_the_gsp_topics() -> None:
+        """Its changelogs and hand-off topics: all the GSP kept in Kafka but its offsets."""
         async with admin_client(settings.kafka) as admin:
-            await admin.delete_topics([d.topics.changelog(f"{kind}-{channel}")
-                                       for channel in ("voice", "digital")
-                                       for kind in ("interactions", "agents", "party-facts")])
-    asyncio.run(lose_the_changelogs())
+            await admin.delete_topics([
+                *(d.topics.changelog(f"{kind}-{channel}") for channel in ("voice", "digital")
+                  for kind in ("interactions", "agents", "party-facts")),
+                *(d.topics.party_ended(channel) for channel in ("voice", "digital"))])
+    asyncio.run(lose_the_gsp_topics())
 
     busy = d.run("gsp", "recover", check=False)  # killed static members are still members
     assert busy.returncode == 1 and "stop every GSP worker first" in busy.stderr
