@@ -60,7 +60,7 @@ from gim_faust.kafka import (
     plain_consumer,
 )
 from gim_faust.objectstore import NotFound, ObjectStore, open_store
-from gim_faust.settings import Settings
+from gim_faust.settings import Settings, mask_url
 from gim_faust.tables.specs import table_name
 from gim_faust.topics import CHANNELS, Topics
 
@@ -153,6 +153,11 @@ async def recover(settings: Settings, dry_run: bool = False) -> list[Recovered]:
         settings.kafka, [spec.name for spec in handoffs])).items() if count is None}
     store = open_store(settings.object_store)
     snapshots = await asyncio.to_thread(newest_manifests, store, settings)
+    if not snapshots:  # a wrong store or app id, most likely: recovering would lose the state
+        raise FatalError(f"no usable snapshot of app {settings.gsp_app_id!r} in "
+                         f"{mask_url(settings.object_store)}: check GIM_OBJECT_STORE and "
+                         "GIM_GSP_APP_ID; without snapshots, replay the raw topics into a "
+                         "fresh app id (docs/gsp.md, \"Replay\")")
     plan = [(unit, choose(unit, snapshots)) for unit in units(topics, counts)]
     bounds = await offset_bounds(settings.kafka, [TopicPartition(t, u.partition)
                                                   for u, _ in plan for t in u.inputs

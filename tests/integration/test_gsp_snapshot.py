@@ -210,3 +210,12 @@ def test_snapshots_are_taken_on_schedule_and_the_newest_are_kept(deployment: Dep
     # 4 or more taken, 2 kept (3 for a moment: a new manifest is written before pruning)
     assert 2 <= sum(k.endswith("/MANIFEST.json") for k in keys) <= 3
 
+
+
+def test_recovering_without_any_snapshot_is_refused(deployment: Deployment) -> None:
+    """``gsp recover`` with no snapshot to use (a wrong store or app id, most likely) would
+    wipe the changelogs and reprocess from the start: it refuses, and changes nothing."""
+    deployment.publish(list(sc.messages(deployment.scenario))[:100])
+    refused = deployment.run("gsp", "recover", check=False)
+    assert refused.returncode == 1, refused.stderr
+    assert "no usable snapshot of app" in refused.stderr and "GIM_OBJECT_STORE" in refused.stderr
