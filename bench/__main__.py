@@ -43,7 +43,9 @@ def run(args: argparse.Namespace, log_dir: Path, profile: Path | None) -> dict[s
     e2e, alone = Corner("e2e", log_dir), Corner("gsp", log_dir)
     try:
         step("publishing the backlogs")
-        report["events"] = source.prepare(e2e.settings, sim, args.events, args.partitions)
+        report["events"] = source.prepare(e2e.settings, sim, args.events, args.partitions,
+                                          args.open)
+        report["left_open"] = args.open
         gsp_events = source.prepare(alone.settings, sim, args.gsp_events, args.partitions)
         step("raw floor")
         report["raw_floor"] = floor.raw_floor(e2e.settings, e2e.urls["floor"])
@@ -111,7 +113,7 @@ def table(r: dict[str, Any]) -> str:
            f"({fresh['visible']}/{fresh['interactions']} interactions)")
           for fresh in r["freshness"]),
         ("resources: peak RSS / CPU per 1k events", workers,
-         f"RocksDB {r['rocksdb_mb']:.0f} MB"),
+         f"RocksDB {r['rocksdb_mb']:.0f} MB, {r['left_open']:,} calls left open"),
         ("aggregates: CPU per 1k fact versions", f"{agg['aggregation_cpu_s_per_1k']:.4f} s",
          f"loader's own {agg['loader_cpu_s_per_1k']:.4f} s; lag p50 {agg['lag_p50_s']:.2f} s, "
          f"p99 {agg['lag_p99_s']:.2f} s; loading {agg['loading_ratio']:.2f}x as fast beside "
@@ -137,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     # Two, as the chart deploys (docs/gsp.md, "Several workers").
     parser.add_argument("--workers", type=int, default=2, help="GSP workers; %(default)s")
     parser.add_argument("--partitions", type=int, default=3, help="partitions per raw topic; %(default)s")
+    parser.add_argument("--open", type=int, default=0, metavar="N",
+                        help="calls left open at the end of the end-to-end backlog, to "
+                             "measure the workers' memory with that many; %(default)s")
     parser.add_argument("--output", type=Path, help="JSON file (default: bench/results/...)")
     parser.add_argument("--no-profile", action="store_true", help="no flame graph of the GSP")
     args = parser.parse_args(argv)

@@ -19,6 +19,8 @@ from aiokafka import AIOKafkaProducer
 from gim_faust.kafka import client_options
 from gim_faust.settings import Settings
 from gim_faust.simulate import SimMessage, SimOptions, generate, write_configuration
+from gim_faust.simulate.center import ROUTING_POINTS
+from gim_faust.simulate.encode import Encoder
 from gim_faust.simulate.publish import publish
 from gim_faust.topics import Topics
 
@@ -42,11 +44,32 @@ def day(sim: SimOptions, events: int, later: int = 0) -> Iterator[SimMessage]:
     return islice(generate(sim), events)
 
 
-def prepare(settings: Settings, sim: SimOptions, events: int, partitions: int) -> int:
+def prepare(settings: Settings, sim: SimOptions, events: int, partitions: int,
+            left_open: int = 0) -> int:
     """The center's configuration into the corner's Configuration Database, its day into
-    the corner's raw topics; how many events were published."""
+    the corner's raw topics, then ``left_open`` calls that queue at the day's last moment and
+    are still open when it has been processed; how many events were published."""
     write_configuration(settings.config_db_url, sim)
-    return asyncio.run(publish(settings, day(sim, events), partitions))
+    last_ms = [0]
+
+    def timed() -> Iterator[SimMessage]:
+        for message in day(sim, events):
+            last_ms[0] = message.ts_ms
+            yield message
+    count = asyncio.run(publish(settings, timed(), partitions))
+    if left_open:
+        count += asyncio.run(publish(settings, still_open(sim, last_ms[0], left_open),
+                                     partitions))
+    return count
+
+
+def still_open(sim: SimOptions, ms: int, calls: int) -> Iterator[SimMessage]:
+    """``calls`` inbound calls queued at ``ms`` on the main line, each its own interaction."""
+    encoder = Encoder(sim.tenant, ms, sim.seed + 1)
+    point = ROUTING_POINTS[0].number
+    for n in range(calls):
+        yield encoder.interaction(ms, "EventQueued", "voice", f"open-{n}", dn=point,
+                                  direction="inbound", to=point, **{"from": f"+1555{n:07d}"})
 
 
 async def trickle(settings: Settings, messages: Iterator[SimMessage], rate: float,
