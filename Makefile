@@ -39,8 +39,8 @@ test: services tools typecheck
 		--durations=10 -m "not slow_fault" $(TEST_ARGS)
 
 # The fault suite (tests/faults), one fault at a time on a second set of services that it
-# starts under .local/faults: per fault, rows lost and extra and the time to recover, printed
-# and written to var/faults.json (docs/reliability.md).
+# starts under .local/faults: per fault, rows lost, duplicated and unexpected and the time to
+# recover, printed and written to var/faults.json (docs/reliability.md).
 faults: services
 	set -a && source .local/services.env && set +a && \
 		$(PY) -m pytest -q -p no:cacheprovider tests/faults $(TEST_ARGS)

@@ -91,12 +91,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not rows:
         return
     terminalreporter.section("faults")
-    terminalreporter.write_line(f"{'fault':<50} {'lost':>5} {'extra':>5} {'recovered (s)':>14}  "
-                                "notes")
+    columns = ("lost", "duplicated", "unexpected")
+    terminalreporter.write_line(f"{'fault':<50} " + " ".join(f"{c:>10}" for c in columns)
+                                + f" {'recovered (s)':>14}  notes")
     for row in sorted(rows, key=lambda r: r["fault"]):
         recovered = row.get("recovered_s")
         terminalreporter.write_line(
-            f"{row['fault']:<50} {row.get('lost', '?'):>5} {row.get('extra', '?'):>5} "
-            f"{'-' if recovered is None else f'{recovered:.1f}':>14}  {row.get('notes', '')}")
+            f"{row['fault']:<50} " + " ".join(f"{row.get(c, '?'):>10}" for c in columns)
+            + f" {'-' if recovered is None else f'{recovered:.1f}':>14}  {row.get('notes', '')}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(rows, indent=2))
