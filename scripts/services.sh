@@ -8,7 +8,7 @@
 #
 # TLS: a throwaway CA and a server certificate for 127.0.0.1 and localhost are made at the
 # first start (.local/tls, openssl); Kafka's TLS listeners and PostgreSQL use that certificate,
-# so clients can verify it against .local/tls/ca.pem (tests/integration/test_tls.py).
+# so clients can verify it against .local/tls/ca.pem (tests/faults/test_tls.py).
 #
 # Usage: scripts/services.sh up|down [kafka|postgres|s3proxy ...]|status|env
 #   up      install what is missing, start what is not running (in parallel), wait until every

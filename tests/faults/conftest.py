@@ -1,8 +1,10 @@
 """The fault suite runs on a set of services of its own.
 
 ``scripts/services.sh`` starts a second Kafka, PostgreSQL and S3 store under ``.local/faults``
-on other ports (:data:`PORTS`). A fault stops one of them and starts it again. The rest of the
-suite, running beside it under ``make test``, never notices. The fixtures the deployment
+on other ports (:data:`PORTS`), always as local processes (with TLS listeners, which the
+Docker services lack). A fault stops one of them and starts it again. The rest of the suite,
+running beside it under ``make test``, never notices. A test marked ``stops_services`` has the
+set to itself; the others share it (:func:`set_in_use`). The fixtures the deployment
 depends on (``kafka_bootstrap``, ``pg_url``, ``s3_settings`` and ``s3_client``) are overridden
 to point there. Every session fixture that depends on one of them must be overridden too: it
 is made once per test process, for whichever test asks first.
@@ -39,9 +41,21 @@ def services(*args: str) -> None:
     with (FAULTS_DIR.parent / "faults.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = subprocess.run(["bash", str(REPO / "scripts" / "services.sh"), *args],
-                              env={**os.environ, "GIM_SERVICES_DIR": str(FAULTS_DIR), **PORTS},
+                              env={**os.environ, "GIM_SERVICES_DIR": str(FAULTS_DIR),
+                                   "GIM_SERVICES_DOCKER": "never", **PORTS},
                               capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"services.sh {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+
+
+@pytest.fixture(autouse=True)
+def set_in_use(request: pytest.FixtureRequest) -> Iterator[None]:
+    """While a test runs: the set to itself if it stops a service, else shared with the
+    other tests of the set (two test processes may run one each)."""
+    exclusive = request.node.get_closest_marker("stops_services") is not None
+    FAULTS_DIR.mkdir(parents=True, exist_ok=True)
+    with (FAULTS_DIR.parent / "faults-in-use.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from tests.support import pipeline as pl
 from tests.support.deployment import Deployment
 from tests.support.waiting import wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.stops_services]
 
 
 def test_broker_stopped_for_20_s(deployment: Deployment, record: dict[str, Any]) -> None:

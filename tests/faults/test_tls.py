@@ -1,10 +1,10 @@
 """The pipeline over TLS (issue 21, finding 9): the GCA, the GSP and the loader reach Kafka
 with SASL PLAIN over TLS and PostgreSQL with ``sslmode=verify-full``, each verifying the
-server's certificate against the throwaway CA that ``scripts/services.sh`` makes."""
+server's certificate against the throwaway CA that ``scripts/services.sh`` makes. It runs on
+the fault suite's set of services (tests/faults/conftest.py): local processes, which have TLS
+listeners wherever the tests run, also where the main set comes from Docker."""
 
 from __future__ import annotations
-
-import os
 
 import certifi
 import psycopg
@@ -16,25 +16,18 @@ from tests.support.deployment import Deployment
 pytestmark = [pytest.mark.integration, pytest.mark.parametrize("scenario_name", ["small"])]
 
 
-@pytest.fixture
-def ca() -> str:
-    path = os.environ.get("GIM_TEST_TLS_CA")
-    if not path:
-        pytest.skip("the TLS listeners come with scripts/services.sh's local services, "
-                    "not with the Docker ones")
-    return path
-
-
 def verify_full(url: str, ca: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}sslmode=verify-full&sslrootcert={ca}"
 
 
-def test_every_service_runs_over_verified_tls(deployment: Deployment, ca: str) -> None:
+def test_every_service_runs_over_verified_tls(deployment: Deployment,
+                                              fault_env: dict[str, str]) -> None:
+    ca = fault_env["GIM_TEST_TLS_CA"]
     deployment.overrides.update({
-        "GIM_KAFKA_BOOTSTRAP": os.environ["GIM_TEST_KAFKA_SASL_BOOTSTRAP"],
+        "GIM_KAFKA_BOOTSTRAP": fault_env["GIM_TEST_KAFKA_SASL_BOOTSTRAP"],
         "GIM_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "GIM_KAFKA_SASL_MECHANISM": "PLAIN",
-        "GIM_KAFKA_SASL_USERNAME": os.environ["GIM_TEST_KAFKA_SASL_USERNAME"],
-        "GIM_KAFKA_SASL_PASSWORD": os.environ["GIM_TEST_KAFKA_SASL_PASSWORD"],
+        "GIM_KAFKA_SASL_USERNAME": fault_env["GIM_TEST_KAFKA_SASL_USERNAME"],
+        "GIM_KAFKA_SASL_PASSWORD": fault_env["GIM_TEST_KAFKA_SASL_PASSWORD"],
         "GIM_KAFKA_SSL_CAFILE": ca,
         "GIM_CONFIG_DB_URL": verify_full(deployment.config_db, ca),
         "GIM_INFOMART_DB_URL": verify_full(deployment.infomart_db, ca)})
