@@ -20,6 +20,7 @@ from aiokafka.errors import (
     NotCoordinatorForGroupError,
     TopicAlreadyExistsError,
 )
+from aiokafka.structs import OffsetAndMetadata
 
 from gim_faust.errors import FatalError, RetriableError
 from gim_faust.settings import KafkaSettings
@@ -171,6 +172,25 @@ def plain_consumer(kafka: KafkaSettings, group: str | None = None
     """A consumer that subscribes to nothing (offset queries, manual commits)."""
     return _running(AIOKafkaConsumer(**client_options(kafka), group_id=group,
                                      enable_auto_commit=False), kafka, "stop")
+
+
+async def committed_offsets(kafka: KafkaSettings, group: str, tps: list[TopicPartition]
+                            ) -> dict[TopicPartition, int]:
+    """The offsets ``group`` has committed for ``tps`` (a partition it never committed is
+    left out)."""
+    async with admin_client(kafka) as admin:
+        offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
+    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+
+
+async def move_group(kafka: KafkaSettings, group: str, targets: dict[TopicPartition, int],
+                     why: str) -> None:
+    """Commit ``targets`` for ``group``, which must have no members (Kafka refuses the commit
+    otherwise); ``why`` goes into each offset's metadata."""
+    async with plain_consumer(kafka, group) as consumer:
+        consumer.assign(list(targets))  # commits need an assignment
+        await consumer.commit({tp: OffsetAndMetadata(offset, why)
+                               for tp, offset in targets.items()})
 
 
 async def offset_bounds(kafka: KafkaSettings, tps: list[TopicPartition]

@@ -30,10 +30,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
-from aiokafka.structs import OffsetAndMetadata
 
 from gim_faust.errors import ConfigError, FatalError
-from gim_faust.kafka import admin_client, group_state, partition_counts, plain_consumer
+from gim_faust.kafka import (
+    committed_offsets,
+    group_state,
+    move_group,
+    partition_counts,
+    plain_consumer,
+)
 from gim_faust.loaders.writer import Writer
 from gim_faust.settings import Settings, parse_ts
 from gim_faust.topics import Topics
@@ -84,13 +89,6 @@ async def plan(settings: Settings, tps: list[TopicPartition], from_ms: int, to_m
     return [Move(tp, current.get(tp), first_at(starts, tp), first_at(stops, tp)) for tp in tps]
 
 
-async def committed(settings: Settings, group: str, tps: list[TopicPartition]
-                    ) -> dict[TopicPartition, int]:
-    async with admin_client(settings.kafka) as admin:
-        offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
-    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-
-
 async def _replay(settings: Settings, args: argparse.Namespace) -> int:
     topics = list(dict.fromkeys(args.topic))
     group = args.group or default_group(settings, topics)
@@ -112,7 +110,7 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
             current = {TopicPartition(t, p): o for (t, p), o in
                        writer.stored_offsets([(tp.topic, tp.partition) for tp in tps]).items()}
         else:
-            current = await committed(settings, group, tps)
+            current = await committed_offsets(settings.kafka, group, tps)
         moves = await plan(settings, tps, from_ms, to_ms, current)
         _print(moves, group, "the Info Mart (ctl_kafka_offset)" if writer else "Kafka")
         ahead = [m for m in moves if m.current is not None and m.target > m.current]
@@ -129,11 +127,9 @@ async def _replay(settings: Settings, args: argparse.Namespace) -> int:
             if (await group_state(settings.kafka, group))[1]:   # the loader has no fence of its own
                 raise FatalError(f"a loader of {group!r} started during the move and may have "
                                  "written its own offsets over it: stop it and replay again")
-        else:  # Kafka refuses this commit while the group has members
-            async with plain_consumer(settings.kafka, group) as consumer:
-                consumer.assign([m.tp for m in moves])  # commits need an assignment
-                await consumer.commit({m.tp: OffsetAndMetadata(m.target, "gim-faust replay")
-                                       for m in moves})
+        else:
+            await move_group(settings.kafka, group, {m.tp: m.target for m in moves},
+                             "gim-faust replay")
     finally:
         if writer is not None:
             writer.close()

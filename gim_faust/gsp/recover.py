@@ -26,7 +26,6 @@ as duplicates and change nothing, as after any crash (docs/gsp.md, "Crash safety
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import shutil
 import tempfile
@@ -37,7 +36,7 @@ from pathlib import Path
 import orjson
 import rocksdict
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+from faust.stores.rocksdb import Store  # its offset_key: where it keeps the changelog offset
 
 from gim_faust.errors import FatalError
 from gim_faust.gsp.output import REQUEST_MAX
@@ -53,11 +52,12 @@ from gim_faust.kafka import (
     TopicSpec,
     admin_client,
     client_options,
+    committed_offsets,
     ensure_topics,
     group_state,
+    move_group,
     offset_bounds,
     partition_counts,
-    plain_consumer,
 )
 from gim_faust.objectstore import NotFound, ObjectStore, open_store
 from gim_faust.settings import Settings, mask_url
@@ -65,10 +65,6 @@ from gim_faust.tables.specs import table_name
 from gim_faust.topics import CHANNELS, Topics
 
 log = logging.getLogger(__name__)
-
-# Where Faust's RocksDB store keeps the changelog offset it has applied: not table data.
-_FAUST_OFFSET_KEY = b"__faust\0offset__"
-
 
 @dataclass(frozen=True)
 class Unit:
@@ -162,7 +158,7 @@ async def recover(settings: Settings, dry_run: bool = False) -> list[Recovered]:
     bounds = await offset_bounds(settings.kafka, [TopicPartition(t, u.partition)
                                                   for u, _ in plan for t in u.inputs
                                                   if t not in absent])
-    current = await _committed(settings, group, list(bounds))
+    current = await committed_offsets(settings.kafka, group, list(bounds))
     results = [Recovered(unit, None if chosen is None else chosen[1], 0,
                          [(topic, current.get(TopicPartition(topic, unit.partition)),
                            _target(chosen[1] if chosen else None, topic, unit.partition,
@@ -172,18 +168,15 @@ async def recover(settings: Settings, dry_run: bool = False) -> list[Recovered]:
     if dry_run:
         return results
     await ensure_topics(settings.kafka, handoffs)
-    await _recreate_changelogs(settings, topics, counts)
+    await _recreate_changelogs(settings, topics, [unit for unit, _ in plan])
     with tempfile.TemporaryDirectory(prefix="gim-recover-") as scratch:
         for result, (unit, chosen) in zip(results, plan, strict=True):
             if chosen is not None:
                 result.keys = await _write_changelogs(settings, topics, unit, *chosen,
                                                       Path(scratch))
-    async with plain_consumer(settings.kafka, group) as consumer:
-        targets = {TopicPartition(topic, r.unit.partition): to
-                   for r in results for topic, _, to in r.moves}
-        consumer.assign(list(targets))
-        await consumer.commit({tp: OffsetAndMetadata(offset, "gim-faust gsp recover")
-                               for tp, offset in targets.items()})
+    await move_group(settings.kafka, group, {TopicPartition(topic, r.unit.partition): to
+                                             for r in results for topic, _, to in r.moves},
+                     "gim-faust gsp recover")
     await asyncio.to_thread(store.put, recovery_key(settings.tenant, settings.gsp_app_id),
                             orjson.dumps({"recovered_ts": datetime.now(UTC).isoformat(
                                 timespec="milliseconds")}))
@@ -205,21 +198,15 @@ def _target(manifest: Manifest | None, topic: str, partition: int,
     return min(max(offset, first), end)
 
 
-async def _committed(settings: Settings, group: str, tps: list[TopicPartition]
-                     ) -> dict[TopicPartition, int]:
-    async with admin_client(settings.kafka) as admin:
-        offsets = await admin.list_consumer_group_offsets(group, partitions=tps)
-    return {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-
-
-async def _recreate_changelogs(settings: Settings, topics: Topics,
-                               counts: dict[str, int]) -> None:
-    """Every changelog of the app deleted, then created again, empty."""
-    specs = [TopicSpec(topics.changelog(table_name("interactions", c)),
-                       counts[topics.raw(f"{c}.interactions")], compacted=True)
-             for c in CHANNELS]
-    specs += [TopicSpec(topics.changelog(table_name(kind, c)), counts[topics.raw(f"{c}.agents")],
-                        compacted=True) for c in CHANNELS for kind in ("agents", "party-facts")]
+async def _recreate_changelogs(settings: Settings, topics: Topics, units: list[Unit]) -> None:
+    """Every changelog of the app deleted, then created again, empty: one partition per
+    unit partition of its table."""
+    partitions: dict[str, int] = {}
+    for unit in units:
+        for table in unit.tables:
+            partitions[table] = max(partitions.get(table, 0), unit.partition + 1)
+    specs = [TopicSpec(topics.changelog(table), count, compacted=True)
+             for table, count in partitions.items()]
     names = [spec.name for spec in specs]
     async with admin_client(settings.kafka) as admin:
         existing = [name for name in names if name in set(await admin.list_topics())]
@@ -247,13 +234,12 @@ async def _write_changelogs(settings: Settings, topics: Topics, unit: Unit, area
             try:
                 futures = [await producer.send(topics.changelog(p.table), value, key,
                                                partition=p.partition)
-                           for key, value in db.items() if key != _FAUST_OFFSET_KEY]
+                           for key, value in db.items() if key != Store.offset_key]
             finally:
                 db.close()
             await asyncio.gather(*futures)
             written += len(futures)
     finally:
         await producer.stop()
-        with contextlib.suppress(OSError):
-            shutil.rmtree(folder)
+        shutil.rmtree(folder, ignore_errors=True)
     return written

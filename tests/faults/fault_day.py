@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import TopicPartition
 
-from gim_faust.commands.replay import committed
+from gim_faust.kafka import committed_offsets
 from tests.support import infomart
 from tests.support import pipeline as pl
 from tests.support import scenario as sc
@@ -79,7 +79,8 @@ class FaultDay:
         """Raw-topic offsets the GSP's group has committed, over all partitions."""
         settings = pl.settings_for(self.d.bootstrap)
         tps = [TopicPartition(t, p) for t in self.d.topics.raw_all for p in range(3)]
-        return sum(asyncio.run(committed(settings, self.d.topics.gsp_app_id, tps)).values())
+        return sum(asyncio.run(committed_offsets(settings.kafka, self.d.topics.gsp_app_id,
+                                                 tps)).values())
 
 
 def assert_exact(d: Deployment, record: dict[str, Any]) -> None:

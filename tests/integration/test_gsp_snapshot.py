@@ -16,8 +16,7 @@ from aiokafka import TopicPartition
 from aiokafka.admin import RecordsToDelete
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from gim_faust.commands.replay import committed
-from gim_faust.kafka import admin_client, end_offsets
+from gim_faust.kafka import admin_client, committed_offsets, end_offsets
 from gim_faust.metrics import free_port
 from gim_faust.objectstore import open_store
 from tests.integration.test_end_to_end import assert_infomart_equals_expected
@@ -164,7 +163,8 @@ def test_replaying_the_raw_topics_into_a_fresh_group_changes_nothing(
     d.run("replay", *topics, "--from-time", "2000-01-01T00:00:00Z", "--group", fresh)
     settings = pl.settings_for(d.bootstrap)
     raw_ends = asyncio.run(end_offsets(settings.kafka, list(d.topics.raw_all)))
-    assert asyncio.run(committed(settings, fresh, list(raw_ends))) == dict.fromkeys(raw_ends, 0)
+    assert asyncio.run(committed_offsets(settings.kafka, fresh, list(raw_ends))) \
+        == dict.fromkeys(raw_ends, 0)
     first = asyncio.run(pl.read_topic(d.bootstrap, d.topics.facts))
     replay_started = datetime.now(UTC)
     replayer = d.gsp("gsp-replay", GIM_GSP_APP_ID=fresh)
