@@ -55,8 +55,7 @@ def apply(state: State, event: InteractionEvent, config: ConfigView, timeout_ms:
         # No later event can be applied (every other seq is a repeat's), so the interaction
         # can only time out, with the same rows as now; and a timeout could not number its
         # rows above this event's (versions are bigint): it times out now.
-        _close_all(st, st.last_ms, "TIMED_OUT", "TIMED_OUT", changes)
-        outcome = changes.outcome(Ended(st.last_seq, st.last_ms), out_of_state=not handled)
+        outcome = _timed_out(st, changes, out_of_state=not handled)
     else:
         outcome = changes.outcome(st, out_of_state=not handled)
     outcome.unconvertible = unconvertible
@@ -69,11 +68,15 @@ def expire(state: InteractionState, config: ConfigView, watermark_ms: int,
     if watermark_ms - state.last_ms <= timeout_ms:
         return None
     user_data.forget_unkept(state.user_data, config.kept)
-    changes = Changes(state, state.last_seq + 1)
-    _close_all(state, state.last_ms, "TIMED_OUT", "TIMED_OUT", changes)
     # The tombstone keeps the seq of the last event seen (the rows' version is one above it):
     # a late event with the next seq is out of state, not a repeat.
-    return changes.outcome(Ended(state.last_seq, state.last_ms))
+    return _timed_out(state, Changes(state, state.last_seq + 1))
+
+
+def _timed_out(st: InteractionState, changes: Changes, out_of_state: bool = False) -> Outcome:
+    """Every open part closed as TIMED_OUT at the last event; the tombstone."""
+    _close_all(st, st.last_ms, "TIMED_OUT", "TIMED_OUT", changes)
+    return changes.outcome(Ended(st.last_seq, st.last_ms), out_of_state=out_of_state)
 
 
 # --- event handlers: each returns False when the event made no sense in this state ---------
