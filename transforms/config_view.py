@@ -21,6 +21,7 @@ from gim_faust.transforms.keys import (
 from gim_faust.transforms.user_data import KeptKey
 
 from gim_faust.models.facts import PlaceholderResource
+from gim_faust.models.record import record
 
 # Object kinds published by the Config Adapter that the view reads; the rest it ignores.
 AGENT_LOGIN = "agent_login"
@@ -30,7 +31,7 @@ NOT_READY_REASON = "NotReadyReason"
 USER_DATA_KEYS = "user_data_keys"  # one object: the valid mappings of cfg_user_data_key
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Endpoint:
     """A resolved endpoint: its ``resource_key``, the configured DN type (None for persons and
     placeholders) and, when configuration lacks it, the placeholder row to emit."""

@@ -27,6 +27,7 @@ from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.outcome import Outcome, PartyEnded
 
 from gim_faust.models.events import AgentEvent, InteractionEvent
+from gim_faust.models.record import record
 
 SWEEP_EVERY_MS = 60_000
 # Repeats come "seconds or hours later" (contract events.md); a day of event time covers it.
@@ -45,7 +46,7 @@ class States(Protocol[S]):
     def __delitem__(self, key: str) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Applied:
     """What happened to one key: the outcome of an event or of a timeout (``timed_out``)."""
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from gim_faust.models.record import record
+
 
 @dataclass
 class Segment:
@@ -76,7 +78,7 @@ class InteractionState:
     parties: list[Party] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
+@record
 class Ended:
     """What is kept of a finished interaction: enough to recognise repeats and late events."""
 

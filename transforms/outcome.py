@@ -6,9 +6,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gim_faust.models.facts import Fact, InteractionResourceFact
+from gim_faust.models.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PartyEnded:
     """An established agent party that ended: the after-call-work join (keyed by
     ``agent_login``) needs it to attribute the AFTER_CALL_WORK state that may follow."""

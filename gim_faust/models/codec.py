@@ -8,7 +8,6 @@ topic, then the fields of the type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Literal, overload
 
@@ -30,6 +29,7 @@ from gim_faust.models.events import (
     parse_utc,
     to_ms,
 )
+from gim_faust.models.record import record
 
 REASONS = ("not_json", "missing_field", "bad_value", "unknown_type", "wrong_tenant",
            "wrong_topic")
@@ -57,7 +57,7 @@ _PARTY_TYPES = frozenset({"EventRinging", "EventDialing", "EventEstablished", "E
                           "EventPartyChanged", "EventPartyAdded"})
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rejection:
     """Why a message was refused: ``reason`` is a contract code, ``detail`` is for people."""
 
@@ -65,7 +65,7 @@ class Rejection:
     detail: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Source:
     """What a raw topic may carry: its channel (``voice``/``digital``) and family."""
 

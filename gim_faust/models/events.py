@@ -7,8 +7,9 @@ come from one parse in the codec, so they never disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+
+from gim_faust.models.record import record
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 ONE_MS = timedelta(milliseconds=1)
@@ -62,7 +63,7 @@ def parse_utc(value: object) -> datetime:
         raise ValueError("is out of range") from None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InteractionEvent:
     """A call, chat or email event; one of :data:`INTERACTION_TYPES`."""
 
@@ -93,7 +94,7 @@ class InteractionEvent:
         return self.interaction_id
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AgentEvent:
     """An agent's login, state change or logout on one media."""
 

@@ -22,9 +22,10 @@ from typing import Any, ClassVar, overload
 
 from gim_faust.errors import BadInputError
 from gim_faust.models.events import from_ms, parse_utc
+from gim_faust.models.record import record
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InteractionFact:
     table: ClassVar[str] = "interaction_fact"
     interaction_id: str
@@ -46,7 +47,7 @@ class InteractionFact:
         return self.interaction_id
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MediationSegmentFact:
     table: ClassVar[str] = "mediation_segment_fact"
     mediation_segment_id: str
@@ -68,7 +69,7 @@ class MediationSegmentFact:
         return self.mediation_segment_id
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InteractionResourceFact:
     table: ClassVar[str] = "interaction_resource_fact"
     interaction_resource_id: str
@@ -100,7 +101,7 @@ class InteractionResourceFact:
         return self.interaction_resource_id
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class SessionFact:
     table: ClassVar[str] = "sm_res_session_fact"
     sm_res_session_id: str
@@ -118,7 +119,7 @@ class SessionFact:
         return self.sm_res_session_id
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StateFact:
     table: ClassVar[str] = "sm_res_state_fact"
     sm_res_state_id: str
@@ -138,7 +139,7 @@ class StateFact:
         return self.sm_res_state_id
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PlaceholderResource:
     """A ``resource_`` row for an endpoint configuration does not know (yet)."""
 
@@ -153,7 +154,7 @@ class PlaceholderResource:
         return str(self.resource_key)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReasonCode:
     """A ``resource_state_reason`` row for a not-ready code seen in events."""
 
