@@ -37,10 +37,13 @@ class Runner:
     counts: Counter[str] = field(default_factory=Counter)
     # by channel: the event-time clock of its interaction topic
     clocks: dict[str, driving.InteractionClock] = field(default_factory=dict)
+    sources: dict[str, Source] = field(default_factory=dict)
 
     def feed(self, topic: str, value: bytes) -> None:
         """One raw message as read from ``topic``."""
-        source = Source.of_topic(topic)
+        source = self.sources.get(topic)
+        if source is None:  # per partition in the GSP: once per topic here
+            source = self.sources[topic] = Source.of_topic(topic)
         event = decode(value, source, self.tenant)
         if isinstance(event, Rejection):
             self.counts[f"rejected:{event.reason}"] += 1

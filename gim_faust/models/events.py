@@ -8,6 +8,7 @@ come from one parse in the codec, so they never disagree.
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from gim_faust.models.record import record
 
@@ -40,8 +41,10 @@ def to_ms(ts: datetime) -> int:
     return (ts - EPOCH) // ONE_MS
 
 
+@lru_cache(maxsize=1 << 16)
 def from_ms(ts_ms: int) -> datetime:
-    """The aware UTC datetime of Unix milliseconds."""
+    """The aware UTC datetime of Unix milliseconds. Cached: every version of a fact row
+    repeats the instants of the versions before it (its start above all)."""
     return EPOCH + timedelta(milliseconds=ts_ms)
 
 
@@ -57,6 +60,8 @@ def parse_utc(value: object) -> datetime:
         raise ValueError("is not an RFC 3339 timestamp") from None
     if ts.tzinfo is None:
         raise ValueError("has no time zone")
+    if ts.tzinfo is timezone.utc:  # "Z" or "+00:00": already what is asked for
+        return ts
     try:
         return ts.astimezone(timezone.utc)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime.min in UTC
