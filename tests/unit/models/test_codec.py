@@ -42,7 +42,9 @@ SOURCES = {topic: Source.of_topic(topic) for topic in TOPICS}
 ENVELOPE = ("event_id", "type", "ts", "tenant", "media", "seq")
 # The fields each decoder reads (and therefore type-checks) besides the envelope.
 INTERACTION_FIELDS = ("interaction_id", "dn", "agent_login", "direction", "from", "to", "cause",
-                      "target")
+                      "target", "consult_of", "from_interaction_id")
+# Read too, but an invalid value rejects nothing (contract user-data.md).
+USER_DATA = "user_data"
 AGENT_FIELDS = ("agent_login", "dn", "reason", "workmode")
 PARTY_TYPES = frozenset({"EventRinging", "EventDialing", "EventEstablished", "EventHeld",
                          "EventRetrieved", "EventReleased", "EventAbandoned"})
@@ -375,7 +377,7 @@ def test_media_of_the_other_channel_is_wrong_topic(picked: tuple[str, dict[str, 
 
 @given(picked=VALID_STRATEGY,
        extra=st.dictionaries(st.text(min_size=1, max_size=12).filter(
-           lambda k: k not in set(ENVELOPE) | set(INTERACTION_FIELDS) | set(AGENT_FIELDS)),
+           lambda k: k not in {*ENVELOPE, *INTERACTION_FIELDS, *AGENT_FIELDS, USER_DATA}),
            JSON_VALUES, max_size=4))
 def test_unknown_extra_fields_are_ignored(picked: tuple[str, dict[str, Any]],
                                           extra: dict[str, Any]) -> None:
