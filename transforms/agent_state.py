@@ -30,6 +30,9 @@ from gim_faust.models.events import AgentEvent
 from gim_faust.models.facts import Fact, ReasonCode, SessionFact, StateFact, ts
 
 ACW = "AFTER_CALL_WORK"
+# The join forgets what its retention left behind once per minute of the agent's stream: on
+# every event it would read all the agent's parties for nothing almost every time.
+PRUNE_EVERY_MS = 60_000
 
 
 @dataclass
@@ -106,14 +109,16 @@ def apply(state: AgentState | None, event: AgentEvent, config: ConfigView,
             _start_state(ms, event, name, reason, facts)
             if reason is not None and reason not in config.reasons:
                 facts.append(ReasonCode(reason_key(reason), reason))
-    ms.join.progress_ms = max(ms.join.progress_ms, event.ts_ms)
+    progress_before = ms.join.progress_ms
+    ms.join.progress_ms = max(progress_before, event.ts_ms)
     # What this event can change in the join: the parties whose window just closed, and the
     # candidates of an AFTER_CALL_WORK state that started or ended.
     touched = [t for t in (acw_before, _acw_start(ms)) if t is not None]
     lo = min([closed_before] + [t - after_call_work.WINDOW_MS for t in touched])
     hi = max([after_call_work.closed_before(ms.join)] + touched)
     facts.extend(after_call_work.settle(ms.join, lo, hi, party_facts))
-    after_call_work.prune(ms.join, party_facts)
+    if ms.join.progress_ms // PRUNE_EVERY_MS != progress_before // PRUNE_EVERY_MS:
+        after_call_work.prune(ms.join, party_facts)
     return Outcome(st, facts, out_of_state=out_of_state)
 
 

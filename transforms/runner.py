@@ -67,13 +67,15 @@ class Runner:
                 self._emit(applied.outcome)
 
     def _emit(self, outcome: Outcome) -> None:
-        self.counts["duplicate"] += outcome.duplicate
-        self.counts["out_of_state"] += outcome.out_of_state
-        self.counts.update(f"unconvertible:{key}" for key in outcome.unconvertible)
+        if outcome.duplicate or outcome.out_of_state or outcome.unconvertible:
+            self.counts["duplicate"] += outcome.duplicate
+            self.counts["out_of_state"] += outcome.out_of_state
+            self.counts.update(f"unconvertible:{key}" for key in outcome.unconvertible)
+        rows = self.rows
         for fact in outcome.facts:
             key = (fact.table, fact.id)
-            if supersedes(fact, self.rows.get(key)):
-                self.rows[key] = fact
+            if supersedes(fact, rows.get(key)):
+                rows[key] = fact
         for ended in outcome.handoffs:
             channel = "digital" if ended.media in DIGITAL_MEDIA else "voice"
             self._emit(driving.apply_party_ended(self.agents[channel], ended,
