@@ -21,7 +21,7 @@ seq, 2^63 - 1): a revision numbered the same as the stored row does not replace 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.outcome import PartyEnded
@@ -112,9 +112,8 @@ def settle(join: Join, lo_ms: int, hi_ms: int,
         if fact is not None:
             pending.emitted = now
             pending.revision += 1
-            changed.append(replace(fact, after_call_work_duration=now[0],
-                                   active_flag=0 if now[1] else 1,
-                                   version=min(fact.version + pending.revision, MAX_VERSION)))
+            changed.append(fact.revised(now[0], 0 if now[1] else 1,
+                                        min(fact.version + pending.revision, MAX_VERSION)))
     return changed
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from gim_faust.transforms import after_call_work
 from gim_faust.transforms.after_call_work import Interval, Join, PartyFacts
-from gim_faust.transforms.codes import MEDIA_TYPE, RESOURCE_STATE
+from gim_faust.transforms.codes import MEDIA_TYPE_OF, RESOURCE_STATE
 from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.keys import date_time_key, reason_key
@@ -180,7 +180,7 @@ def _end_session(ms: MediaState, event: AgentEvent, facts: list[Fact]) -> None:
 
 def _session_fact(session: Session, media: str, end_ms: int | None, version: int) -> SessionFact:
     return SessionFact(
-        session.id, session.resource_key, MEDIA_TYPE[media.upper()], ts(session.start_ms),
+        session.id, session.resource_key, MEDIA_TYPE_OF[media], ts(session.start_ms),
         ts(end_ms), None if end_ms is None else seconds(end_ms - session.start_ms),
         date_time_key(session.start_ms), 1 if end_ms is None else 0, version)
 
@@ -188,7 +188,7 @@ def _session_fact(session: Session, media: str, end_ms: int | None, version: int
 def _state_fact(ms: MediaState, state: CurrentState, media: str, end_ms: int | None,
                 version: int) -> StateFact:
     return StateFact(
-        state.id, ms.resource_key, MEDIA_TYPE[media.upper()],  # type: ignore[arg-type]
+        state.id, ms.resource_key, MEDIA_TYPE_OF[media],  # type: ignore[arg-type]
         RESOURCE_STATE[state.name],
         reason_key(state.reason) if state.reason is not None else None,
         ts(state.start_ms), ts(end_ms),

@@ -6,6 +6,9 @@ a row that exists.
 
 MEDIA_TYPE = {"VOICE": 1, "CHAT": 2, "EMAIL": 3}
 INTERACTION_TYPE = {"INBOUND": 1, "OUTBOUND": 2, "INTERNAL": 3}
+# The same keys by the events' own spelling (``media``, ``direction``), looked up per fact.
+MEDIA_TYPE_OF = {name.lower(): key for name, key in MEDIA_TYPE.items()}
+INTERACTION_TYPE_OF = {name.lower(): key for name, key in INTERACTION_TYPE.items()}
 RESOURCE_STATE = {"READY": 1, "NOT_READY": 2, "AFTER_CALL_WORK": 3}
 TECHNICAL_RESULT = {
     "COMPLETED": 1,

@@ -164,11 +164,14 @@ class InteractionClock:
 
 
 def _due(index: dict[str, int], heap: list[tuple[int, str]], key: str, ms: int) -> None:
-    """``index[key] = ms``, and its heap entry; the heap is rebuilt when stale entries (the
-    times a key had before) outnumber the live ones."""
-    if index.get(key) == ms:
-        return
+    """``index[key] = ms``. The heap holds every key at its time or earlier: a later time (an
+    open interaction's next event, most events) only changes the index, and
+    :func:`_earliest` moves the entry when it reaches the top. The heap is rebuilt when
+    stale entries outnumber the live ones."""
+    before = index.get(key)
     index[key] = ms
+    if before is not None and before <= ms:
+        return
     heapq.heappush(heap, (ms, key))
     if len(heap) > 2 * len(index) + 1000:
         heap[:] = [(t, k) for k, t in index.items()]
@@ -176,7 +179,15 @@ def _due(index: dict[str, int], heap: list[tuple[int, str]], key: str, ms: int) 
 
 
 def _earliest(index: dict[str, int], heap: list[tuple[int, str]]) -> float:
-    """The earliest time in ``index`` (stale heap entries dropped on the way)."""
-    while heap and index.get(heap[0][1]) != heap[0][0]:
-        heapq.heappop(heap)
-    return heap[0][0] if heap else float("inf")
+    """The earliest time in ``index``; entries of keys gone, or set earlier, are dropped on
+    the way and those of keys set later move to their time."""
+    while heap:
+        ms, key = heap[0]
+        now = index.get(key)
+        if now == ms:
+            return ms
+        if now is None or now < ms:
+            heapq.heappop(heap)
+        else:
+            heapq.heapreplace(heap, (now, key))
+    return float("inf")

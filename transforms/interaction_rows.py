@@ -9,7 +9,7 @@ into facts once, at the end of the step.
 
 from __future__ import annotations
 
-from gim_faust.transforms.codes import INTERACTION_TYPE, MEDIA_TYPE, TECHNICAL_RESULT
+from gim_faust.transforms.codes import INTERACTION_TYPE_OF, MEDIA_TYPE_OF, TECHNICAL_RESULT
 from gim_faust.transforms.config_view import Endpoint
 from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.interaction_state import InteractionState, Party, Segment, State
@@ -68,19 +68,19 @@ def _awaits_after_call_work(party: Party) -> bool:
 
 def _interaction_fact(st: InteractionState, version: int) -> InteractionFact:
     return InteractionFact(
-        st.interaction_id, MEDIA_TYPE[st.media.upper()], _interaction_type(st), ts(st.start_ms),
+        st.interaction_id, MEDIA_TYPE_OF[st.media], _interaction_type(st), ts(st.start_ms),
         ts(st.end_ms), date_time_key(st.start_ms), st.source_address, st.target_address,
         st.status, 0 if st.end_ms is not None else 1, version, st.consult_of)
 
 
 def _interaction_type(st: InteractionState) -> int | None:
-    return INTERACTION_TYPE[st.direction.upper()] if st.direction else None
+    return INTERACTION_TYPE_OF[st.direction] if st.direction else None
 
 
 def _segment_fact(st: InteractionState, seg: Segment, version: int) -> MediationSegmentFact:
     ended = seg.end_ms is not None
     return MediationSegmentFact(
-        seg.id, st.interaction_id, seg.resource_key, MEDIA_TYPE[st.media.upper()],
+        seg.id, st.interaction_id, seg.resource_key, MEDIA_TYPE_OF[st.media],
         TECHNICAL_RESULT[seg.result] if seg.result else None, ts(seg.start_ms), ts(seg.end_ms),
         date_time_key(seg.start_ms),
         seconds(seg.end_ms - seg.start_ms) if ended else None,  # type: ignore[operator]
@@ -97,7 +97,7 @@ def _party_fact(st: InteractionState, party: Party, version: int) -> Interaction
         talk_ms = 0
     handled = established is not None and st.direction != "internal"
     return InteractionResourceFact(
-        party.id, st.interaction_id, party.resource_key, MEDIA_TYPE[st.media.upper()],
+        party.id, st.interaction_id, party.resource_key, MEDIA_TYPE_OF[st.media],
         _interaction_type(st), TECHNICAL_RESULT[party.result] if party.result else None,
         ts(start), ts(end), date_time_key(start), seconds(ring_ms), seconds(talk_ms),
         seconds(party.hold_ms), party.hold_count, 0, int(handled),

@@ -8,6 +8,8 @@ from dataclasses import replace
 
 from gim_faust.transforms import driving, interaction_state
 from gim_faust.transforms.driving import DEDUPE_WINDOW_MS, SWEEP_EVERY_MS, InteractionClock
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gim_faust.models.codec import Source, decode
 from gim_faust.models.events import InteractionEvent
@@ -114,3 +116,18 @@ def test_the_runner_keeps_each_channels_state_apart_as_the_gsp_does() -> None:
     assert runner.interactions["voice"]["x-1"] == interaction_state.Ended(1, ms(0))
     assert runner.interactions["digital"]["x-1"] == interaction_state.Ended(3, ms(2))
     assert runner.counts["duplicate"] == runner.counts["out_of_state"] == 0
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcdef"), st.none() | st.integers(0, 50)),
+                max_size=60))
+def test_the_clock_always_finds_the_earliest_time_however_times_move(
+        steps: list[tuple[str, int | None]]) -> None:
+    # Times of a key go up (its next event), down (an event with an older ts) or away.
+    index: dict[str, int] = {}
+    heap: list[tuple[int, str]] = []
+    for key, time in steps:
+        if time is None:
+            index.pop(key, None)
+        else:
+            driving._due(index, heap, key, time)
+        assert driving._earliest(index, heap) == min(index.values(), default=float("inf"))
