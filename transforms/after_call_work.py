@@ -20,8 +20,10 @@ seq, 2^63 - 1): a revision numbered the same as the stored row does not replace 
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
+from itertools import islice, pairwise
 
 from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.outcome import PartyEnded
@@ -61,18 +63,43 @@ class Pending:
 
 @dataclass
 class Join:
-    """The join state of one agent login on one media."""
+    """The join state of one agent login on one media.
+
+    ``intervals`` are kept in the order they started and ``parties`` in the order they ended
+    (restored so when read from storage), so that :func:`settle` and :func:`prune` read only
+    the few near the times they are asked about, from the newest end or the oldest, not a
+    whole agent day on every event."""
 
     intervals: list[Interval] = field(default_factory=list)
     parties: dict[str, Pending] = field(default_factory=dict)
     progress_ms: int = -1      # newest event time of the agent's stream on this media
     logged_out_ms: int = -1    # the last logout, which closes every earlier window
 
+    def __post_init__(self) -> None:
+        self.intervals.sort(key=_started)
+        if any(a.end_ms > b.end_ms for a, b in pairwise(self.parties.values())):
+            self.parties = dict(sorted(self.parties.items(), key=lambda item: item[1].end_ms))
+
+
+def _started(interval: Interval) -> int:
+    return interval.start_ms
+
+
+def add_interval(join: Join, interval: Interval) -> None:
+    """Remember an AFTER_CALL_WORK state that started."""
+    if join.intervals and interval.start_ms < join.intervals[-1].start_ms:
+        bisect.insort(join.intervals, interval, key=_started)
+    else:
+        join.intervals.append(interval)
+
 
 def add_party(join: Join, ended: PartyEnded, facts: PartyFacts) -> None:
     """Remember an ended party."""
+    newest = next(reversed(join.parties.values()), None)
     join.parties[ended.fact.id] = Pending(
         ended.end_ms, consult=ended.fact.resource_role in CONSULTATION_ROLES)
+    if newest is not None and ended.end_ms < newest.end_ms:  # the topics' order, rarely
+        join.parties = dict(sorted(join.parties.items(), key=lambda item: item[1].end_ms))
     facts[ended.fact.id] = ended.fact
 
 
@@ -87,12 +114,13 @@ def settle(join: Join, lo_ms: int, hi_ms: int,
     """Re-assign the AFTER_CALL_WORK states near parties that ended in ``[lo_ms, hi_ms]``
     and return those parties' rows that changed. Callers name the range their change can
     reach, which keeps this cheap on a long agent day."""
-    nearby = {k: p for k, p in join.parties.items()
-              if lo_ms - WINDOW_MS <= p.end_ms <= hi_ms + WINDOW_MS}
+    nearby = _ended_between(join, lo_ms - WINDOW_MS, hi_ms + WINDOW_MS)
     taken: dict[str, int] = {}
     unfinished: set[str] = set()
-    for interval in join.intervals:
-        if not lo_ms <= interval.start_ms <= hi_ms + WINDOW_MS:
+    for interval in reversed(join.intervals):
+        if interval.start_ms < lo_ms:
+            break
+        if interval.start_ms > hi_ms + WINDOW_MS:
             continue
         owner = _owner(nearby, interval.start_ms)
         if owner is None:
@@ -115,6 +143,18 @@ def settle(join: Join, lo_ms: int, hi_ms: int,
             changed.append(fact.revised(now[0], 0 if now[1] else 1,
                                         min(fact.version + pending.revision, MAX_VERSION)))
     return changed
+
+
+def _ended_between(join: Join, lo_ms: int, hi_ms: int) -> dict[str, Pending]:
+    """The parties that ended in ``[lo_ms, hi_ms]``, in the order they ended."""
+    found = []
+    for party_id in reversed(join.parties):
+        pending = join.parties[party_id]
+        if pending.end_ms < lo_ms:
+            break
+        if pending.end_ms <= hi_ms:
+            found.append((party_id, pending))
+    return dict(reversed(found))
 
 
 def _own_row(facts: PartyFacts, party_id: str, pending: Pending) -> InteractionResourceFact | None:
@@ -143,9 +183,22 @@ def _owner(parties: dict[str, Pending], start_ms: int) -> str | None:
 def prune(join: Join, facts: PartyFacts) -> None:
     """Forget what lies a retention period behind the agent's stream and is settled."""
     horizon = join.progress_ms - RETENTION_MS
-    join.intervals = [i for i in join.intervals if i.end_ms is None or i.end_ms >= horizon]
-    for party_id, pending in list(join.parties.items()):
-        if pending.end_ms < horizon and pending.emitted is not None and pending.emitted[1]:
+    started = bisect.bisect_left(join.intervals, horizon, key=_started)
+    if started:  # only an interval that started before the horizon can have ended before it
+        join.intervals[:started] = [i for i in join.intervals[:started]
+                                    if i.end_ms is None or i.end_ms >= horizon]
+    for party_id, pending in list(islice(join.parties.items(), _ended_before(join, horizon))):
+        if pending.emitted is not None and pending.emitted[1]:
             del join.parties[party_id]
             if _own_row(facts, party_id, pending) is not None:
                 del facts[party_id]
+
+
+def _ended_before(join: Join, horizon: int) -> int:
+    """How many of the parties (oldest end first) ended before ``horizon``."""
+    count = 0
+    for pending in join.parties.values():
+        if pending.end_ms >= horizon:
+            break
+        count += 1
+    return count

@@ -78,7 +78,7 @@ def apply(state: AgentState | None, event: AgentEvent, config: ConfigView,
     if event.seq <= st.last_seq.get(channel, -1):
         return Outcome(st, duplicate=True)
     st.last_seq[channel] = event.seq
-    ms = st.media.setdefault(event.media, MediaState())
+    ms = _media(st, event.media)
     facts: list[Fact] = []
     closed_before = after_call_work.closed_before(ms.join)
     acw_before = _acw_start(ms)
@@ -122,6 +122,14 @@ def apply(state: AgentState | None, event: AgentEvent, config: ConfigView,
     return Outcome(st, facts, out_of_state=out_of_state)
 
 
+def _media(st: AgentState, media: str) -> MediaState:
+    """The agent's state on ``media``, made at its first event there."""
+    ms = st.media.get(media)
+    if ms is None:
+        ms = st.media[media] = MediaState()
+    return ms
+
+
 def _acw_start(ms: MediaState) -> int | None:
     return ms.state.start_ms if ms.state is not None and ms.state.name == ACW else None
 
@@ -131,7 +139,7 @@ def apply_party_ended(state: AgentState | None, ended: PartyEnded,
     """Take an ended party from the interaction side into the after-call-work join (a
     repeat of a party already taken is a duplicate)."""
     st = state or AgentState(ended.agent_login)
-    join = st.media.setdefault(ended.media, MediaState()).join
+    join = _media(st, ended.media).join
     if ended.fact.id in join.parties:
         return Outcome(st, duplicate=True)
     after_call_work.add_party(join, ended, party_facts)
@@ -157,7 +165,7 @@ def _start_state(ms: MediaState, event: AgentEvent, name: str, reason: str | Non
     ms.state = CurrentState(_row_id(event), name, reason, event.ts_ms)
     facts.append(_state_fact(ms, ms.state, event.media, None, event.seq))
     if name == ACW:
-        ms.join.intervals.append(Interval(ms.state.id, event.ts_ms))
+        after_call_work.add_interval(ms.join, Interval(ms.state.id, event.ts_ms))
 
 
 def _end_state(ms: MediaState, event: AgentEvent, facts: list[Fact]) -> None:
@@ -165,9 +173,10 @@ def _end_state(ms: MediaState, event: AgentEvent, facts: list[Fact]) -> None:
         return
     facts.append(_state_fact(ms, ms.state, event.media, event.ts_ms, event.seq))
     if ms.state.name == ACW:
-        for interval in ms.join.intervals:
+        for interval in reversed(ms.join.intervals):  # the newest, as a rule
             if interval.id == ms.state.id:
                 interval.end_ms = event.ts_ms
+                break
     ms.state = None
 
 

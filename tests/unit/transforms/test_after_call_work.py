@@ -5,11 +5,16 @@ first. Every test runs each arrival order and requires the same final rows."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import pytest
+from gim_faust.transforms import after_call_work
+from gim_faust.transforms.after_call_work import Interval, Join, Pending
+from gim_faust.transforms.outcome import PartyEnded
 from gim_faust.transforms.runner import Runner
 
 from gim_faust.models.events import MAX_SEQ
-from gim_faust.models.facts import MAX_VERSION
+from gim_faust.models.facts import MAX_VERSION, InteractionResourceFact
 from tests.support import scenario as sc
 from tests.unit.transforms.event_builders import (
     TENANT,
@@ -195,3 +200,18 @@ def test_a_party_id_another_agent_ends_again_a_day_later() -> None:
                  Agent("5002").login(day).ready(day + 1).acw(day + 101).ready(day + 140))
     expect(party(runner, "c-1:1"), start_ts=at(day + 10), after_call_work_duration=39,
            active_flag=0)
+
+
+def test_the_join_keeps_parties_by_end_and_states_by_start_whatever_the_arrival_order() -> None:
+    # settle and prune read from the newest end (or the oldest) and stop: they rely on it.
+    stored = Join([Interval("b", 20), Interval("a", 10)],
+                  {"late": Pending(30), "early": Pending(5)})  # as read from storage
+    assert [i.id for i in stored.intervals] == ["a", "b"]
+    assert list(stored.parties) == ["early", "late"]
+    after_call_work.add_interval(stored, Interval("between", 15))
+    assert [i.id for i in stored.intervals] == ["a", "between", "b"]
+    at = datetime(2026, 11, 2, tzinfo=timezone.utc)
+    row = InteractionResourceFact("call:2", "call", 1, 1, 1, 1, at, at, 0, 0, 0, 0, 0, 0, 1,
+                                  None, None, 1, 2)
+    after_call_work.add_party(stored, PartyEnded("agent", "voice", 7, row), {})
+    assert [p.end_ms for p in stored.parties.values()] == [5, 7, 30]
