@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--partitions", type=int, default=3, help="partitions per raw topic")
-    parser.add_argument("--profile", type=Path, help="py-spy flame graph of the first worker")
+    parser.add_argument("--profile", type=Path, help="py-spy flame graph of the first worker "
+                        "(.svg; collapsed stacks if .txt)")
     args = parser.parse_args(argv)
     _load_services_env()
     corner = Corner("gsp", Path(tempfile.mkdtemp(prefix="gim-bench-")))

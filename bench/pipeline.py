@@ -41,15 +41,16 @@ def _costs(services: list[Service], events: int) -> dict[str, Any]:
 def gsp_alone(corner: Corner, events: int, workers: int,
               profile: Path | None = None) -> dict[str, Any]:
     """Raw topics to fact topic with nothing else running; ``profile``: a py-spy flame graph
-    of the first worker, written when it stops."""
+    of the first worker (collapsed stacks if it ends in ``.txt``), written when it stops."""
     corner.run("gca", "run", "--once")
     began = time.monotonic()
     gsps = start_gsp(corner, workers)
     if profile is not None:
         spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "-p",
                                 str(gsps[0].proc.pid), "-o", str(profile), "--rate", "50",
-                                "--nonblocking"], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                                "--nonblocking", "--format",
+                                "raw" if profile.suffix == ".txt" else "flamegraph"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     done = wait_until(lambda: corner.gsp_lag() == 0, gsps, TIMEOUT_S)
     result = {"events": events, "seconds": done - began, "events_per_s": events / (done - began),
               **_costs(gsps, events)}
