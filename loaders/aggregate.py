@@ -7,10 +7,14 @@ the local hours and days that hold them from those rows (``aggregate_sql``): rec
 from the facts, never adding to what is there, is what makes any order, repetition or
 replay of the input count once. ``gim-faust gim aggregate`` recomputes whole local days.
 
-Two writers never recompute at once (one advisory lock). Concurrency with the loader rests on
-two rules: a batch's upsert of an interval locks its pending row until the batch commits, and
-the aggregator takes only pending rows it can lock (``SKIP LOCKED``). So an interval whose
-facts are being written stays pending and is taken in a later pass, which sees them.
+Two writers never recompute at once (one advisory lock). The loader never waits for the
+aggregator: a pass reads the pending intervals without locking them, recomputes them in its
+transaction, and only after that commits forgets each one whose pending row is still the
+version it read (``xmin``). A batch that noted an interval meanwhile made a new version, or
+holds the row until it commits and then has; either way the interval stays pending and a
+later pass, which sees that batch's facts, takes it again. (A pass used to delete the rows it
+took first: a batch noting one of them then waited for the whole pass, up to seconds after a
+backlog, and so did every fact behind it.)
 """
 
 from __future__ import annotations
@@ -71,9 +75,8 @@ def touched(facts: Iterable[Fact]) -> list[int]:
 
 
 def mark(cur: psycopg.Cursor[Any], facts: Iterable[Fact]) -> None:
-    """Notes the intervals ``facts`` touch, in the caller's transaction. ``DO UPDATE`` locks
-    a row already pending until that transaction ends (module docstring); sorted, so two
-    batches lock in one order."""
+    """Notes the intervals ``facts`` touch, in the caller's transaction: a new version of
+    each pending row (module docstring); sorted, so two batches lock in one order."""
     keys = touched(facts)
     if keys:
         cur.execute("INSERT INTO ctl_aggregate_pending (date_time_key) "
@@ -140,12 +143,16 @@ def one_pass(conn: psycopg.Connection[Any], rules: Rules) -> list[int]:
         locked = cur.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_KEY,)).fetchone()
         if not locked or not locked[0]:
             return []
-        keys = sorted(row[0] for row in cur.execute(
-            "DELETE FROM ctl_aggregate_pending WHERE date_time_key IN ("
-            "SELECT date_time_key FROM ctl_aggregate_pending ORDER BY 1 LIMIT %s "
-            "FOR UPDATE SKIP LOCKED) RETURNING date_time_key", (PASS_INTERVALS,)).fetchall())
+        taken = cur.execute("SELECT date_time_key, xmin::text FROM ctl_aggregate_pending "
+                            "ORDER BY 1 LIMIT %s", (PASS_INTERVALS,)).fetchall()
+        keys = [key for key, _ in taken]
         if keys:
             recompute(cur, keys, rules)
+    if keys:  # after the commit: a batch that notes one of them never waits for the pass
+        conn.execute("DELETE FROM ctl_aggregate_pending p "
+                     "USING unnest(%s::bigint[], %s::text[]) AS t(key, version) "
+                     "WHERE p.date_time_key = t.key AND p.xmin = t.version::xid",
+                     (keys, [version for _, version in taken]))
     return keys
 
 
