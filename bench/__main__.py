@@ -138,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="freshness: seconds of publishing; %(default)s")
     # Two, as the chart deploys (docs/gsp.md, "Several workers").
     parser.add_argument("--workers", type=int, default=2, help="GSP workers; %(default)s")
-    parser.add_argument("--partitions", type=int, default=3, help="partitions per raw topic; %(default)s")
+    # A multiple of the default workers: with 3, one of two workers had twice the other's work.
+    parser.add_argument("--partitions", type=int, default=4,
+                        help="partitions per raw topic; %(default)s")
     parser.add_argument("--open", type=int, default=0, metavar="N",
                         help="calls left open at the end of the end-to-end backlog, to "
                              "measure the workers' memory with that many; %(default)s")
