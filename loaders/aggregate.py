@@ -127,13 +127,18 @@ def _roll_up(cur: psycopg.Cursor[Any], grain: str, intervals: Sequence[Interval]
 
 
 def run_pending(conninfo: str, rules: Rules) -> int:
-    """Recomputes every pending interval, a pass at a time; how many. Returns 0 at once
-    when another worker holds the lock (it does the same work)."""
+    """Recomputes the pending intervals, a pass at a time, until a pass finds fewer than it
+    can take; how many. Returns 0 at once when another worker holds the lock (it does the
+    same work). Intervals noted again during a pass wait for the caller's next call: while
+    batches keep coming, passing again at once would recompute the current intervals back
+    to back and take the CPU the loading needs (a million-event backlog went 25 % slower)."""
     done = 0
     with postgres.connect(conninfo, APPLICATION) as conn:
-        while keys := one_pass(conn, rules):
+        while True:
+            keys = one_pass(conn, rules)
             done += len(keys)
-    return done
+            if len(keys) < PASS_INTERVALS:
+                return done
 
 
 def one_pass(conn: psycopg.Connection[Any], rules: Rules) -> list[int]:
