@@ -21,6 +21,7 @@ import faust
 import orjson
 
 from gim_faust import log_limit
+from gim_faust.collector import collect_less
 from gim_faust.errors import FatalError
 from gim_faust.gsp import faust_patches, partitioner, state_dir
 from gim_faust.gsp.channel import Channel
@@ -278,4 +279,5 @@ def build(settings: Settings) -> Gsp:
     if not state_dir.has_local_state(tables):
         loop.run_until_complete(restore(settings, tables, gsp.metrics))
     loop.run_until_complete(gsp.follower.load())
+    collect_less()
     return gsp
