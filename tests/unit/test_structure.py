@@ -102,7 +102,7 @@ LAYERS = (
     ("wire models", {"models", "errors"}),
     ("pure core", {"transforms"}),
     ("libraries", {"tables", "loaders", "postgres", "objectstore", "kafka", "topics",
-                   "settings", "metrics", "log_limit"}),
+                   "settings", "metrics", "log_limit", "collector"}),
     ("services", {"gca", "gsp", "gim"}),
     ("commands", {"commands", "__main__", "simulate"}),
 )
