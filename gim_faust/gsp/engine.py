@@ -52,7 +52,10 @@ log = logging.getLogger(__name__)
 
 # Records per batch at most: the engine takes what has arrived, so under a light load a
 # batch is one fetch; under a backlog this bounds the memory and the time between commits.
-BATCH_MAX = 5000
+# 20,000 rather than 5,000: a key touched again and again is written once per batch, and
+# a batch waits once for its acknowledgement (a million events end to end 12,251 -> 14,015
+# events/s, peak RSS 415-432 MB per worker; docs/gsp.md).
+BATCH_MAX = 20_000
 # What Kafka answers about one message that it will never take, however often it is sent.
 _REFUSED_MESSAGE = (MessageSizeTooLargeError, RecordTooLargeError)
 
