@@ -77,6 +77,9 @@ class Join:
 
     def __post_init__(self) -> None:
         self.intervals.sort(key=_started)
+        self._order_parties()
+
+    def _order_parties(self) -> None:
         if any(a.end_ms > b.end_ms for a, b in pairwise(self.parties.values())):
             self.parties = dict(sorted(self.parties.items(), key=lambda item: item[1].end_ms))
 
@@ -99,7 +102,7 @@ def add_party(join: Join, ended: PartyEnded, facts: PartyFacts) -> None:
     join.parties[ended.fact.id] = Pending(
         ended.end_ms, consult=ended.fact.resource_role in CONSULTATION_ROLES)
     if newest is not None and ended.end_ms < newest.end_ms:  # the topics' order, rarely
-        join.parties = dict(sorted(join.parties.items(), key=lambda item: item[1].end_ms))
+        join._order_parties()
     facts[ended.fact.id] = ended.fact
 
 

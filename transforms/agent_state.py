@@ -65,7 +65,8 @@ class AgentState:
     media: dict[str, MediaState] = field(default_factory=dict)
 
 
-def _channel(media: str) -> str:
+def channel_of(media: str) -> str:
+    """The channel (``voice``/``digital``) whose topics and tables carry ``media``."""
     return "voice" if media == "voice" else "digital"
 
 
@@ -74,7 +75,7 @@ def apply(state: AgentState | None, event: AgentEvent, config: ConfigView,
     """Apply one agent event (deduplicated by ``seq`` within the login and channel).
     ``party_facts`` is the after-call-work join's store of ended party rows."""
     st = state or AgentState(event.agent_login)
-    channel = _channel(event.media)
+    channel = channel_of(event.media)
     if event.seq <= st.last_seq.get(channel, -1):
         return Outcome(st, duplicate=True)
     st.last_seq[channel] = event.seq

@@ -17,7 +17,7 @@ from gim_faust.transforms.config_view import ConfigView
 from gim_faust.transforms.outcome import Outcome
 
 from gim_faust.models.codec import BAD_USER_DATA, Rejection, Source, decode
-from gim_faust.models.events import DIGITAL_MEDIA, InteractionEvent
+from gim_faust.models.events import InteractionEvent
 from gim_faust.models.facts import Fact, InteractionResourceFact, supersedes
 
 
@@ -77,6 +77,6 @@ class Runner:
             if supersedes(fact, rows.get(key)):
                 rows[key] = fact
         for ended in outcome.handoffs:
-            channel = "digital" if ended.media in DIGITAL_MEDIA else "voice"
+            channel = agent_state.channel_of(ended.media)
             self._emit(driving.apply_party_ended(self.agents[channel], ended,
                                                  self.party_facts[channel]).outcome)
