@@ -154,10 +154,14 @@ def one_pass(conn: psycopg.Connection[Any], rules: Rules) -> list[int]:
         if keys:
             recompute(cur, keys, rules)
     if keys:  # after the commit: a batch that notes one of them never waits for the pass
-        conn.execute("DELETE FROM ctl_aggregate_pending p "
-                     "USING unnest(%s::bigint[], %s::text[]) AS t(key, version) "
-                     "WHERE p.date_time_key = t.key AND p.xmin = t.version::xid",
-                     (keys, [version for _, version in taken]))
+        with conn.transaction():
+            # Locked in key order first, as batches lock them (mark): two orders could deadlock.
+            conn.execute("SELECT 1 FROM ctl_aggregate_pending WHERE date_time_key = ANY(%s) "
+                         "ORDER BY date_time_key FOR UPDATE", (keys,))
+            conn.execute("DELETE FROM ctl_aggregate_pending p "
+                         "USING unnest(%s::bigint[], %s::text[]) AS t(key, version) "
+                         "WHERE p.date_time_key = t.key AND p.xmin = t.version::xid",
+                         (keys, [version for _, version in taken]))
     return keys
 
 
