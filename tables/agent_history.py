@@ -8,18 +8,18 @@ delayed facts by seconds (docs/gsp.md, "Freshness"). So the agents table holds t
 keys (format 2):
 
 - ``<login>``: the agent's state; each join without ``intervals`` and ``parties``, but with
-  ``history``: for each hour that holds some, the number of the key that holds them;
-- ``<login>\0<media>\0<hour>\0<number>``: the intervals that started and the parties that
+  ``history``: for each hour that holds some, which of its two slots (0 or 1) holds them;
+- ``<login>\0<media>\0<hour>\0<slot>``: the intervals that started and the parties that
   ended in that hour (hours since the epoch), written only when the join says the hour
   changed (``Join.hours``).
 
-A history key never changes once an agent value may name it: a changed hour goes to the
-next number, written before the agent value that names it, and the key it replaces is
-deleted after. The changelog and RocksDB receive them in that order, so whatever a kill -9
-interrupts, the agent value names keys that exist, holding exactly what it was written with;
-at worst a key written just before the crash is left over (the next number is written
-again; a replaced key not yet deleted stays). No login holds U+0000 (the decoder rejects
-it), so no login is a history key.
+The slot an agent value names never changes while it names it: a changed hour goes to its
+other slot, written before the agent value that names it. The changelog and RocksDB receive
+them in that order, so whatever a kill -9 interrupts, the agent value names keys that exist,
+holding exactly what it was written with. The slot no longer named is left as it is (it is
+written over next time, instead of a delete per write: Faust's changelog costs per record);
+both go when the hour empties. No login holds U+0000 (the decoder rejects it), so no login
+is a history key.
 
 A value of format 1 (before 2026-12-07) holds its joins' histories inline: it loads as it
 is, and is written this way the next time the agent changes.
@@ -48,14 +48,14 @@ HISTORY = ("intervals", "parties")
 @dataclass
 class Written:
     """What the table holds of one join: for each hour, the join's count of changes when it
-    was written and its key's number (None: held inline in a value of format 1)."""
+    was written and the slot the agent value names (None: inline, a value of format 1)."""
 
     join: Join
     hours: dict[int, tuple[int, int | None]]
 
 
-def history_key(key: bytes, media: str, hour: int, number: int) -> bytes:
-    return b"\0".join((key, media.encode(), str(hour).encode(), str(number).encode()))
+def history_key(key: bytes, media: str, hour: int, slot: int) -> bytes:
+    return b"\0".join((key, media.encode(), str(hour).encode(), str(slot).encode()))
 
 
 class MissingHistory(FatalError):
@@ -69,24 +69,24 @@ class AgentValues:
     def load(self, key: bytes, raw: bytes, read: Callable[[bytes], bytes | None],
              written: dict[str, Written]) -> tuple[AgentState, Outbox]:
         state, outbox = state_codec.unpack(raw)
-        numbers: dict[str, dict[int, int]] = {}
+        slots: dict[str, dict[int, int]] = {}
         for media, ms in state.get("media", {}).items():
             join = ms.get("join") or {}
             if "history" not in join:
                 continue  # format 1: inline
-            numbers[media] = {int(hour): n for hour, n in join.pop("history").items()}
+            slots[media] = {int(hour): n for hour, n in join.pop("history").items()}
             join["intervals"], join["parties"] = [], {}
-            for hour, number in sorted(numbers[media].items()):
-                chunk = read(history_key(key, media, hour, number))
+            for hour, slot in sorted(slots[media].items()):
+                chunk = read(history_key(key, media, hour, slot))
                 if chunk is None:
-                    raise MissingHistory(f"{key!r} names hour {hour} of {media} as key "
-                                         f"{number}, which this table does not hold")
+                    raise MissingHistory(f"{key!r} names slot {slot} of hour {hour} of "
+                                         f"{media}, which this table does not hold")
                 intervals, parties = orjson.loads(chunk)
                 join["intervals"] += intervals
                 join["parties"].update(parties)
         agent = state_codec.agent_from(state)
         for media, ms in agent.media.items():
-            stored = numbers.get(media)
+            stored = slots.get(media)
             # inline (format 1): in no key yet, so every hour is written at the next write
             written[media] = Written(ms.join, {
                 hour: (0, stored[hour]) if stored is not None else (-1, None)
@@ -100,43 +100,40 @@ class AgentValues:
             join, known = ms.join, written.get(media)
             if known is None or known.join is not join:  # a join it has not written yet
                 known = written[media] = Written(join, {} if known is None else {
-                    hour: (-1, number) for hour, (_, number) in known.hours.items()})
+                    hour: (-1, slot) for hour, (_, slot) in known.hours.items()})
             for hour in known.hours.keys() - join.hours.keys():  # emptied
-                _, number = known.hours.pop(hour)
-                if number is not None:
-                    after.append((history_key(key, media, hour, number), None))
+                if known.hours.pop(hour)[1] is not None:
+                    after += [(history_key(key, media, hour, slot), None) for slot in (0, 1)]
             for hour, changes in join.hours.items():
-                was, number = known.hours.get(hour, (None, None))
+                was, slot = known.hours.get(hour, (None, None))
                 if was == changes:
                     continue
-                new = 0 if number is None else number + 1
-                before.append((history_key(key, media, hour, new),
+                other = 0 if slot is None else 1 - slot
+                before.append((history_key(key, media, hour, other),
                                orjson.dumps(after_call_work.hour_of(join, hour))))
-                if number is not None:
-                    after.append((history_key(key, media, hour, number), None))
-                known.hours[hour] = (changes, new)
-        numbers = {id(w.join): {str(hour): n for hour, (_, n) in w.hours.items()}
-                   for w in written.values()}
+                known.hours[hour] = (changes, other)
+        named = {id(w.join): {str(hour): slot for hour, (_, slot) in w.hours.items()}
+                 for w in written.values()}
         value = orjson.dumps({"format": state_codec.FORMAT, "state": state, "outbox": outbox},
-                             default=functools.partial(_fields, numbers),
+                             default=functools.partial(_fields, named),
                              option=orjson.OPT_PASSTHROUGH_DATACLASS)
         return [*before, (key, value), *after]
 
     def rewrite(self, written: dict[str, Written]) -> None:
-        """Every hour is written again, to its next number (a replay: RocksDB may hold
-        what the changelog never received)."""
+        """Every hour is written again, to its other slot (a replay: RocksDB may hold what
+        the changelog never received)."""
         for known in written.values():
-            known.hours = {hour: (-1, number) for hour, (_, number) in known.hours.items()}
+            known.hours = {hour: (-1, slot) for hour, (_, slot) in known.hours.items()}
 
     def deleted(self, key: bytes, written: dict[str, Written]) -> list[bytes]:
         """The history keys to delete with the agent's."""
-        return [history_key(key, media, hour, number) for media, w in written.items()
-                for hour, (_, number) in w.hours.items() if number is not None]
+        return [history_key(key, media, hour, slot) for media, w in written.items()
+                for hour, (_, named) in w.hours.items() if named is not None for slot in (0, 1)]
 
 
-def _fields(numbers: dict[int, dict[str, int | None]], obj: Any) -> dict[str, Any]:
+def _fields(slots: dict[int, dict[str, int | None]], obj: Any) -> dict[str, Any]:
     """A dataclass of the agent's state as orjson would write it, but a join: its history
-    replaced by the numbers of the keys that hold it."""
+    replaced by the slots that hold it."""
     if not dataclasses.is_dataclass(obj):
         raise TypeError(f"{type(obj).__name__} is not part of an agent's state")
     names = _STORED.get(type(obj))
@@ -146,7 +143,7 @@ def _fields(numbers: dict[int, dict[str, int | None]], obj: Any) -> dict[str, An
             if f.metadata.get("stored", True) and not (isinstance(obj, Join) and f.name in HISTORY))
     fields = {name: getattr(obj, name) for name in names}
     if isinstance(obj, Join):
-        fields["history"] = numbers[id(obj)]
+        fields["history"] = slots[id(obj)]
     return fields
 
 

@@ -22,9 +22,10 @@ VALUES = AgentValues()
 
 
 def apply(table: dict[bytes, bytes], ops: list[tuple[bytes, bytes | None]]) -> None:
+    """As RocksDB through a Faust table: deleting a key it does not hold does nothing."""
     for key, value in ops:
         if value is None:
-            del table[key]
+            table.pop(key, None)
         else:
             table[key] = value
 
@@ -88,9 +89,9 @@ def test_a_write_cut_anywhere_leaves_the_agent_before_or_after_it() -> None:
             cuts += 1
         apply(table, ops)
         assert reload(table, key) == after
-    joins = successive[-1].media["voice"].join
-    history_keys = [k for k in table if b"\0" in k]
-    assert cuts > len(successive) and len(history_keys) == len(joins.hours)  # replaced: gone
+    hours = successive[-1].media["voice"].join.hours
+    history_keys = {k.rsplit(b"\0", 1)[0] for k in table if b"\0" in k}
+    assert cuts > len(successive) and len(history_keys) == len(hours)  # emptied hours: gone
 
 
 def test_only_the_hours_that_changed_are_written_again() -> None:
@@ -106,12 +107,12 @@ def test_only_the_hours_that_changed_are_written_again() -> None:
     after_call_work.end_interval(join, join.intervals[0].id, join.intervals[0].end_ms + 1)
     changed = join.intervals[0].start_ms // after_call_work.HOUR_MS
     assert [k for k, _ in VALUES.dump(key, state, [], written)] == [
-        history_key(key, "voice", changed, 1), key, history_key(key, "voice", changed, 0)]
-    VALUES.rewrite(written)  # a replay: everything again, to the next number
+        history_key(key, "voice", changed, 1), key]  # the other slot; the agent names it
+    VALUES.rewrite(written)  # a replay: everything again, each hour to its other slot
     rewritten = VALUES.dump(key, state, [], written)
-    assert len(rewritten) == 2 * len(hours) + 1
-    assert all(value is None for _, value in rewritten[len(hours) + 1:])
-    assert orjson.loads(rewritten[len(hours)][1])["format"] == 2
+    assert [k for k, _ in rewritten] == [
+        history_key(key, "voice", h, 0 if h == changed else 1) for h in hours] + [key]
+    assert orjson.loads(rewritten[-1][1])["format"] == 2
 
 
 def test_an_agent_of_format_1_moves_its_history_to_a_key_at_its_next_write() -> None:
@@ -135,3 +136,23 @@ def test_a_value_naming_a_history_the_table_lacks_stops_the_worker() -> None:
     with pytest.raises(MissingHistory):
         reload(table, key)
     assert issubclass(MissingHistory, state_codec.FatalError)
+
+
+def test_an_hour_the_join_forgets_leaves_the_table() -> None:
+    successive, key = _busy_agent()
+    state = successive[-1]
+    join = state.media["voice"].join
+    table: dict[bytes, bytes] = {}
+    written: dict[str, Written] = {}
+    apply(table, VALUES.dump(key, state, [], written))
+    after_call_work.end_interval(join, join.intervals[0].id, join.intervals[0].end_ms)
+    apply(table, VALUES.dump(key, state, [], written))  # that hour in both slots now
+    join.progress_ms += 2 * after_call_work.RETENTION_MS
+    after_call_work.prune(join, {})  # no party row to forget with them here
+    ops = VALUES.dump(key, state, [], written)
+    apply(table, ops)
+    assert reload(table, key) == state
+    left = {k.split(b"\0")[2] for k in table if b"\0" in k}
+    assert left == {str(hour).encode() for hour in join.hours}
+    assert sum(value is None for _, value in ops) >= 2
+
