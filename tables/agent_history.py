@@ -30,7 +30,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -45,13 +44,9 @@ from gim_faust.errors import FatalError
 HISTORY = ("intervals", "parties")
 
 
-@dataclass
-class Written:
-    """What the table holds of one join: for each hour, the join's count of changes when it
-    was written and the slot the agent value names (None: inline, a value of format 1)."""
-
-    join: Join
-    hours: dict[int, tuple[int, int | None]]
+# What the table holds of one join: for each hour, the join's count of changes when it was
+# written and the slot the agent value names (None: inline, a value of format 1).
+Written = dict[int, tuple[int, int | None]]
 
 
 def history_key(key: bytes, media: str, hour: int, slot: int) -> bytes:
@@ -88,32 +83,28 @@ class AgentValues:
         for media, ms in agent.media.items():
             stored = slots.get(media)
             # inline (format 1): in no key yet, so every hour is written at the next write
-            written[media] = Written(ms.join, {
-                hour: (0, stored[hour]) if stored is not None else (-1, None)
-                for hour in ms.join.hours})
+            written[media] = {hour: (0, stored[hour]) if stored is not None else (-1, None)
+                              for hour in ms.join.hours}
         return agent, outbox
 
     def dump(self, key: bytes, state: AgentState, outbox: Outbox,
              written: dict[str, Written]) -> list[tuple[bytes, bytes | None]]:
         before, after = [], []
+        named: dict[int, dict[str, int | None]] = {}  # by the join's id: its hours' slots
         for media, ms in state.media.items():
-            join, known = ms.join, written.get(media)
-            if known is None or known.join is not join:  # a join it has not written yet
-                known = written[media] = Written(join, {} if known is None else {
-                    hour: (-1, slot) for hour, (_, slot) in known.hours.items()})
-            for hour in known.hours.keys() - join.hours.keys():  # emptied
-                if known.hours.pop(hour)[1] is not None:
+            join, known = ms.join, written.setdefault(media, {})
+            for hour in known.keys() - join.hours.keys():  # emptied
+                if known.pop(hour)[1] is not None:
                     after += [(history_key(key, media, hour, slot), None) for slot in (0, 1)]
             for hour, changes in join.hours.items():
-                was, slot = known.hours.get(hour, (None, None))
+                was, slot = known.get(hour, (None, None))
                 if was == changes:
                     continue
                 other = 0 if slot is None else 1 - slot
                 before.append((history_key(key, media, hour, other),
                                orjson.dumps(after_call_work.hour_of(join, hour))))
-                known.hours[hour] = (changes, other)
-        named = {id(w.join): {str(hour): slot for hour, (_, slot) in w.hours.items()}
-                 for w in written.values()}
+                known[hour] = (changes, other)
+            named[id(join)] = {str(hour): slot for hour, (_, slot) in known.items()}
         value = orjson.dumps({"format": state_codec.FORMAT, "state": state, "outbox": outbox},
                              default=functools.partial(_fields, named),
                              option=orjson.OPT_PASSTHROUGH_DATACLASS)
@@ -123,12 +114,12 @@ class AgentValues:
         """Every hour is written again, to its other slot (a replay: RocksDB may hold what
         the changelog never received)."""
         for known in written.values():
-            known.hours = {hour: (-1, slot) for hour, (_, slot) in known.hours.items()}
+            known.update({hour: (-1, slot) for hour, (_, slot) in known.items()})
 
     def deleted(self, key: bytes, written: dict[str, Written]) -> list[bytes]:
         """The history keys to delete with the agent's."""
-        return [history_key(key, media, hour, slot) for media, w in written.items()
-                for hour, (_, named) in w.hours.items() if named is not None for slot in (0, 1)]
+        return [history_key(key, media, hour, slot) for media, known in written.items()
+                for hour, (_, named) in known.items() if named is not None for slot in (0, 1)]
 
 
 def _fields(slots: dict[int, dict[str, int | None]], obj: Any) -> dict[str, Any]:

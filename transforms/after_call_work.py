@@ -111,8 +111,7 @@ def hour_of(join: Join, hour: int) -> tuple[list[Interval], dict[str, Pending]]:
     lo, hi = hour * HOUR_MS, (hour + 1) * HOUR_MS
     intervals = join.intervals[bisect.bisect_left(join.intervals, lo, key=_started):
                                bisect.bisect_left(join.intervals, hi, key=_started)]
-    return intervals, {party_id: pending for party_id, pending in join.parties.items()
-                       if lo <= pending.end_ms < hi}
+    return intervals, _ended_between(join, lo, hi - 1)
 
 
 def add_interval(join: Join, interval: Interval) -> None:
@@ -242,7 +241,6 @@ def prune(join: Join, facts: PartyFacts) -> None:
         if intervals or parties:
             _changed(join, hour * HOUR_MS)
         else:
-            join.changes += 1
             del join.hours[hour]
 
 
