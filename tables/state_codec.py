@@ -1,6 +1,6 @@
 """Bytes for the state the tables hold, and back.
 
-A stored value is ``{"format": 2, "state": ..., "outbox": [...]}``: the state of one key,
+A stored value is ``{"format": 1, "state": ..., "outbox": [...]}``: the state of one key,
 and an outbox. The GSP writes a state only once Kafka has acknowledged the output of the
 events in it, so the outbox it writes is empty. Versions before the batch engine wrote the
 state first, with what its latest events sent (each entry with the input topic and offset
@@ -15,9 +15,6 @@ than misread it: the operator runs the newer version again, or replays under a n
 orjson writes the dataclasses as they are; reading rebuilds them from the classes' own
 fields and type hints (:func:`rebuild`, one plan per class, made once), so a new field
 needs no edit here, and a state stored before the field existed loads with its default.
-
-Format 2 (2026-12-07) stores the history of an agent's after-call-work joins under keys of
-their own (``tables/agent_history.py``); the other values are as in format 1.
 """
 
 from __future__ import annotations
@@ -27,7 +24,7 @@ import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 from gim_faust.transforms.agent_state import AgentState
@@ -36,7 +33,7 @@ from gim_faust.transforms.interaction_state import Ended, InteractionState
 from gim_faust.errors import FatalError
 from gim_faust.models.facts import InteractionResourceFact, from_record, to_record
 
-FORMAT = 2
+FORMAT = 1
 
 # One message sent: (topic, key, value).
 Sent = tuple[str, bytes, bytes]
@@ -46,47 +43,6 @@ Outbox = list[list[Any]]
 
 def pack(state: Any, outbox: Outbox) -> bytes:
     return orjson.dumps({"format": FORMAT, "state": state, "outbox": outbox})
-
-
-class Values(Protocol):
-    """How a table's states are read and written (``gsp/batch.py``). ``written`` is the
-    batch's record, per key, of what the table holds of it beyond its value."""
-
-    def load(self, key: bytes, raw: bytes, read: Callable[[bytes], bytes | None],
-             written: dict[str, Any]) -> tuple[Any, Outbox]: ...
-
-    def dump(self, key: bytes, state: Any, outbox: Outbox,
-             written: dict[str, Any]) -> list[tuple[bytes, bytes | None]]:
-        """The puts (and deletes: None) that store ``state``, in the order they must go."""
-
-    def rewrite(self, written: dict[str, Any]) -> None:
-        """Make the next ``dump`` write everything again."""
-
-    def deleted(self, key: bytes, written: dict[str, Any]) -> list[bytes]:
-        """The other keys to delete with ``key``."""
-
-
-class Plain:
-    """How a table's values are read and written when each key is one value (the
-    interactions; the agents' are ``tables/agent_history.py``)."""
-
-    def __init__(self, build: Callable[[Any], Any]) -> None:
-        self.build = build
-
-    def load(self, key: bytes, raw: bytes, read: Callable[[bytes], bytes | None],
-             written: dict[str, Any]) -> tuple[Any, Outbox]:
-        state, outbox = unpack(raw)
-        return self.build(state), outbox
-
-    def dump(self, key: bytes, state: Any, outbox: Outbox,
-             written: dict[str, Any]) -> list[tuple[bytes, bytes | None]]:
-        return [(key, pack(state, outbox))]
-
-    def rewrite(self, written: dict[str, Any]) -> None:
-        return None
-
-    def deleted(self, key: bytes, written: dict[str, Any]) -> list[bytes]:
-        return []
 
 
 class NewerStateFormat(FatalError):

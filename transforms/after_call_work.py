@@ -36,7 +36,6 @@ CONSULTATION_ROLES = frozenset({"INITIATED_CONSULT", "RECEIVED_CONSULT"})
 # How long (event time of the agent's stream) the join keeps what it has settled: long
 # enough for the other topic to lag a whole backlog behind; a day of one agent is small.
 RETENTION_MS = 24 * 3600 * 1000
-HOUR_MS = 3600 * 1000
 
 
 @dataclass
@@ -75,21 +74,10 @@ class Join:
     parties: dict[str, Pending] = field(default_factory=dict)
     progress_ms: int = -1      # newest event time of the agent's stream on this media
     logged_out_ms: int = -1    # the last logout, which closes every earlier window
-    # Which hours of the history changed, and when: every hour an interval started or a
-    # party ended in, with the ``changes`` count at its last change (every function here
-    # that changes ``intervals`` or ``parties`` says so). A day of them is most of an
-    # agent's state; the GSP stores each hour apart and writes again only the hours that
-    # changed (``tables/agent_history.py``). Not stored, not compared.
-    changes: int = field(default=0, compare=False, repr=False, metadata={"stored": False})
-    hours: dict[int, int] = field(default_factory=dict, compare=False, repr=False,
-                                  metadata={"stored": False})
 
     def __post_init__(self) -> None:
         self.intervals.sort(key=_started)
         self._order_parties()
-        self.hours = dict.fromkeys(sorted({i.start_ms // HOUR_MS for i in self.intervals}
-                                          | {p.end_ms // HOUR_MS for p in self.parties.values()}),
-                                   0)
 
     def _order_parties(self) -> None:
         if any(a.end_ms > b.end_ms for a, b in pairwise(self.parties.values())):
@@ -100,36 +88,12 @@ def _started(interval: Interval) -> int:
     return interval.start_ms
 
 
-def _changed(join: Join, ms: int) -> None:
-    """An interval that started, or a party that ended, at ``ms`` was added or changed."""
-    join.changes += 1
-    join.hours[ms // HOUR_MS] = join.changes
-
-
-def hour_of(join: Join, hour: int) -> tuple[list[Interval], dict[str, Pending]]:
-    """The intervals that started and the parties that ended in ``hour``."""
-    lo, hi = hour * HOUR_MS, (hour + 1) * HOUR_MS
-    intervals = join.intervals[bisect.bisect_left(join.intervals, lo, key=_started):
-                               bisect.bisect_left(join.intervals, hi, key=_started)]
-    return intervals, _ended_between(join, lo, hi - 1)
-
-
 def add_interval(join: Join, interval: Interval) -> None:
     """Remember an AFTER_CALL_WORK state that started."""
     if join.intervals and interval.start_ms < join.intervals[-1].start_ms:
         bisect.insort(join.intervals, interval, key=_started)
     else:
         join.intervals.append(interval)
-    _changed(join, interval.start_ms)
-
-
-def end_interval(join: Join, interval_id: str, end_ms: int) -> None:
-    """The AFTER_CALL_WORK state ``interval_id`` ended."""
-    for interval in reversed(join.intervals):  # the newest, as a rule
-        if interval.id == interval_id:
-            interval.end_ms = end_ms
-            _changed(join, interval.start_ms)
-            return
 
 
 def add_party(join: Join, ended: PartyEnded, facts: PartyFacts) -> None:
@@ -139,7 +103,6 @@ def add_party(join: Join, ended: PartyEnded, facts: PartyFacts) -> None:
         ended.end_ms, consult=ended.fact.resource_role in CONSULTATION_ROLES)
     if newest is not None and ended.end_ms < newest.end_ms:  # the topics' order, rarely
         join._order_parties()
-    _changed(join, ended.end_ms)
     facts[ended.fact.id] = ended.fact
 
 
@@ -180,7 +143,6 @@ def settle(join: Join, lo_ms: int, hi_ms: int,
         if fact is not None:
             pending.emitted = now
             pending.revision += 1
-            _changed(join, pending.end_ms)
             changed.append(fact.revised(now[0], 0 if now[1] else 1,
                                         min(fact.version + pending.revision, MAX_VERSION)))
     return changed
@@ -225,23 +187,14 @@ def prune(join: Join, facts: PartyFacts) -> None:
     """Forget what lies a retention period behind the agent's stream and is settled."""
     horizon = join.progress_ms - RETENTION_MS
     started = bisect.bisect_left(join.intervals, horizon, key=_started)
-    forgotten = set()  # the times of what it forgets
     if started:  # only an interval that started before the horizon can have ended before it
-        early = join.intervals[:started]
-        join.intervals[:started] = [i for i in early if i.end_ms is None or i.end_ms >= horizon]
-        forgotten |= {i.start_ms for i in early if i.end_ms is not None and i.end_ms < horizon}
+        join.intervals[:started] = [i for i in join.intervals[:started]
+                                    if i.end_ms is None or i.end_ms >= horizon]
     for party_id, pending in list(islice(join.parties.items(), _ended_before(join, horizon))):
         if pending.emitted is not None and pending.emitted[1]:
             del join.parties[party_id]
-            forgotten.add(pending.end_ms)
             if _own_row(facts, party_id, pending) is not None:
                 del facts[party_id]
-    for hour in {ms // HOUR_MS for ms in forgotten}:
-        intervals, parties = hour_of(join, hour)
-        if intervals or parties:
-            _changed(join, hour * HOUR_MS)
-        else:
-            del join.hours[hour]
 
 
 def _ended_before(join: Join, horizon: int) -> int:

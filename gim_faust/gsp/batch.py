@@ -22,7 +22,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
@@ -30,7 +30,8 @@ from faust import streams
 from faust.types import TableT
 
 from gim_faust.gsp.output import Outgoing
-from gim_faust.tables.state_codec import Outbox, Sent, Values
+from gim_faust.tables import state_codec
+from gim_faust.tables.state_codec import Outbox, Sent
 
 CACHED_KEYS = 5_000
 
@@ -68,14 +69,6 @@ class Touched:
     stored: bool
     dirty: bool = False
     deleted: bool = False
-    # what the table holds of the key beyond its value, as the table's values say
-    # (``tables/agent_history.py``: its joins' history keys)
-    written: dict[str, Any] = field(default_factory=dict)
-
-    def rewrite(self, values: Values) -> None:
-        """Write the key again, all of it, though it did not change."""
-        self.dirty = True
-        values.rewrite(self.written)
 
     def update(self, state: Any) -> None:
         self.state, self.dirty, self.deleted = state, True, False
@@ -87,8 +80,8 @@ class Touched:
 class Batch:
     """The keys a batch touched, and its output."""
 
-    def __init__(self, table: TableT[bytes, bytes], values: Values) -> None:
-        self.table, self.values = table, values
+    def __init__(self, table: TableT[bytes, bytes], build: Callable[[Any], Any]) -> None:
+        self.table, self.build = table, build
         self.keys: dict[bytes, Touched] = {}
         self.cache: dict[bytes, Touched] = {}  # stored keys as earlier batches left them
         self.outgoing = Outgoing()
@@ -108,10 +101,8 @@ class Batch:
         raw = self.table.get(key)
         if raw is None:
             return Touched(key, None, [], event, stored=False)
-        touched = Touched(key, None, [], event, stored=True)
-        touched.state, touched.outbox = self.values.load(key, raw, self.table.get,
-                                                         touched.written)
-        return touched
+        state, outbox = state_codec.unpack(raw)
+        return Touched(key, self.build(state), outbox, event, stored=True)
 
     def write(self, keep: Callable[[list[Any], int], bool]) -> None:
         """Store every changed key once, with the stored outbox entries that
@@ -133,18 +124,10 @@ class Batch:
             if not touched.deleted:
                 partition = touched.event.message.partition
                 touched.outbox = [entry for entry in touched.outbox if keep(entry, partition)]
-                for key, value in self.values.dump(touched.key, touched.state, touched.outbox,
-                                                   touched.written):
-                    if value is None:
-                        del self.table[key]
-                    else:
-                        self.table[key] = value
+                self.table[touched.key] = state_codec.pack(touched.state, touched.outbox)
                 touched.stored = True
             elif touched.stored:
                 del self.table[touched.key]
-                for key in self.values.deleted(touched.key, touched.written):
-                    del self.table[key]
-                touched.written.clear()
                 touched.stored = False
         touched.dirty = False
 

@@ -2,8 +2,8 @@
 
 Each handler does three things per record: decode (bad input goes to the rejected topic),
 read state, call the pure transform. The engine (``gsp/engine.py``) hands them a batch of
-fetched records; at its end the channel sends the output and, once Kafka has acknowledged
-all of the batch's output, writes the state of every key the batch changed, once
+fetched records; at its end the channel sends the output, waits until Kafka has
+acknowledged all of it, and only then writes the state of every key the batch changed, once
 (``gsp/batch.py``); then the offsets are done. A state therefore never holds an event whose
 output could still be lost: after a crash, the records from the committed offset come again,
 and each is either not in the state yet (it is applied again and gives the same output, keys
@@ -25,23 +25,21 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from faust.types import TP, RecordMetadata
+from faust.types import TP
 
 from gim_faust.gsp import clock_log, faust_patches
 from gim_faust.gsp.batch import Batch, Held, KeysAt, acting_for
 from gim_faust.gsp.engine import Route
 from gim_faust.gsp.intake import Chunk
 from gim_faust.gsp.metrics import child
-from gim_faust.gsp.output import Output
+from gim_faust.gsp.output import Output, acknowledged
 from gim_faust.models.codec import BAD_USER_DATA, Rejection, Source, decode
 from gim_faust.models.events import AgentEvent, InteractionEvent
 from gim_faust.models.facts import from_record
 from gim_faust.tables import state_codec
-from gim_faust.tables.agent_history import AgentValues
 from gim_faust.tables.codec_table import CodecTable
 from gim_faust.tables.specs import partition_items, state_table, table_name
 from gim_faust.transforms import driving
@@ -71,8 +69,8 @@ class Channel:
             state_table(app, table_name("party-facts", channel), partitions[self.agent_topic],
                         "ended party rows the after-call-work join may re-emit"),
             state_codec.encode_fact, state_codec.decode_fact)
-        self.batches = (Batch(self.interactions, state_codec.Plain(state_codec.interaction_from)),
-                        Batch(self.agents, AgentValues()))
+        self.batches = (Batch(self.interactions, state_codec.interaction_from),
+                        Batch(self.agents, state_codec.agent_from))
         self.clocks: dict[int, InteractionClock] = {}
         # Where a clock is rebuilt after an aborted batch: at its start, not at the commit.
         self.resume_at: dict[int, int] = {}
@@ -84,9 +82,8 @@ class Channel:
 
     def routes(self) -> dict[str, Route]:
         """The engine's routes for this channel's input topics."""
-        interactions = Route(self._interaction_event, self.batches[0], self._send,
-                             self._store_interactions)
-        agents = Route(self._agent_event, self.batches[1], self._send, self._store)
+        interactions = Route(self._interaction_event, self.batches[0], self._finish_interactions)
+        agents = Route(self._agent_event, self.batches[1], self._finish)
         return {self.interaction_topic: interactions, self.agent_topic: agents,
                 self.party_topic: agents}
 
@@ -153,9 +150,9 @@ class Channel:
                 if key != clock_log.KEY), at)
         return clock
 
-    async def _store_interactions(self, batch: Batch) -> None:
-        """Write the batch's states, and log where each partition's clock stands at its end."""
-        await self._store(batch)
+    async def _finish_interactions(self, batch: Batch) -> None:
+        """End the batch, and log where each partition's clock stands at its end."""
+        await self._finish(batch)
         for partition, event in self.last_of_batch.items():
             clock = self.clocks.get(partition)
             if clock is None:  # only bad input in this batch so far
@@ -210,16 +207,15 @@ class Channel:
                 # Maybe that replay: RocksDB kept the state this message wrote, but the
                 # changelog may never have received it. Writing it again puts it there, or a
                 # later rebuild from the changelog would miss the message for good.
-                touched.rewrite(batch.values)
+                touched.dirty = True
             return
         batch.outgoing.add(outcome)
 
-    async def _send(self, batch: Batch) -> list[Awaitable[RecordMetadata]]:
-        """Hand the batch's output to the producer; its delivery futures."""
-        return (await self.output.send(batch.resend)) + await self.output.publish(batch.outgoing)
-
-    async def _store(self, batch: Batch) -> None:
-        """Write the batch's states: its output is acknowledged, all of it."""
+    async def _finish(self, batch: Batch) -> None:
+        """Send the batch's output, wait until Kafka has all of it, then write its states."""
+        futures = await self.output.send(batch.resend)
+        futures += await self.output.publish(batch.outgoing)
+        await acknowledged(futures)
         batch.write(self._still_needed)
         metrics = self.gsp.metrics
         for (topic, kind), count in self.counted.items():

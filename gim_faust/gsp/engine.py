@@ -7,10 +7,10 @@ One loop per worker, a Faust app task. The commit protocol, step by step:
 2. Handle them in offset order per partition, each through its channel's handler (decode,
    reject bad input, the pure transforms over the batch's states, ``gsp/channel.py``); a
    state key is read once per batch.
-3. End the batch: hand the output of every route (the newest version of each fact, the
-   ended parties) to the Kafka producer and wait once until Kafka has acknowledged all of
-   it, then write each changed state key once to its Faust table and hand the changelog
-   records to the Kafka client (``faust_patches``); the rejected records go out too.
+3. End the batch: hand its output (the newest version of each fact, the ended parties) to
+   the Kafka producer and wait until Kafka has acknowledged it, then write each changed
+   state key once to its Faust table and hand the changelog records to the Kafka client
+   (``faust_patches``); the rejected records go out too.
 4. Mark the batch's offsets done (``faust_patches.done``).
 5. Faust's periodic commit flushes the producer (every output and changelog record
    acknowledged by Kafka), then commits the offsets marked done. Nothing is committed ahead
@@ -63,15 +63,11 @@ _REFUSED_MESSAGE = (MessageSizeTooLargeError, RecordTooLargeError)
 @dataclass
 class Route:
     """Where a topic's records go: the handler of one record, the batch it works on, and
-    the two halves of that batch's end: ``send`` hands its output to the producer and
-    returns the delivery futures; ``store`` writes its states, once all of the batch's
-    output is acknowledged. Every route sends before any stores, so a batch waits for one
-    acknowledgement, not one per route (docs/gsp.md)."""
+    what ends that batch."""
 
     handle: Callable[[Held, Batch], None]
     batch: Batch
-    send: Callable[[Batch], Awaitable[list[Awaitable[Any]]]]
-    store: Callable[[Batch], Awaitable[None]]
+    finish: Callable[[Batch], Awaitable[None]]
 
 
 class Shell(Protocol):
@@ -157,16 +153,11 @@ class Engine:
 
     async def _end(self, chunks: list[Chunk], routes: list[Route]) -> None:
         """End the routes' batches, send what else the batch sent, mark its offsets done."""
-        futures: list[Awaitable[Any]] = []
-        try:
-            for route in routes:
-                futures += await route.send(route.batch)
-            if futures:
-                await asyncio.gather(*futures)
-        except _REFUSED_MESSAGE as exc:
-            raise Unprocessable(None) from exc
         for route in routes:
-            await route.store(route.batch)
+            try:
+                await route.finish(route.batch)
+            except _REFUSED_MESSAGE as exc:
+                raise Unprocessable(None) from exc
         await self.shell.after(chunks)
         await self.app.producer.buffer.flush()  # the changelog records, to the Kafka client
         for chunk in chunks:

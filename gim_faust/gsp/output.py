@@ -1,7 +1,7 @@
 """What a batch sends: fact versions and ended parties, straight to Faust's Kafka producer.
 
 A batch's output is held until the batch ends (:class:`Outgoing`), then sent, and the batch
-writes its states only once Kafka has acknowledged all of it (``gsp/engine.py``). Of the
+writes its states only once Kafka has acknowledged all of it (``gsp/channel.py``). Of the
 versions one batch makes of a fact only the highest is sent: the loader keeps only the
 highest version anyway, and an interaction's rows change with almost every event, so a batch
 of a busy backlog would otherwise send most rows several times. Ended parties are all sent,
@@ -16,6 +16,7 @@ are Kafka's default ones (``gsp/partitioner.py``), as ``Topic.send`` leaves them
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -120,3 +121,9 @@ class Rejects:
             await producer.send(self.topic, record.key, value, None, None, headers)
             child(self.counter, rejection.reason).inc()
         self.held.clear()
+
+
+async def acknowledged(futures: list[Awaitable[RecordMetadata]]) -> None:
+    """Wait until Kafka has acknowledged every one of these messages; raise if one failed."""
+    if futures:
+        await asyncio.gather(*futures)

@@ -43,7 +43,7 @@ class Table(dict):
 
 def test_a_key_is_read_once_and_written_once_in_its_own_partition() -> None:
     table = Table()
-    batch = Batch(table, state_codec.Plain(lambda state: state))
+    batch = Batch(table, lambda state: state)
     for offset in range(5):
         touched = batch.get(b"k1", Event(1, offset))
         touched.update({"n": offset})
@@ -60,7 +60,7 @@ def test_a_key_is_read_once_and_written_once_in_its_own_partition() -> None:
 def test_the_write_keeps_only_the_stored_outbox_entries_still_wanted() -> None:
     table = Table()
     dict.__setitem__(table, b"k", state_codec.pack({"n": 0}, [["raw", 1, []], ["raw", 2, []]]))
-    batch = Batch(table, state_codec.Plain(lambda state: state))
+    batch = Batch(table, lambda state: state)
     touched = batch.get(b"k", Event(0, 3))
     touched.update({"n": 3})
     batch.write(lambda entry, partition: entry[1] != 2)
@@ -70,7 +70,7 @@ def test_the_write_keeps_only_the_stored_outbox_entries_still_wanted() -> None:
 def test_a_deleted_key_is_removed_unless_it_was_never_stored() -> None:
     table = Table()
     dict.__setitem__(table, b"old", state_codec.pack({"n": 0}, []))
-    batch = Batch(table, state_codec.Plain(lambda state: state))
+    batch = Batch(table, lambda state: state)
     batch.get(b"old", Event(0, 1)).delete()
     batch.get(b"new", Event(0, 2)).delete()
     batch.write(lambda entry, partition: True)
@@ -85,7 +85,7 @@ def _no_leftover_event() -> None:
 def test_a_stored_key_is_read_once_across_batches_until_forgotten() -> None:
     table = Table()
     built: list[Any] = []
-    batch = Batch(table, state_codec.Plain(lambda state: built.append(state) or state))
+    batch = Batch(table, lambda state: built.append(state) or state)
     dict.__setitem__(table, b"k", state_codec.pack({"n": 0}, []))
     batch.get(b"k", Event(0, 1)).update({"n": 1})
     batch.write(lambda entry, partition: True)
@@ -103,7 +103,7 @@ def test_a_stored_key_is_read_once_across_batches_until_forgotten() -> None:
 
 def test_the_cache_keeps_the_most_recently_used_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gim_faust.gsp.batch.CACHED_KEYS", 2)
-    batch = Batch(Table(), state_codec.Plain(lambda state: state))
+    batch = Batch(Table(), lambda state: state)
     for key in (b"a", b"b", b"c"):
         batch.get(key, Event(0, 1)).update({})
         batch.write(lambda entry, partition: True)

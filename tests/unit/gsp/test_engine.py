@@ -37,12 +37,9 @@ class Store:
         if value == self.refuse:
             self.pending.append((-1, event.message.offset))  # its output, too large
 
-    async def send(self, _: Any) -> list[Any]:
+    async def finish(self, _: Any) -> None:
         if any(partition == -1 for partition, _ in self.pending):
             raise MessageSizeTooLargeError()
-        return []
-
-    async def store(self, _: Any) -> None:
         self.written += self.pending
         self.pending.clear()
 
@@ -69,7 +66,7 @@ def _engine(store: Store) -> tuple[Engine, Shell, Any]:
     app = SimpleNamespace(producer=SimpleNamespace(buffer=SimpleNamespace(flush=flush)),
                           consumer=consumer)
     shell = Shell(store)
-    route = Route(store.handle, store, store.send, store.store)  # type: ignore[arg-type]
+    route = Route(store.handle, store, store.finish)  # type: ignore[arg-type]
     return Engine(app, None, {"raw": route}, shell), shell, consumer  # type: ignore[arg-type]
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 import orjson
 import pytest
 from gim_faust.tables import state_codec
-from gim_faust.tables.agent_history import AgentValues, history_key
 from gim_faust.transforms.after_call_work import Join
 from gim_faust.transforms.agent_state import AgentState
 from gim_faust.transforms.interaction_state import Ended, InteractionState
@@ -28,7 +27,6 @@ def round_trip(state: object) -> tuple[dict, list]:
 
 
 def test_every_state_of_a_scenario_round_trips() -> None:
-    """Interactions and party rows (agents: tests/unit/tables/test_agent_history.py)."""
     runner = Runner(sc.config_view("small"), "acme", 1800)
     seen_open = 0
     for message in sc.interleaved("small"):
@@ -37,10 +35,14 @@ def test_every_state_of_a_scenario_round_trips() -> None:
             seen_open += isinstance(state, InteractionState)
             raw, outbox = round_trip(state)
             assert state_codec.interaction_from(raw) == state
+    agents = [state for states in runner.agents.values() for state in states.values()]
+    for state in agents:
+        raw, outbox = round_trip(state)
+        assert state_codec.agent_from(raw) == state
     parties = [fact for facts in runner.party_facts.values() for fact in facts.values()]
     for fact in parties:
         assert state_codec.decode_fact(state_codec.encode_fact(fact)) == fact
-    assert seen_open and parties
+    assert seen_open and agents and parties
 
 
 def test_outbox_gives_back_the_exact_bytes_sent_by_topic_and_offset() -> None:
@@ -78,26 +80,10 @@ def stored_states() -> list[tuple[str, bytes]]:
 
 @pytest.mark.parametrize("kind, stored", stored_states(), ids=lambda v: str(v)[:8])
 def test_a_stored_state_loads_and_writes_back_all_it_held(kind: str, stored: bytes) -> None:
-    """Through the values the GSP's batches use; an agent's history goes to keys of its own
-    (tables/agent_history.py), put back in place here to compare."""
-    values = AgentValues() if kind == "agent" else state_codec.Plain(state_codec.interaction_from)
-    written: dict = {}
-    state, outbox = values.load(b"k", stored, {}.get, written)
+    raw, outbox = state_codec.unpack(stored)
+    state = (state_codec.agent_from if kind == "agent" else state_codec.interaction_from)(raw)
     assert type(state) is {"agent": AgentState, "open": InteractionState, "ended": Ended}[kind]
-    table = dict(values.dump(b"k", state, outbox, written))
-    rewritten = orjson.loads(table.pop(b"k"))
-    for media, ms in rewritten["state"]["media"].items() if kind == "agent" else ():
-        join = ms["join"] | {"intervals": [], "parties": {}}
-        for hour, number in join.pop("history").items():
-            intervals, parties = orjson.loads(table.pop(history_key(b"k", media, int(hour),
-                                                                    number)))
-            join["intervals"] += intervals
-            join["parties"] |= parties
-        ms["join"] = join
-    assert table == {} and rewritten.pop("format") == state_codec.FORMAT
-    previous = orjson.loads(stored)
-    assert previous.pop("format") == 1
-    assert keeps_everything(rewritten, previous)
+    assert keeps_everything(orjson.loads(state_codec.pack(state, outbox)), orjson.loads(stored))
     assert {"agent": {"MediaState", "Session", "CurrentState", "Join", "Interval", "Pending",
                       "tuple"},
             "open": {"Segment", "Party"}, "ended": set()}[kind] <= set(nested_types(state))

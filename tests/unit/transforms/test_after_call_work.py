@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import orjson
 import pytest
 from gim_faust.transforms import after_call_work
 from gim_faust.transforms.after_call_work import Interval, Join, Pending
 from gim_faust.transforms.outcome import PartyEnded
 from gim_faust.transforms.runner import Runner
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from gim_faust.models.events import MAX_SEQ
 from gim_faust.models.facts import MAX_VERSION, InteractionResourceFact
@@ -218,50 +215,3 @@ def test_the_join_keeps_parties_by_end_and_states_by_start_whatever_the_arrival_
                                   None, None, 1, 2)
     after_call_work.add_party(stored, PartyEnded("agent", "voice", 7, row), {})
     assert [p.end_ms for p in stored.parties.values()] == [5, 7, 30]
-
-
-def _hours(join: Join) -> dict[int, bytes]:
-    """Each hour's intervals and parties, as stored."""
-    hours = {i.start_ms // after_call_work.HOUR_MS for i in join.intervals}
-    hours |= {p.end_ms // after_call_work.HOUR_MS for p in join.parties.values()}
-    return {hour: orjson.dumps(after_call_work.hour_of(join, hour)) for hour in hours}
-
-
-# Times two minutes wide on three days: settling and pruning reach what came before.
-_MS = st.builds(lambda day, ms: day * after_call_work.RETENTION_MS + ms,
-                st.integers(0, 2), st.integers(0, 120_000))
-_STEPS = st.lists(st.tuples(st.sampled_from(["interval", "end", "party", "settle", "prune"]),
-                            _MS, st.integers(0, 60_000), st.booleans()), max_size=40)
-
-
-@settings(max_examples=300, deadline=None)
-@given(_STEPS)
-def test_every_change_of_the_history_is_counted(steps: list[tuple[str, int, int, bool]]) -> None:
-    """The GSP writes an hour of a join's history again only when the join says it changed
-    (``hours``, tables/agent_history.py): whatever the steps, ``hours`` names exactly the
-    hours that hold something, and no change of one goes uncounted."""
-    join, facts = Join(), {}
-    for n, (step, ms, length, consult) in enumerate(steps):
-        before, counted = _hours(join), dict(join.hours)
-        if step == "interval":
-            after_call_work.add_interval(join, Interval(f"s{n}", ms))
-        elif step == "end" and join.intervals:
-            after_call_work.end_interval(join, join.intervals[ms % len(join.intervals)].id,
-                                         ms + length)
-        elif step == "party":
-            end = datetime.fromtimestamp(ms / 1000, timezone.utc)
-            row = InteractionResourceFact(f"c-{n}:1", f"c-{n}", 1, 1, 1, 1, end, end, 0, 0, 0,
-                                          0, 0, 0, 1, None, None, 1, 2,
-                                          "INITIATED_CONSULT" if consult else None)
-            after_call_work.add_party(join, PartyEnded("5001", "voice", ms, row), facts)
-        elif step == "settle":
-            join.progress_ms = max(join.progress_ms, ms)
-            after_call_work.settle(join, ms - 3000 * length, ms, facts)  # up to two days back
-        elif step == "prune":
-            join.progress_ms = max(join.progress_ms, ms)
-            after_call_work.prune(join, facts)
-        after = _hours(join)
-        assert set(join.hours) == set(after), step
-        assert all(join.hours[hour] > counted.get(hour, -1)
-                   for hour, chunk in after.items() if chunk != before.get(hour)), step
-        assert Join(join.intervals, join.parties).hours.keys() == join.hours.keys()
