@@ -35,7 +35,7 @@ MAINTENANCE_RETRY_S = 300.0
 # How often the worker reads when maintenance and the export last completed (for the alerts'
 # gim_job_last_completed_timestamp_seconds); they run hours apart, so minutes are precise enough.
 JOB_STATUS_EVERY_S = 300.0
-# The aggregator's pause between passes, at most (GIM_AGGREGATE_DELAY / 2 if shorter).
+# The aggregator's pause between passes, at least (GIM_AGGREGATE_DELAY / 2 if shorter).
 AGGREGATE_EVERY_S = 1.0
 
 
@@ -88,15 +88,13 @@ async def maintenance_loop(loader: Loader) -> None:
 
 
 async def aggregate_loop(loader: Loader) -> None:
-    """Recomputes the aggregates of the intervals loaded batches touched, often enough that
-    they lag the facts by less than ``GIM_AGGREGATE_DELAY`` (a pass takes well under a second
-    for a batch's intervals), on its own connection and a worker thread."""
+    """Recomputes the aggregates of the intervals loaded batches touched, on its own
+    connection and a worker thread, pausing between passes (:func:`aggregate_pause`)."""
     settings = loader.settings
-    every = min(AGGREGATE_EVERY_S, settings.aggregate_delay / 2)
     rules = aggregate.Rules.of(settings)
     while not loader.stopping.is_set():
+        started = time.monotonic()
         try:
-            started = time.monotonic()
             done = await asyncio.to_thread(aggregate.run_pending, settings.infomart_db_url,
                                            rules)
             if done:
@@ -106,7 +104,17 @@ async def aggregate_loop(loader: Loader) -> None:
             log.warning("recomputing the aggregates failed, trying again: %s", exc)
         except Exception:  # noqa: BLE001 - a bug in aggregation must not stop loading
             log.exception("recomputing the aggregates failed, trying again")
-        await loader.sleep(every)
+        await loader.sleep(aggregate_pause(time.monotonic() - started,
+                                           settings.aggregate_delay))
+
+
+def aggregate_pause(took: float, delay: float) -> float:
+    """The pause after a pass that took ``took`` seconds: a second when passes are short (the
+    aggregates then lag the facts by about that); after a long pass (a backlog) as long as the
+    pass, so that aggregation takes at most about half of a core the loading shares; but never
+    so long that a fact loaded as a pass began could wait past ``delay`` for the next pass to
+    end (this pass, the pause, a next pass as long). docs/aggregates.md, "Cost"."""
+    return max(min(AGGREGATE_EVERY_S, delay / 2), min(took, delay - 2 * took))
 
 
 async def job_status_loop(loader: Loader) -> None:
