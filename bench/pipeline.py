@@ -100,9 +100,12 @@ def _connect(corner: Corner, services: list[Service]) -> psycopg.Connection:
 def freshness(corner: Corner, sim: SimOptions, services: list[Service], rate: float,
               seconds: float, later: int = 1) -> dict[str, Any]:
     """Publish the center's day ``later`` days on at ``rate`` events/s into the running
-    pipeline; for
-    each new interaction, the time from its first event's publication to its
-    ``interaction_fact`` row being visible (polled every 20 ms)."""
+    pipeline; for each new interaction, the time from its first event's publication to its
+    ``interaction_fact`` row being visible. The Info Mart is polled every 20 ms for the rows
+    written since the last poll (``update_audit_key`` above the highest seen: the one loader
+    worker commits its batches in the order of their audit keys), an index range of a few
+    rows; asking for every interaction not seen yet by its id took a tenth of a core, on the
+    cores the measured services share."""
     published: dict[str, float] = {}
     seen: dict[str, float] = {}
     trickling = threading.Event()
@@ -110,18 +113,21 @@ def freshness(corner: Corner, sim: SimOptions, services: list[Service], rate: fl
 
     def poll() -> None:
         with postgres.connect(corner.urls["infomart"], "gim-faust bench") as reader:
+            after = reader.execute("SELECT coalesce(max(update_audit_key), 0) "
+                                   "FROM interaction_fact").fetchone()[0]  # type: ignore[index]
             deadline = None
             while deadline is None or time.perf_counter() < deadline:
-                pending = [i for i in list(published) if i not in seen]
-                if pending:
-                    now = time.perf_counter()
-                    for (found,) in reader.execute("SELECT interaction_id FROM interaction_fact "
-                                                   "WHERE interaction_id = ANY(%s)", (pending,)):
-                        seen[found] = now
-                elif not trickling.is_set():
-                    return
-                if deadline is None and not trickling.is_set():
-                    deadline = time.perf_counter() + 60
+                now = time.perf_counter()
+                for found, audit in reader.execute(
+                        "SELECT interaction_id, update_audit_key FROM interaction_fact "
+                        "WHERE update_audit_key > %s", (after,)):
+                    seen.setdefault(found, now)
+                    after = max(after, audit)
+                if not trickling.is_set():
+                    if all(i in seen for i in list(published)):
+                        return
+                    if deadline is None:
+                        deadline = time.perf_counter() + 60
                 time.sleep(0.02)
 
     poller = threading.Thread(target=poll, daemon=True)
@@ -133,7 +139,7 @@ def freshness(corner: Corner, sim: SimOptions, services: list[Service], rate: fl
     poller.join()
     for service in services:
         service.check()
-    latencies = sorted(seen[i] - published[i] for i in seen)
+    latencies = sorted(seen[i] - published[i] for i in published if i in seen)
     return {"events": sent, "rate": rate, "interactions": len(published),
             "visible": len(latencies),
             **{f"p{p}_s": round(percentile(latencies, p), 3) for p in (50, 95, 99)},
