@@ -45,7 +45,7 @@ PASS_INTERVALS = 500
 APPLICATION = "gim-faust aggregate"
 # For the recomputing transaction only. A pass is a few large statements run once: compiling
 # them (JIT) cost about a second of the server's CPU on a day's recomputation, and grouping a
-# day of agent intervals (2,500 agents: 240,000 rows) spilled to disk at the default 4 MB.
+# day of agent intervals (2,501 agents and media: 240,000 rows) spilled to disk at 4 MB.
 _PASS_SETTINGS = ("SET LOCAL jit = off", "SET LOCAL work_mem = '64MB'")
 
 
