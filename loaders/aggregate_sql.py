@@ -60,11 +60,12 @@ GROUP BY 3, 4, 5, 6, 7
 """
 
 # Sessions and states split at the intervals' boundaries: the milliseconds of [start, end)
-# in each interval (a row that starts in one also counts there, for not_ready_count). Each
-# row is paired only with the intervals it reaches (a series from the interval of its start
-# to the one of its last instant, clipped to the pass), matched to the pass's keys by
-# equality: pairing every row with every key cost 12 million comparisons for the day a
-# million-event backlog closes (docs/aggregates.md, "Cost").
+# in each interval (a row that starts in one also counts there, for not_ready_count; a row of
+# no length counts in the interval that holds its start, even when that is the pass's first:
+# hence ``end_ts >= lo``). Each row is paired only with the intervals it reaches (a series
+# from the interval of its start to the one of its last instant, clipped to the pass),
+# matched to the pass's keys by equality: pairing every row with every key cost 12 million
+# comparisons for the day a million-event backlog closes (docs/aggregates.md, "Cost").
 _SPANS = """
 spans AS (
     SELECT k.key, x.resource_key, x.media_type_key, x.kind, x.reason,
@@ -75,12 +76,12 @@ spans AS (
     FROM (SELECT resource_key, media_type_key, 'SESSION' AS kind, NULL::bigint AS reason,
                  start_ts, end_ts
           FROM sm_res_session_fact
-          WHERE active_flag = 0 AND end_ts > %(lo)s AND start_ts < %(hi)s
+          WHERE active_flag = 0 AND end_ts >= %(lo)s AND start_ts < %(hi)s
           UNION ALL
           SELECT f.resource_key, f.media_type_key, s.state_name, f.resource_state_reason_key,
                  f.start_ts, f.end_ts
           FROM sm_res_state_fact f JOIN resource_state s USING (resource_state_key)
-          WHERE f.active_flag = 0 AND f.end_ts > %(lo)s AND f.start_ts < %(hi)s) x
+          WHERE f.active_flag = 0 AND f.end_ts >= %(lo)s AND f.start_ts < %(hi)s) x
     CROSS JOIN LATERAL (SELECT floor(extract(epoch FROM x.start_ts) / 900)::bigint AS first,
                                ceil(extract(epoch FROM x.end_ts) / 900)::bigint - 1 AS last) b
     CROSS JOIN LATERAL generate_series(
