@@ -12,7 +12,7 @@ Needs the local services (``make services``); uses a fresh topic and database, d
 2. **Freshness.** With the worker caught up, one new fact is produced every ``--rate-ms``;
    a reader polls the Info Mart every few milliseconds and notes when each row becomes
    visible. Reported: produce → visible latency p50 / p95 / p99 / max. At low load this is
-   dominated by ``GIM_LOADER_BATCH_DELAY_MS`` (default 500 ms), the price of batching.
+   dominated by ``GIM_LOADER_BATCH_DELAY_MS`` (default 100 ms), the price of batching.
 """
 
 from __future__ import annotations

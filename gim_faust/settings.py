@@ -166,7 +166,7 @@ SETTINGS: tuple[Setting, ...] = (
             "5000"),
     Setting("loader_batch_delay_ms", "GIM_LOADER_BATCH_DELAY_MS",
             "... or this many milliseconds after the batch's first record arrived",
-            _positive(int), "500"),
+            _positive(int), "100"),
     Setting("retention_days", "GIM_RETENTION_DAYS",
             "`gim maintenance` drops fact partitions (and purges audit rows) older than this many "
             "days; active rows are kept whatever their age", _positive(int), "400"),
