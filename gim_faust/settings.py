@@ -161,6 +161,10 @@ SETTINGS: tuple[Setting, ...] = (
             "seconds between two GSP state snapshots", _positive(float), "300"),
     Setting("snapshot_keep", "GIM_SNAPSHOT_KEEP",
             "how many of its newest state snapshots each GSP worker keeps", _positive(int), "3"),
+    Setting("gsp_compression", "GIM_GSP_COMPRESSION",
+            "compression of the batches the GSP sends to Kafka (facts, ended parties, "
+            "changelogs): lz4, or none while a release that cannot read lz4 still runs "
+            "(docs/gsp.md, 'Upgrades')", _choice("LZ4", "NONE"), "LZ4"),
     Setting("loader_batch_rows", "GIM_LOADER_BATCH_ROWS",
             "the GIM loader writes a batch once it holds this many records", _positive(int),
             "5000"),
@@ -259,6 +263,7 @@ class Settings:
     snapshot_keep: int
     gsp_instance_id: str
     gsp_app_id: str
+    gsp_compression: str
     loader_batch_rows: int
     loader_batch_delay_ms: int
     retention_days: int
