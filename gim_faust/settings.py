@@ -48,6 +48,12 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _compression(value: str) -> str | None:
+    """The codec as aiokafka names it; None for ``none``."""
+    codec = _choice("LZ4", "NONE")(value).lower()
+    return None if codec == "none" else codec
+
+
 def _postgres_url(value: str) -> str:
     if urlsplit(value).scheme not in ("postgresql", "postgres"):
         raise ValueError("expected postgresql://host:port/dbname")
@@ -164,7 +170,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("gsp_compression", "GIM_GSP_COMPRESSION",
             "compression of the batches the GSP sends to Kafka (facts, ended parties, "
             "changelogs): lz4, or none while a release that cannot read lz4 still runs "
-            "(docs/gsp.md, 'Upgrades')", _choice("LZ4", "NONE"), "LZ4"),
+            "(docs/gsp.md, 'Upgrades')", _compression, "lz4"),
     Setting("loader_batch_rows", "GIM_LOADER_BATCH_ROWS",
             "the GIM loader writes a batch once it holds this many records", _positive(int),
             "5000"),
@@ -263,7 +269,7 @@ class Settings:
     snapshot_keep: int
     gsp_instance_id: str
     gsp_app_id: str
-    gsp_compression: str
+    gsp_compression: str | None  # as aiokafka's compression_type: None is uncompressed
     loader_batch_rows: int
     loader_batch_delay_ms: int
     retention_days: int

@@ -80,8 +80,7 @@ class Gsp:
             # records are JSON states): after the million-event backlog at 2,000 events/s,
             # freshness p50 0.64-0.76 s against 0.84-2.06 s, p99 3.45-3.79 s against 4.20-5.53 s
             # (docs/performance.md).
-            producer_compression_type=None if settings.gsp_compression == "NONE"
-            else settings.gsp_compression.lower(),
+            producer_compression_type=settings.gsp_compression,
             producer_partitioner=partitioner.partition,
             producer_max_batch_size=512 * 1024,
             # What the broker takes by default (message.max.bytes, 1 MiB + 12): Faust's own
