@@ -4,7 +4,8 @@
 2. transforms alone on the ``day`` scenario, in this process;
 3. GSP alone, raw topics -> fact topic, on its own copy of the first ``--gsp-events``,
    with a py-spy flame graph of the (first) worker beside the JSON file;
-4. end to end, raw topics -> Info Mart, GSP and loader together, on ``--events``;
+4. end to end, raw topics -> Info Mart, GSP and loader together, on the whole day of a center
+   sized for about ``--events``;
 5. freshness, publishing the center's next days, one per ``--rate`` (events/s), into that
    pipeline;
 6. resources of each worker: peak RSS, CPU seconds per 1k events, RocksDB size;
@@ -43,8 +44,7 @@ def run(args: argparse.Namespace, log_dir: Path, profile: Path | None) -> dict[s
     e2e, alone = Corner("e2e", log_dir), Corner("gsp", log_dir)
     try:
         step("publishing the backlogs")
-        report["events"] = source.prepare(e2e.settings, sim, args.events, args.partitions,
-                                          args.open)
+        report["events"] = source.prepare(e2e.settings, sim, None, args.partitions, args.open)
         report["left_open"] = args.open
         gsp_events = source.prepare(alone.settings, sim, args.gsp_events, args.partitions)
         step("raw floor")
@@ -130,7 +130,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     # The 1M-event backlog: about 14 minutes in all on 2 cores (docs/performance.md).
     parser.add_argument("--events", type=int, default=1_000_000,
-                        help="end-to-end backlog (raw floor too); %(default)s")
+                        help="end-to-end backlog (raw floor too): the whole day of a center "
+                             "sized for about this many events; %(default)s")
     parser.add_argument("--gsp-events", type=int, default=50_000, help="GSP-alone backlog; %(default)s")
     parser.add_argument("--rate", type=float, nargs="+", default=[2000.0, 5000.0],
                         help="freshness: events/s, one run per rate; %(default)s")
