@@ -23,7 +23,7 @@ import orjson
 from gim_faust import log_limit
 from gim_faust.collector import collect_less
 from gim_faust.errors import FatalError
-from gim_faust.gsp import faust_patches, partitioner, state_dir
+from gim_faust.gsp import faust_patches, lz4_level, partitioner, state_dir
 from gim_faust.gsp.channel import Channel
 from gim_faust.gsp.config_follower import ConfigFollower
 from gim_faust.gsp.engine import Engine
@@ -269,6 +269,7 @@ def build(settings: Settings) -> Gsp:
     against a configuration not yet read. This runs on the event loop the Faust worker then
     uses, so clients made here belong to that loop."""
     faust_patches.install()
+    lz4_level.install()
     held = state_dir.lock(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
