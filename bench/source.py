@@ -53,8 +53,9 @@ def day(sim: SimOptions, events: int | None, later: int = 0) -> Iterator[SimMess
 def prepare(settings: Settings, sim: SimOptions, events: int | None, partitions: int,
             left_open: int = 0) -> int:
     """The center's configuration into the corner's Configuration Database, the first
-    ``events`` of its day (None: the whole day) into the corner's raw topics, then ``left_open`` calls that queue at the day's last moment and
-    are still open when it has been processed; how many events were published."""
+    ``events`` of its day (None: the whole day) into the corner's raw topics, then
+    ``left_open`` calls that queue at the day's last moment and are still open when it has
+    been processed; how many events were published."""
     write_configuration(settings.config_db_url, sim)
     last_ms = [0]
 

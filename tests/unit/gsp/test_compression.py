@@ -1,5 +1,5 @@
 """What the GSP sends to Kafka is lz4-compressed unless ``GIM_GSP_COMPRESSION=none``: its
-changelog records are whole JSON states, five times smaller compressed (docs/gsp.md)."""
+changelog records are whole JSON states, about four times smaller compressed (docs/gsp.md)."""
 
 from __future__ import annotations
 
