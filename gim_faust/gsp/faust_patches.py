@@ -34,6 +34,14 @@ Each one replaces a private part of Faust, so each is written for exactly the pi
   offsets). The engine marks what it
   has done with :func:`done`, the bookkeeping ``Consumer.ack`` keeps per message, so Faust's
   periodic commit (flush the producer, then commit) commits it.
+- **Seeks on the consumer's own thread.** Faust runs aiokafka's consumer in a thread of its
+  own, and every consumer call goes there (``call_thread``) except ``_seek``, which calls
+  aiokafka's ``seek`` from the worker's thread. Only these fixes seek that way (after an
+  assignment, and before each fetch), and aiokafka's seek deletes the partition's fetched
+  records while the consumer thread may be between listing and deleting them in
+  ``fetched_records``: a worker crashed with ``KeyError`` in aiokafka's fetcher right after
+  joining a group of two (a freshness run, 2026-12-07). The patched ``_seek`` runs on the
+  consumer thread, as Faust's other seeks do.
 - **Settle before a revocation.** Faust forgets the acknowledged offsets of revoked
   partitions before it commits anything. The patched revocation first lets the engine end
   its current batch and commit it (``Engine.settle``), so the next owner of a partition starts
@@ -51,7 +59,7 @@ from collections import deque
 from typing import Any
 
 from aiokafka.errors import IllegalStateError
-from faust.transport.consumer import Consumer, ensure_TP
+from faust.transport.consumer import Consumer, ThreadDelegateConsumer, ensure_TP
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
@@ -65,6 +73,7 @@ def install() -> None:
     _changelog_in_order()
     _uncommitted_from_the_start()
     _fetches_to_the_intake()
+    _seeks_on_the_consumer_thread()
     _settle_before_revoking()
 
 
@@ -160,6 +169,17 @@ def _fetches_to_the_intake() -> None:
 
     Consumer._wait_next_records = wait_next_records  # type: ignore[method-assign]  # replacing it is the fix  # noqa: SLF001
     Consumer._gim_fetches_to_the_intake = True  # type: ignore[attr-defined]  # the fix's own flag
+
+
+def _seeks_on_the_consumer_thread() -> None:
+    if getattr(ThreadDelegateConsumer, "_gim_seeks_on_the_consumer_thread", False):
+        return
+
+    async def _seek(self: Any, partition: TP, offset: int) -> None:
+        await self._thread.call_thread(self._thread.seek, partition, offset)
+
+    ThreadDelegateConsumer._seek = _seek  # type: ignore[method-assign]  # replacing it is the fix
+    ThreadDelegateConsumer._gim_seeks_on_the_consumer_thread = True  # type: ignore[attr-defined]  # the fix's own flag
 
 
 def _settle_before_revoking() -> None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections import defaultdict
 from types import SimpleNamespace
 
 import faust
-from faust.transport.consumer import Consumer
+from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 from intervaltree import IntervalTree
@@ -45,6 +46,26 @@ def test_a_partition_with_nothing_committed_is_read_from_its_start() -> None:
     assert consumer._read_offset == {fresh: None, zero: None, done: 42}
     assert dict(consumer._committed_offset) == {done: 42}
     assert intake.open and intake.expected == {fresh: 0, zero: 0, done: 42}
+
+
+def test_a_seek_runs_on_the_consumer_thread() -> None:
+    """aiokafka's fetcher is not safe to seek from another thread: Faust's consumer thread
+    may be between listing its fetched records and deleting them."""
+    faust_patches.install()
+    ran_on: list[int] = []
+
+    class ConsumerThread:
+        """Runs what it is handed on a thread of its own, as Faust's consumer thread does."""
+
+        async def call_thread(self, fun: object, *args: object) -> None:
+            await asyncio.to_thread(fun, *args)  # type: ignore[arg-type]
+
+        def seek(self, tp: TP, offset: int) -> None:
+            ran_on.append(threading.get_ident())
+
+    consumer = SimpleNamespace(_thread=ConsumerThread())
+    asyncio.run(ThreadDelegateConsumer._seek(consumer, PARTITION, 7))  # type: ignore[arg-type]
+    assert ran_on and ran_on[0] != threading.get_ident()
 
 
 def _consumer(committed: int | None) -> SimpleNamespace:
