@@ -128,7 +128,7 @@ def table(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    # The 1M-event backlog: about 14 minutes in all on 2 cores (docs/performance.md).
+    # The million-event backlog: 4-6 minutes in all on 2 cores (docs/performance.md).
     parser.add_argument("--events", type=int, default=1_000_000,
                         help="end-to-end backlog (raw floor too): the whole day of a center "
                              "sized for about this many events; %(default)s")
