@@ -130,11 +130,12 @@ def freshness(corner: Corner, sim: SimOptions, services: list[Service], rate: fl
                         deadline = time.perf_counter() + 60
                 time.sleep(0.02)
 
+    # Made before the clock starts: the simulator costs 0.06 core at 2,000
+    # events/s, on the cores the measured services share.
+    messages = list(source.day(sim, int(rate * seconds), later))
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    count = int(rate * seconds)
-    sent = asyncio.run(source.trickle(corner.settings, source.day(sim, count, later),
-                                      rate, published))
+    sent = asyncio.run(source.trickle(corner.settings, messages, rate, published))
     trickling.clear()
     poller.join()
     for service in services:

@@ -15,7 +15,7 @@ import asyncio
 import dataclasses
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
@@ -79,21 +79,22 @@ def still_open(sim: SimOptions, ms: int, calls: int) -> Iterator[SimMessage]:
                                   direction="inbound", to=point, **{"from": f"+1555{n:07d}"})
 
 
-async def trickle(settings: Settings, messages: Iterator[SimMessage], rate: float,
+async def trickle(settings: Settings, messages: Sequence[SimMessage], rate: float,
                   first_seen: dict[str, float]) -> int:
     """Publish at ``rate`` events/s; for each interaction, when its first event was handed
     to the producer (``time.perf_counter``) goes to ``first_seen``."""
     topics = Topics(settings.topic_prefix)
+    sends = [(topics.raw(m.topic_suffix), m.value, m.key,
+              orjson.loads(m.value).get("interaction_id")) for m in messages]
     producer = AIOKafkaProducer(**client_options(settings.kafka), linger_ms=1, acks="all")
     await producer.start()
     count, began = 0, time.perf_counter()
     try:
-        for message in messages:
+        for topic, value, key, interaction in sends:
             ahead = began + count / rate - time.perf_counter()
             if ahead > 0:
                 await asyncio.sleep(ahead)
-            await producer.send(topics.raw(message.topic_suffix), message.value, key=message.key)
-            interaction = orjson.loads(message.value).get("interaction_id")
+            await producer.send(topic, value, key=key)
             if interaction is not None and interaction not in first_seen:
                 first_seen[interaction] = time.perf_counter()
             count += 1

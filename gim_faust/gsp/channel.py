@@ -2,9 +2,10 @@
 
 Each handler does three things per record: decode (bad input goes to the rejected topic),
 read state, call the pure transform. The engine (``gsp/engine.py``) hands them a batch of
-fetched records; at its end the channel sends the output, waits until Kafka has
-acknowledged all of it, and only then writes the state of every key the batch changed, once
-(``gsp/batch.py``); then the offsets are done. A state therefore never holds an event whose
+fetched records; at its end the channel hands its output to the Kafka client, and once
+Kafka has acknowledged all of the batch's output (the engine waits once, for every
+channel), it writes the state of every key the batch changed, once (``gsp/batch.py``); then
+the offsets are done. A state therefore never holds an event whose
 output could still be lost: after a crash, the records from the committed offset come again,
 and each is either not in the state yet (it is applied again and gives the same output, keys
 and versions being deterministic) or in it with its output already in Kafka (a duplicate,
@@ -25,17 +26,18 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from faust.types import TP
+from faust.types import TP, RecordMetadata
 
 from gim_faust.gsp import clock_log, faust_patches
 from gim_faust.gsp.batch import Batch, Held, KeysAt, acting_for
 from gim_faust.gsp.engine import Route
 from gim_faust.gsp.intake import Chunk
 from gim_faust.gsp.metrics import child
-from gim_faust.gsp.output import Output, acknowledged
+from gim_faust.gsp.output import Output
 from gim_faust.models.codec import BAD_USER_DATA, Rejection, Source, decode
 from gim_faust.models.events import AgentEvent, InteractionEvent
 from gim_faust.models.facts import from_record
@@ -82,8 +84,9 @@ class Channel:
 
     def routes(self) -> dict[str, Route]:
         """The engine's routes for this channel's input topics."""
-        interactions = Route(self._interaction_event, self.batches[0], self._finish_interactions)
-        agents = Route(self._agent_event, self.batches[1], self._finish)
+        interactions = Route(self._interaction_event, self.batches[0], self._send,
+                             self._write_interactions)
+        agents = Route(self._agent_event, self.batches[1], self._send, self._write)
         return {self.interaction_topic: interactions, self.agent_topic: agents,
                 self.party_topic: agents}
 
@@ -150,9 +153,9 @@ class Channel:
                 if key != clock_log.KEY), at)
         return clock
 
-    async def _finish_interactions(self, batch: Batch) -> None:
-        """End the batch, and log where each partition's clock stands at its end."""
-        await self._finish(batch)
+    def _write_interactions(self, batch: Batch) -> None:
+        """Write the batch's states, and log where each partition's clock stands at its end."""
+        self._write(batch)
         for partition, event in self.last_of_batch.items():
             clock = self.clocks.get(partition)
             if clock is None:  # only bad input in this batch so far
@@ -211,11 +214,13 @@ class Channel:
             return
         batch.outgoing.add(outcome)
 
-    async def _finish(self, batch: Batch) -> None:
-        """Send the batch's output, wait until Kafka has all of it, then write its states."""
+    async def _send(self, batch: Batch) -> list[Awaitable[RecordMetadata]]:
+        """Hand the batch's output to the Kafka client; its delivery futures."""
         futures = await self.output.send(batch.resend)
-        futures += await self.output.publish(batch.outgoing)
-        await acknowledged(futures)
+        return futures + await self.output.publish(batch.outgoing)
+
+    def _write(self, batch: Batch) -> None:
+        """Once Kafka has acknowledged the batch's output: write its states."""
         batch.write(self._still_needed)
         metrics = self.gsp.metrics
         for (topic, kind), count in self.counted.items():

@@ -7,10 +7,10 @@ One loop per worker, a Faust app task. The commit protocol, step by step:
 2. Handle them in offset order per partition, each through its channel's handler (decode,
    reject bad input, the pure transforms over the batch's states, ``gsp/channel.py``); a
    state key is read once per batch.
-3. End the batch: hand its output (the newest version of each fact, the ended parties) to
-   the Kafka producer and wait until Kafka has acknowledged it, then write each changed
-   state key once to its Faust table and hand the changelog records to the Kafka client
-   (``faust_patches``); the rejected records go out too.
+3. End the batch: hand the output of all its routes (the newest version of each fact, the
+   ended parties) to the Kafka producer and wait once until Kafka has acknowledged all of
+   it, then write each changed state key once to its Faust table and hand the changelog
+   records to the Kafka client (``faust_patches``); the rejected records go out too.
 4. Mark the batch's offsets done (``faust_patches.done``).
 5. Faust's periodic commit flushes the producer (every output and changelog record
    acknowledged by Kafka), then commits the offsets marked done. Nothing is committed ahead
@@ -47,6 +47,7 @@ from gim_faust.errors import FatalError, RetriableError
 from gim_faust.gsp import faust_patches
 from gim_faust.gsp.batch import Batch, Held, acting_for
 from gim_faust.gsp.intake import Chunk, Intake
+from gim_faust.gsp.output import acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +63,14 @@ _REFUSED_MESSAGE = (MessageSizeTooLargeError, RecordTooLargeError)
 
 @dataclass
 class Route:
-    """Where a topic's records go: the handler of one record, the batch it works on, and
-    what ends that batch."""
+    """Where a topic's records go: the handler of one record, the batch it works on, and the
+    two halves of that batch's end: ``send`` hands its output to the Kafka client (the
+    delivery futures), ``write`` stores its states once Kafka has acknowledged the output."""
 
     handle: Callable[[Held, Batch], None]
     batch: Batch
-    finish: Callable[[Batch], Awaitable[None]]
+    send: Callable[[Batch], Awaitable[list[Awaitable[Any]]]]
+    write: Callable[[Batch], None]
 
 
 class Shell(Protocol):
@@ -152,12 +155,19 @@ class Engine:
         await self._end(chunks, list(ending.values()))
 
     async def _end(self, chunks: list[Chunk], routes: list[Route]) -> None:
-        """End the routes' batches, send what else the batch sent, mark its offsets done."""
+        """End the routes' batches, send what else the batch sent, mark its offsets done.
+        The output of every route is sent before any is waited for: a batch of a trickle
+        touches all four routes, and waiting for each in turn took four round trips (one
+        wait for all is 30-40 ms a batch at 2,000 events/s on two shared cores)."""
+        futures: list[Awaitable[Any]] = []
+        try:
+            for route in routes:
+                futures += await route.send(route.batch)
+            await acknowledged(futures)
+        except _REFUSED_MESSAGE as exc:
+            raise Unprocessable(None) from exc
         for route in routes:
-            try:
-                await route.finish(route.batch)
-            except _REFUSED_MESSAGE as exc:
-                raise Unprocessable(None) from exc
+            route.write(route.batch)
         await self.shell.after(chunks)
         await self.app.producer.buffer.flush()  # the changelog records, to the Kafka client
         for chunk in chunks:

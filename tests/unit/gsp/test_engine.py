@@ -3,6 +3,7 @@ rejected with processing_error, and the rest of its batch is applied exactly onc
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
@@ -37,9 +38,12 @@ class Store:
         if value == self.refuse:
             self.pending.append((-1, event.message.offset))  # its output, too large
 
-    async def finish(self, _: Any) -> None:
+    async def send(self, _: Any) -> list[Any]:
         if any(partition == -1 for partition, _ in self.pending):
             raise MessageSizeTooLargeError()
+        return []
+
+    def write(self, _: Any) -> None:
         self.written += self.pending
         self.pending.clear()
 
@@ -58,7 +62,7 @@ class Shell:
         self.rejected.append((record.partition, record.offset, type(cause).__name__))
 
 
-def _engine(store: Store) -> tuple[Engine, Shell, Any]:
+def _engine(store: Store, *others: tuple[str, Route]) -> tuple[Engine, Shell, Any]:
     async def flush() -> None:
         return None
     consumer = SimpleNamespace(_committed_offset=defaultdict(lambda: None),
@@ -66,8 +70,9 @@ def _engine(store: Store) -> tuple[Engine, Shell, Any]:
     app = SimpleNamespace(producer=SimpleNamespace(buffer=SimpleNamespace(flush=flush)),
                           consumer=consumer)
     shell = Shell(store)
-    route = Route(store.handle, store, store.finish)  # type: ignore[arg-type]
-    return Engine(app, None, {"raw": route}, shell), shell, consumer  # type: ignore[arg-type]
+    route = Route(store.handle, store, store.send, store.write)  # type: ignore[arg-type]
+    return (Engine(app, None, {"raw": route, **dict(others)}, shell),  # type: ignore[arg-type]
+            shell, consumer)
 
 
 def _chunk(tp: TP, start: int, *values: tuple[int, bytes]) -> Chunk:
@@ -134,6 +139,33 @@ async def test_a_single_record_batch_is_retried_before_it_is_rejected() -> None:
     assert shell.rejected == [] and store.written == [(0, 4)]
     await engine.process([_chunk(TP0, 5, (5, b"bad"))])
     assert shell.rejected == [(0, 5, "KeyError")]
+
+
+async def test_one_wait_for_the_output_of_every_route_before_any_state_is_written() -> None:
+    """A batch of two routes sends both outputs, then waits once: no state is written while
+    either output is unacknowledged."""
+    events: list[str] = []
+    acks = {name: asyncio.get_running_loop().create_future() for name in ("raw", "other")}
+
+    def route(name: str) -> Route:
+        async def send(_: Any) -> list[Any]:
+            events.append(f"send {name}")
+            return [acks[name]]
+        return Route(lambda *_: None, SimpleNamespace(), send,  # type: ignore[arg-type]
+                     lambda _: events.append(f"write {name}"))
+    engine, _, consumer = _engine(Store(), ("other", route("other")))
+    engine.routes["raw"] = route("raw")
+    batch = [_chunk(TP0, 0, (0, b"ok")), _chunk(TP("other", 0), 0, (0, b"ok"))]
+    ending = asyncio.create_task(engine.process(batch))
+    await asyncio.sleep(0)
+    assert events == ["send raw", "send other"]
+    acks["raw"].set_result(None)
+    await asyncio.sleep(0)
+    assert events == ["send raw", "send other"] and _done(consumer) == {}
+    acks["other"].set_result(None)
+    await ending
+    assert events == ["send raw", "send other", "write raw", "write other"]
+    assert _done(consumer) == {0: [0]}
 
 
 def test_parts_start_where_the_part_before_ended() -> None:
