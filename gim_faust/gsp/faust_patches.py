@@ -42,16 +42,6 @@ Each one replaces a private part of Faust, so each is written for exactly the pi
   ``fetched_records``: a worker crashed with ``KeyError`` in aiokafka's fetcher right after
   joining a group of two (a freshness run, 2026-12-07). The patched ``_seek`` runs on the
   consumer thread, as Faust's other seeks do.
-- **Fetches wait at most 100 ms at the broker.** Faust gives aiokafka's consumer
-  ``fetch_max_wait_ms=1500``, with no setting for it. aiokafka keeps one fetch in flight per
-  broker, and leaves out of it the partitions whose records are still waiting to be taken:
-  on a trickle, a fetch built while the busy partitions' records waited asked only for the
-  quiet ones (ended parties, digital agents) and the broker held it up to 1.5 s, and the
-  busy partitions with it: at 2,000 events/s on two shared cores, Faust's fetch calls
-  came back empty after 1 s several times a minute while the engine waited for records.
-  The patched consumer waits at most ``FETCH_MAX_WAIT_MS`` (no fetch call over 0.7 s in the
-  same run, and the engine no longer waits for records); an idle worker sends ten fetches
-  a second instead of one.
 - **Settle before a revocation.** Faust forgets the acknowledged offsets of revoked
   partitions before it commits anything. The patched revocation first lets the engine end
   its current batch and commit it (``Engine.settle``), so the next owner of a partition starts
@@ -70,14 +60,12 @@ from typing import Any
 
 from aiokafka.errors import IllegalStateError
 from faust.transport.consumer import Consumer, ThreadDelegateConsumer, ensure_TP
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.producer import ProducerBuffer
 from faust.types import TP
 
 from gim_faust.gsp.intake import Chunk
 
 PATCHED_FOR = "0.15.3"
-FETCH_MAX_WAIT_MS = 100
 
 
 def install() -> None:
@@ -86,7 +74,6 @@ def install() -> None:
     _uncommitted_from_the_start()
     _fetches_to_the_intake()
     _seeks_on_the_consumer_thread()
-    _fetches_wait_briefly()
     _settle_before_revoking()
 
 
@@ -193,20 +180,6 @@ def _seeks_on_the_consumer_thread() -> None:
 
     ThreadDelegateConsumer._seek = _seek  # type: ignore[method-assign]  # replacing it is the fix
     ThreadDelegateConsumer._gim_seeks_on_the_consumer_thread = True  # type: ignore[attr-defined]  # the fix's own flag
-
-
-def _fetches_wait_briefly() -> None:
-    if getattr(AIOKafkaConsumerThread, "_gim_fetches_wait_briefly", False):
-        return
-    create = AIOKafkaConsumerThread._create_worker_consumer  # noqa: SLF001
-
-    def create_worker_consumer(self: Any, transport: Any) -> Any:
-        consumer = create(self, transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # noqa: SLF001 - read when it starts
-        return consumer
-
-    AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer  # type: ignore[method-assign]  # replacing it is the fix  # noqa: SLF001
-    AIOKafkaConsumerThread._gim_fetches_wait_briefly = True  # type: ignore[attr-defined]  # the fix's own flag
 
 
 def _settle_before_revoking() -> None:

@@ -68,19 +68,6 @@ def test_a_seek_runs_on_the_consumer_thread() -> None:
     assert ran_on and ran_on[0] != threading.get_ident()
 
 
-def test_a_fetch_waits_at_most_100_ms_at_the_broker() -> None:
-    """aiokafka keeps one fetch in flight per broker: one that asks only for quiet
-    partitions must not hold the busy ones back for Faust's 1.5 s."""
-    faust_patches.install()
-
-    async def created() -> int:
-        app = faust.App("patch-test", broker="kafka://127.0.0.1:1", store="memory://")
-        consumer = app.consumer._thread._create_worker_consumer(app.transport)  # type: ignore[attr-defined]
-        await consumer.stop()
-        return int(consumer._fetch_max_wait_ms)
-    assert asyncio.run(created()) == faust_patches.FETCH_MAX_WAIT_MS == 100
-
-
 def _consumer(committed: int | None) -> SimpleNamespace:
     """The state ``Consumer._new_offset`` reads, as a started worker holds it."""
     return SimpleNamespace(_acked=defaultdict(list), _acked_index=defaultdict(set),
