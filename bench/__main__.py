@@ -110,7 +110,8 @@ def table(r: dict[str, Any]) -> str:
         *((f"freshness at {fresh['rate']:g} events/s",
            f"p50 {fresh['p50_s']:.2f} s  p95 {fresh['p95_s']:.2f} s",
            f"p99 {fresh['p99_s']:.2f} s, max {fresh['max_s']:.2f} s "
-           f"({fresh['visible']}/{fresh['interactions']} interactions)")
+           f"({fresh['visible']}/{fresh['interactions']} interactions; "
+           f"published at {fresh['published_per_s']:,}/s)")
           for fresh in r["freshness"]),
         ("resources: peak RSS / CPU per 1k events", workers,
          f"RocksDB {r['rocksdb_mb']:.0f} MB, {r['left_open']:,} calls left open"),

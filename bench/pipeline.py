@@ -135,13 +135,14 @@ def freshness(corner: Corner, sim: SimOptions, services: list[Service], rate: fl
     messages = list(source.day(sim, int(rate * seconds), later))
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
-    sent = asyncio.run(source.trickle(corner.settings, messages, rate, published))
+    achieved = asyncio.run(source.trickle(corner.settings, messages, rate, published))
     trickling.clear()
     poller.join()
     for service in services:
         service.check()
     latencies = sorted(seen[i] - published[i] for i in published if i in seen)
-    return {"events": sent, "rate": rate, "interactions": len(published),
+    return {"events": len(messages), "rate": rate, "published_per_s": round(achieved),
+            "interactions": len(published),
             "visible": len(latencies),
             **{f"p{p}_s": round(percentile(latencies, p), 3) for p in (50, 95, 99)},
             "max_s": round(max(latencies, default=float("nan")), 3)}
