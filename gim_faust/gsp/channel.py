@@ -4,11 +4,11 @@ Each handler does three things per record: decode (bad input goes to the rejecte
 read state, call the pure transform. The engine (``gsp/engine.py``) hands them a batch of
 fetched records; at its end the channel hands its output to the Kafka client, and once
 Kafka has acknowledged all of the batch's output (the engine waits once, for every
-channel), it writes the state of every key the batch changed, once (``gsp/batch.py``); then
-the offsets are done. A state therefore never holds an event whose
-output could still be lost: after a crash, the records from the committed offset come again,
-and each is either not in the state yet (it is applied again and gives the same output, keys
-and versions being deterministic) or in it with its output already in Kafka (a duplicate,
+channel), it writes the state of every key the batch changed, once (``gsp/batch.py``);
+then the offsets are done. A state therefore never holds an event whose output could still
+be lost: after a crash, the records from the committed offset come again, and each is
+either not in the state yet (it is applied again and gives the same output, keys and
+versions being deterministic) or in it with its output already in Kafka (a duplicate,
 which sends nothing).
 
 Values written by a version that stored state ahead of its output carry an outbox of what
