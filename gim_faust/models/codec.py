@@ -18,13 +18,12 @@ import orjson
 
 from gim_faust.models import wire
 from gim_faust.models.events import (
-    ADDRESS_LENGTH,
     AGENT_TYPES,
     CAUSES,
     DIGITAL_MEDIA,
     DIRECTIONS,
-    IDENTIFIER_LENGTH,
     INTERACTION_TYPES,
+    LONGEST,
     MAX_SEQ,
     MEDIA,
     VOICE_ONLY_TYPES,
@@ -47,15 +46,12 @@ PROCESSING_ERROR = "processing_error"
 _ENVELOPE = ("event_id", "type", "ts", "tenant", "media", "seq")
 _DN_TYPES = frozenset({"EventQueued", "EventDiverted"})
 _JOINING_TYPES = frozenset({"EventPartyChanged", "EventPartyAdded"})
-# The contract's limits (events.md, "Bad input"): identifiers hold 1 to 128 characters, the
-# addresses at most 256; no string holds U+0000 (PostgreSQL text cannot); ts lies in
-# [2000-01-01, 2100-01-01).
-_LONGEST = {**dict.fromkeys(("event_id", "interaction_id", "agent_login", "dn", "target",
-                             "consult_of", "from_interaction_id"), IDENTIFIER_LENGTH),
-            "from": ADDRESS_LENGTH, "to": ADDRESS_LENGTH}
 # user_data (contract user-data.md): at most 100 keys of 1 to 64 characters, strings of at
 # most 1,024 (and, like every string, without U+0000).
 _USER_DATA_KEYS, _USER_DATA_KEY_LENGTH, _USER_DATA_TEXT_LENGTH = 100, 64, 1024
+# The contract's limits (events.md, "Bad input") besides the strings' lengths
+# (``events.LONGEST``): no string holds U+0000 (PostgreSQL text cannot); ts lies in
+# [2000-01-01, 2100-01-01).
 _EARLIEST_MS = to_ms(datetime(2000, 1, 1, tzinfo=timezone.utc))
 _LATEST_MS = to_ms(datetime(2100, 1, 1, tzinfo=timezone.utc))
 _PARTY_TYPES = frozenset({"EventRinging", "EventDialing", "EventEstablished", "EventHeld",
@@ -111,8 +107,8 @@ def _text_fault(name: str, value: Any) -> _Reject:
     """Why ``value`` is not a valid string ``name``."""
     if not isinstance(value, str) or not value:
         return _Reject("bad_value", f"'{name}' must be a non-empty string")
-    if len(value) > _LONGEST.get(name, len(value)):
-        return _Reject("bad_value", f"'{name}' is longer than {_LONGEST[name]} characters")
+    if len(value) > LONGEST.get(name, len(value)):
+        return _Reject("bad_value", f"'{name}' is longer than {LONGEST[name]} characters")
     return _Reject("bad_value", f"'{name}' holds the character U+0000")
 
 
@@ -134,7 +130,7 @@ def _texts(obj: dict[str, Any], specs: tuple[_Text, ...]) -> list[str | None]:
                                            f"{sorted(spec.allowed)}")
             values.append(value)
         elif (type(value) is not str or not value or "\x00" in value
-              or len(value) > _LONGEST.get(spec.name, len(value))):
+              or len(value) > LONGEST.get(spec.name, len(value))):
             raise _text_fault(spec.name, value)
         else:
             values.append(value)

@@ -30,9 +30,11 @@ MEDIA = frozenset({"voice"}) | DIGITAL_MEDIA
 DIRECTIONS = frozenset({"inbound", "outbound", "internal"})
 CAUSES = frozenset({"normal", "transfer", "redirect", "conference"})
 WORKMODES = frozenset({"NotReady", "AfterCallWork"})
-# The longest identifier (event_id, interaction_id, agent_login, dn, target, consult_of,
-# from_interaction_id) and address (from, to) the contract allows (events.md, "Bad input").
-IDENTIFIER_LENGTH, ADDRESS_LENGTH = 128, 256
+# The longest string of each field that has a limit (events.md, "Bad input"): identifiers
+# hold at most 128 characters, the addresses at most 256. Both decoders read it.
+LONGEST = {**dict.fromkeys(("event_id", "interaction_id", "agent_login", "dn", "target",
+                            "consult_of", "from_interaction_id"), 128),
+           "from": 256, "to": 256}
 # The highest seq the contract allows (events.md, "Bad input": below 2^63).
 MAX_SEQ = 2**63 - 1
 # A value of an event's user_data: null removes the key (contract user-data.md).

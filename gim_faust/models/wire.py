@@ -22,22 +22,23 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from gim_faust.models.events import (
-    ADDRESS_LENGTH,
     AGENT_TYPES,
     CAUSES,
     DIRECTIONS,
-    IDENTIFIER_LENGTH,
     INTERACTION_TYPES,
+    LONGEST,
     MAX_SEQ,
     MEDIA,
     WORKMODES,
 )
 
-# The contract's limits (events.md, "Bad input"); strings are never empty.
-_IDENTIFIER = Annotated[str, msgspec.Meta(min_length=1, max_length=IDENTIFIER_LENGTH)]
-_ADDRESS = Annotated[str, msgspec.Meta(min_length=1, max_length=ADDRESS_LENGTH)]
-_TEXT = Annotated[str, msgspec.Meta(min_length=1)]
 _SEQ = Annotated[int, msgspec.Meta(ge=0, le=MAX_SEQ)]
+
+
+def _text(name: str) -> Any:
+    """The string field ``name`` (as the JSON names it): never empty, at most as long as the
+    contract's limit for it, if it has one."""
+    return Annotated[str, msgspec.Meta(min_length=1, max_length=LONGEST.get(name))]
 
 
 def _one_of(values: frozenset[str]) -> Any:
@@ -49,8 +50,8 @@ def _struct(name: str, kinds: frozenset[str], fields: list[tuple[str, Any]],
     """A struct of the envelope and ``fields``, every one optional (null reads as absent,
     as in the contract; which are required is the decoder's business), and the ``raw``
     fields' JSON as it is (``msgspec.Raw``, empty when absent)."""
-    envelope = [("event_id", _IDENTIFIER), ("type", _one_of(kinds)), ("ts", str),
-                ("tenant", _TEXT), ("media", _one_of(MEDIA)), ("seq", _SEQ)]
+    envelope = [("event_id", _text("event_id")), ("type", _one_of(kinds)), ("ts", str),
+                ("tenant", _text("tenant")), ("media", _one_of(MEDIA)), ("seq", _SEQ)]
     return msgspec.defstruct(
         name, [(field, kind | None, None) for field, kind in envelope + fields]
         + [(field, msgspec.Raw, msgspec.Raw()) for field in raw],
@@ -58,12 +59,13 @@ def _struct(name: str, kinds: frozenset[str], fields: list[tuple[str, Any]],
 
 
 InteractionWire = _struct("InteractionWire", INTERACTION_TYPES, [
-    ("interaction_id", _IDENTIFIER), ("dn", _IDENTIFIER), ("agent_login", _IDENTIFIER),
-    ("direction", _one_of(DIRECTIONS)), ("source_address", _ADDRESS),
-    ("target_address", _ADDRESS), ("cause", _one_of(CAUSES)), ("target", _IDENTIFIER),
-    ("consult_of", _IDENTIFIER), ("from_interaction_id", _IDENTIFIER)], raw=("user_data",))
+    *((name, _text(name)) for name in ("interaction_id", "dn", "agent_login")),
+    ("direction", _one_of(DIRECTIONS)), ("source_address", _text("from")),
+    ("target_address", _text("to")), ("cause", _one_of(CAUSES)),
+    *((name, _text(name)) for name in ("target", "consult_of", "from_interaction_id"))],
+    raw=("user_data",))
 AgentWire = _struct("AgentWire", AGENT_TYPES, [
-    ("agent_login", _IDENTIFIER), ("dn", _IDENTIFIER), ("reason", _TEXT),
+    *((name, _text(name)) for name in ("agent_login", "dn", "reason")),
     ("workmode", _one_of(WORKMODES))])
 INTERACTIONS = msgspec.json.Decoder(InteractionWire)
 AGENTS = msgspec.json.Decoder(AgentWire)
