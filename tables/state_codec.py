@@ -15,6 +15,8 @@ than misread it: the operator runs the newer version again, or replays under a n
 orjson writes the dataclasses as they are; reading rebuilds them from the classes' own
 fields and type hints (:func:`rebuild`, one plan per class, made once), so a new field
 needs no edit here, and a state stored before the field existed loads with its default.
+The after-call-work join is the one class that writes and reads its JSON itself
+(``stored`` and ``from_stored``): it keeps the JSON of its oldest part between writes.
 """
 
 from __future__ import annotations
@@ -42,7 +44,17 @@ Outbox = list[list[Any]]
 
 
 def pack(state: Any, outbox: Outbox) -> bytes:
-    return orjson.dumps({"format": FORMAT, "state": state, "outbox": outbox})
+    return orjson.dumps({"format": FORMAT, "state": state, "outbox": outbox}, default=_stored)
+
+
+def _stored(value: Any) -> orjson.Fragment:
+    """The JSON of what orjson does not walk itself: a class that keeps part of its own
+    (the after-call-work join, ``transforms/sealed.py``)."""
+    stored = getattr(value, "stored", None)
+    if stored is None:
+        raise TypeError(f"{type(value).__name__} cannot be stored")
+    fragment: orjson.Fragment = stored()
+    return fragment
 
 
 class NewerStateFormat(FatalError):
@@ -107,6 +119,8 @@ def _plan(cls: type) -> dict[str, Convert | None]:
 def _converter(hint: Any) -> Convert | None:
     if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return functools.partial(rebuild, hint)
+    if isinstance(hint, type) and hasattr(hint, "from_stored"):
+        return functools.partial(hint.from_stored, rebuild=rebuild)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (types.UnionType, typing.Union):
         # X | None: None stays. A union of scalars (str | int) is stored as it is.

@@ -21,12 +21,15 @@ seq, 2^63 - 1): a revision numbered the same as the stored row does not replace 
 from __future__ import annotations
 
 import bisect
-from collections.abc import MutableMapping
-from dataclasses import dataclass, field
-from itertools import islice, pairwise
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from itertools import compress, islice, pairwise
+from typing import Any
 
+import orjson
 from gim_faust.transforms.figures import seconds
 from gim_faust.transforms.outcome import PartyEnded
+from gim_faust.transforms.sealed import Sealed
 
 from gim_faust.models.events import to_ms
 from gim_faust.models.facts import MAX_VERSION, InteractionResourceFact
@@ -34,8 +37,11 @@ from gim_faust.models.facts import MAX_VERSION, InteractionResourceFact
 WINDOW_MS = 10_000
 CONSULTATION_ROLES = frozenset({"INITIATED_CONSULT", "RECEIVED_CONSULT"})
 # How long (event time of the agent's stream) the join keeps what it has settled: long
-# enough for the other topic to lag a whole backlog behind; a day of one agent is small.
+# enough for the other topic to lag a whole backlog behind (a day of one agent: 11 KB).
 RETENTION_MS = 24 * 3600 * 1000
+# How far behind the agent's stream what the join has settled is sealed (its JSON kept):
+# settling revises only the parties near an event's time, or a late party's.
+SEALED_BEHIND_MS = 60_000
 
 
 @dataclass
@@ -61,27 +67,75 @@ class Pending:
     consult: bool = False  # a party of a consultation: it loses a tie (consultations.md)
 
 
-@dataclass
 class Join:
     """The join state of one agent login on one media.
 
     ``intervals`` are kept in the order they started and ``parties`` in the order they ended
     (restored so when read from storage), so that :func:`settle` and :func:`prune` read only
     the few near the times they are asked about, from the newest end or the oldest, not a
-    whole agent day on every event."""
+    whole agent day on every event.
 
-    intervals: list[Interval] = field(default_factory=list)
-    parties: dict[str, Pending] = field(default_factory=dict)
-    progress_ms: int = -1      # newest event time of the agent's stream on this media
-    logged_out_ms: int = -1    # the last logout, which closes every earlier window
+    The functions of this module are the only ones to change the two, since the JSON of
+    their oldest items is kept (:meth:`stored`, ``transforms/sealed.py``): each one cuts
+    that back wherever it changes an item. A plain class, not a dataclass, so that orjson
+    asks it for its JSON rather than walking it."""
 
-    def __post_init__(self) -> None:
-        self.intervals.sort(key=_started)
+    __slots__ = ("intervals", "parties", "progress_ms", "logged_out_ms", "_sealed")
+
+    def __init__(self, intervals: list[Interval] | None = None,
+                 parties: dict[str, Pending] | None = None, progress_ms: int = -1,
+                 logged_out_ms: int = -1) -> None:
+        self.intervals = sorted(intervals or (), key=_started)
+        self.parties = parties or {}
+        self.progress_ms = progress_ms      # newest event time of the agent's stream on this media
+        self.logged_out_ms = logged_out_ms  # the last logout, which closes every earlier window
+        self._sealed = (Sealed(), Sealed())  # intervals, parties
         self._order_parties()
 
     def _order_parties(self) -> None:
         if any(a.end_ms > b.end_ms for a, b in pairwise(self.parties.values())):
             self.parties = dict(sorted(self.parties.items(), key=lambda item: item[1].end_ms))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Join) and _fields(self) == _fields(other)
+
+    def __repr__(self) -> str:
+        return "Join(intervals=%r, parties=%r, progress_ms=%r, logged_out_ms=%r)" % _fields(self)
+
+    def stored(self) -> orjson.Fragment:
+        """The join as JSON, the fields a dataclass of them would have. What lies
+        ``SEALED_BEHIND_MS`` behind the agent's stream, settled, is encoded once."""
+        intervals, parties = self._sealed
+        behind = self.progress_ms - SEALED_BEHIND_MS
+        intervals.grow(islice(self.intervals, len(intervals), None), _started,
+                       lambda i: i.end_ms is not None and i.end_ms < behind, orjson.dumps)
+        parties.grow(islice(self.parties.items(), len(parties), None),
+                     lambda item: item[1].end_ms,
+                     lambda item: item[1].end_ms < behind and _final(item[1]),
+                     lambda item: orjson.dumps(dict((item,)))[1:-1])
+        rest_intervals = orjson.dumps(self.intervals[len(intervals):])[1:-1]
+        rest_parties = orjson.dumps(dict(islice(self.parties.items(), len(parties), None)))
+        return orjson.Fragment(
+            b'{"intervals":[%b],"parties":{%b},"progress_ms":%d,"logged_out_ms":%d}' % (
+                intervals.joined(rest_intervals), parties.joined(rest_parties[1:-1]),
+                self.progress_ms, self.logged_out_ms))
+
+    @classmethod
+    def from_stored(cls, raw: Mapping[str, Any],
+                    rebuild: Callable[[type[Any], Any], Any]) -> Join:
+        """The join from what :meth:`stored` wrote; ``rebuild`` makes an item of it (a
+        field the stored value lacks gets its default)."""
+        return cls([rebuild(Interval, i) for i in raw.get("intervals", ())],
+                   {k: rebuild(Pending, p) for k, p in raw.get("parties", {}).items()},
+                   raw.get("progress_ms", -1), raw.get("logged_out_ms", -1))
+
+
+def _fields(join: Join) -> tuple[Any, ...]:
+    return join.intervals, join.parties, join.progress_ms, join.logged_out_ms
+
+
+def _final(pending: Pending) -> bool:
+    return pending.emitted is not None and pending.emitted[1]
 
 
 def _started(interval: Interval) -> int:
@@ -91,14 +145,26 @@ def _started(interval: Interval) -> int:
 def add_interval(join: Join, interval: Interval) -> None:
     """Remember an AFTER_CALL_WORK state that started."""
     if join.intervals and interval.start_ms < join.intervals[-1].start_ms:
+        join._sealed[0].cut_after(interval.start_ms)
         bisect.insort(join.intervals, interval, key=_started)
     else:
         join.intervals.append(interval)
 
 
+def end_interval(join: Join, interval_id: str, end_ms: int) -> None:
+    """An AFTER_CALL_WORK state ended (an open one is never sealed)."""
+    for interval in reversed(join.intervals):  # the newest, as a rule
+        if interval.id == interval_id:
+            interval.end_ms = end_ms
+            return
+
+
 def add_party(join: Join, ended: PartyEnded, facts: PartyFacts) -> None:
-    """Remember an ended party."""
+    """Remember an ended party (one the join does not hold: ``agent_state`` takes a
+    repeat for a duplicate)."""
     newest = next(reversed(join.parties.values()), None)
+    if newest is not None and ended.end_ms < newest.end_ms:  # placed among the others
+        join._sealed[1].cut_after(ended.end_ms)
     join.parties[ended.fact.id] = Pending(
         ended.end_ms, consult=ended.fact.resource_role in CONSULTATION_ROLES)
     if newest is not None and ended.end_ms < newest.end_ms:  # the topics' order, rarely
@@ -133,6 +199,7 @@ def settle(join: Join, lo_ms: int, hi_ms: int,
         else:
             taken[owner] = taken.get(owner, 0) + interval.end_ms - interval.start_ms
     closed = closed_before(join)
+    join._sealed[1].cut_from(lo_ms)  # the parties it may revise
     changed = []
     for party_id, pending in nearby.items():
         if not lo_ms <= pending.end_ms <= hi_ms:
@@ -188,13 +255,17 @@ def prune(join: Join, facts: PartyFacts) -> None:
     horizon = join.progress_ms - RETENTION_MS
     started = bisect.bisect_left(join.intervals, horizon, key=_started)
     if started:  # only an interval that started before the horizon can have ended before it
-        join.intervals[:started] = [i for i in join.intervals[:started]
-                                    if i.end_ms is None or i.end_ms >= horizon]
-    for party_id, pending in list(islice(join.parties.items(), _ended_before(join, horizon))):
-        if pending.emitted is not None and pending.emitted[1]:
+        kept = [i.end_ms is None or i.end_ms >= horizon for i in join.intervals[:started]]
+        join.intervals[:started] = compress(join.intervals[:started], kept)
+        join._sealed[0].keep(kept)
+    old = list(islice(join.parties.items(), _ended_before(join, horizon)))
+    kept = [not _final(pending) for _, pending in old]
+    for (party_id, pending), keep in zip(old, kept, strict=True):
+        if not keep:
             del join.parties[party_id]
             if _own_row(facts, party_id, pending) is not None:
                 del facts[party_id]
+    join._sealed[1].keep(kept)
 
 
 def _ended_before(join: Join, horizon: int) -> int:

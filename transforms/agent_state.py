@@ -174,10 +174,7 @@ def _end_state(ms: MediaState, event: AgentEvent, facts: list[Fact]) -> None:
         return
     facts.append(_state_fact(ms, ms.state, event.media, event.ts_ms, event.seq))
     if ms.state.name == ACW:
-        for interval in reversed(ms.join.intervals):  # the newest, as a rule
-            if interval.id == ms.state.id:
-                interval.end_ms = event.ts_ms
-                break
+        after_call_work.end_interval(ms.join, ms.state.id, event.ts_ms)
     ms.state = None
 
 
