@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Generic, TypeVar
 
 from faust.types import TableT
+from gim_faust.tables.specs import stored
 
 V = TypeVar("V")
 
@@ -19,7 +20,7 @@ class CodecTable(MutableMapping[str, V], Generic[V]):
         self.table, self.encode, self.decode = table, encode, decode
 
     def __getitem__(self, key: str) -> V:
-        raw = self.table.get(key.encode())
+        raw = stored(self.table, key.encode())
         if raw is None:
             raise KeyError(key)
         return self.decode(raw)

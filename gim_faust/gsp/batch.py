@@ -31,6 +31,7 @@ from faust.types import TableT
 
 from gim_faust.gsp.output import Outgoing
 from gim_faust.tables import state_codec
+from gim_faust.tables.specs import stored
 from gim_faust.tables.state_codec import Outbox, Sent
 
 CACHED_KEYS = 5_000
@@ -98,7 +99,7 @@ class Batch:
         return touched
 
     def _read(self, key: bytes, event: Any) -> Touched:
-        raw = self.table.get(key)
+        raw = stored(self.table, key)
         if raw is None:
             return Touched(key, None, [], event, stored=False)
         state, outbox = state_codec.unpack(raw)

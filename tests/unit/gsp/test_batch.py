@@ -32,6 +32,11 @@ class Table(dict):
         self.writes: list[tuple[bytes, int]] = []
         self.reads = 0
 
+    @property
+    def data(self) -> Table:
+        """The store, which the batch reads (``tables/specs.stored``)."""
+        return self
+
     def get(self, key: Any, default: Any = None) -> Any:
         self.reads += 1
         return super().get(key, default)
