@@ -1,9 +1,10 @@
 """The states one batch of events touches: each key read once and written once per batch.
 
-Every table write costs a RocksDB put, a changelog record through Faust's producer and,
-once Kafka acknowledges that record, a second put for the changelog offset. The engine
-handles what was fetched as one batch (``gsp/engine.py``) and keeps the keys it touches here
-until it ends, so a busy key costs one write per batch instead of one per event.
+Every write costs a RocksDB put and a changelog record. The engine handles what was fetched
+as one batch (``gsp/engine.py``) and keeps the keys it touches here until it ends, so a busy
+key costs one write per batch instead of one per event. The batch writes the table's store
+itself and gives the changelog records to :class:`~gim_faust.gsp.changelog.Changelog`,
+which hands them to Kafka a record batch per partition.
 
 A Faust table is read and written in the partition of Faust's *current event*;
 :func:`acting_for` makes it the record being handled, and each key's write go to the
@@ -29,6 +30,7 @@ from typing import Any
 from faust import streams
 from faust.types import TableT
 
+from gim_faust.gsp.changelog import Changelog
 from gim_faust.gsp.output import Outgoing
 from gim_faust.tables import state_codec
 from gim_faust.tables.specs import stored
@@ -81,8 +83,9 @@ class Touched:
 class Batch:
     """The keys a batch touched, and its output."""
 
-    def __init__(self, table: TableT[bytes, bytes], build: Callable[[Any], Any]) -> None:
-        self.table, self.build = table, build
+    def __init__(self, table: TableT[bytes, bytes], build: Callable[[Any], Any],
+                 changelog: Changelog) -> None:
+        self.table, self.build, self.changelog = table, build, changelog
         self.keys: dict[bytes, Touched] = {}
         self.cache: dict[bytes, Touched] = {}  # stored keys as earlier batches left them
         self.outgoing = Outgoing()
@@ -121,14 +124,17 @@ class Batch:
         self.resend.clear()
 
     def _write(self, touched: Touched, keep: Callable[[list[Any], int], bool]) -> None:
-        with acting_for(touched.event):
+        partition = touched.event.message.partition
+        with acting_for(touched.event):  # the store writes to the event's partition
             if not touched.deleted:
-                partition = touched.event.message.partition
                 touched.outbox = [entry for entry in touched.outbox if keep(entry, partition)]
-                self.table[touched.key] = state_codec.pack(touched.state, touched.outbox)
+                value = state_codec.pack(touched.state, touched.outbox)
+                self.table.data[touched.key] = value
+                self.changelog.add(self.table, partition, touched.key, value)
                 touched.stored = True
             elif touched.stored:
-                del self.table[touched.key]
+                del self.table.data[touched.key]
+                self.changelog.add(self.table, partition, touched.key, None)
                 touched.stored = False
         touched.dirty = False
 

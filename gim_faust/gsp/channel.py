@@ -71,8 +71,8 @@ class Channel:
             state_table(app, table_name("party-facts", channel), partitions[self.agent_topic],
                         "ended party rows the after-call-work join may re-emit"),
             state_codec.encode_fact, state_codec.decode_fact)
-        self.batches = (Batch(self.interactions, state_codec.interaction_from),
-                        Batch(self.agents, state_codec.agent_from))
+        self.batches = (Batch(self.interactions, state_codec.interaction_from, gsp.changelog),
+                        Batch(self.agents, state_codec.agent_from, gsp.changelog))
         self.clocks: dict[int, InteractionClock] = {}
         # Where a clock is rebuilt after an aborted batch: at its start, not at the commit.
         self.resume_at: dict[int, int] = {}

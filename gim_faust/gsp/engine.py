@@ -9,8 +9,10 @@ One loop per worker, a Faust app task. The commit protocol, step by step:
    state key is read once per batch.
 3. End the batch: hand the output of all its routes (the newest version of each fact, the
    ended parties) to the Kafka producer and wait once until Kafka has acknowledged all of
-   it, then write each changed state key once to its Faust table and hand the changelog
-   records to the Kafka client (``faust_patches``); the rejected records go out too.
+   it, then write each changed state key once to its table's store and hand its changelog
+   records to the Kafka client, a record batch per partition (``gsp/changelog.py``; the
+   few keys written through Faust's tables, through ``faust_patches``); the rejected
+   records go out too.
 4. Mark the batch's offsets done (``faust_patches.done``).
 5. Faust's periodic commit flushes the producer (every output and changelog record
    acknowledged by Kafka), then commits the offsets marked done. Nothing is committed ahead
@@ -46,6 +48,7 @@ from aiokafka.errors import MessageSizeTooLargeError, RecordTooLargeError
 from gim_faust.errors import FatalError, RetriableError
 from gim_faust.gsp import faust_patches
 from gim_faust.gsp.batch import Batch, Held, acting_for
+from gim_faust.gsp.changelog import Changelog
 from gim_faust.gsp.intake import Chunk, Intake
 from gim_faust.gsp.output import acknowledged
 
@@ -97,8 +100,9 @@ class Unprocessable(Exception):
 
 class Engine:
     def __init__(self, app: faust.App, intake: Intake, routes: dict[str, Route],
-                 shell: Shell) -> None:
+                 shell: Shell, changelog: Changelog) -> None:
         self.app, self.intake, self.routes, self.shell = app, intake, routes, shell
+        self.changelog = changelog
         self.lock = asyncio.Lock()
 
     async def run(self) -> None:
@@ -168,6 +172,7 @@ class Engine:
             raise Unprocessable(None) from exc
         for route in routes:
             route.write(route.batch)
+        await self.changelog.send()
         await self.shell.after(chunks)
         await self.app.producer.buffer.flush()  # the changelog records, to the Kafka client
         for chunk in chunks:

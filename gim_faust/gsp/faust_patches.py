@@ -90,6 +90,15 @@ def done(consumer: Any, chunk: Chunk) -> None:
             acked.append(offset)
 
 
+def kafka_producer(app: Any) -> Any:
+    """The aiokafka producer inside Faust's, started: the engine hands it whole record
+    batches of changelog records (``gsp/changelog.py``), which Faust's has no call for.
+    Faust flushes this producer before each commit, so those batches are covered too."""
+    producer = app.producer._producer  # noqa: SLF001
+    assert producer is not None, "the worker's producer has not started"
+    return producer
+
+
 def committed(consumer: Any, tp: TP) -> int | None:
     """The offset committed for ``tp`` as far as this worker knows."""
     return consumer._committed_offset.get(tp)  # noqa: SLF001

@@ -24,6 +24,7 @@ from gim_faust import log_limit
 from gim_faust.collector import collect_less
 from gim_faust.errors import FatalError
 from gim_faust.gsp import faust_patches, lz4_level, partitioner, state_dir
+from gim_faust.gsp.changelog import Changelog
 from gim_faust.gsp.channel import Channel
 from gim_faust.gsp.config_follower import ConfigFollower
 from gim_faust.gsp.engine import Engine
@@ -96,6 +97,7 @@ class Gsp:
             table_standby_replicas=0,
         )
         self.rejects = Rejects(self.topics.rejected, self.metrics.rejected)
+        self.changelog = Changelog(self.app)
         self.channels = [Channel(self, c, partitions) for c in CHANNELS]
         routes = {topic: route for channel in self.channels
                   for topic, route in channel.routes().items()}
@@ -105,7 +107,7 @@ class Gsp:
         # Found by faust_patches, which hands the engine its fetches and revocations.
         self.app.gim_intake = Intake(routes)  # type: ignore[attr-defined]
         self.app.gim_engine = self.engine = Engine(  # type: ignore[attr-defined]
-            self.app, self.app.gim_intake, routes, self)  # type: ignore[attr-defined]
+            self.app, self.app.gim_intake, routes, self, self.changelog)  # type: ignore[attr-defined]
         self.snapshotter = Snapshotter(self)
         self.metrics.snapshot_interval.set(settings.snapshot_interval)
         self.app.timer(settings.snapshot_interval)(self.snapshotter.take_logged)

@@ -10,6 +10,7 @@ from faust.streams import current_event
 from gim_faust.tables import state_codec
 
 from gim_faust.gsp.batch import Batch
+from gim_faust.gsp.changelog import Changelog
 
 
 @dataclass
@@ -47,8 +48,8 @@ class Table(dict):
 
 
 def test_a_key_is_read_once_and_written_once_in_its_own_partition() -> None:
-    table = Table()
-    batch = Batch(table, lambda state: state)
+    table, changelog = Table(), Changelog(None)  # type: ignore[arg-type]
+    batch = Batch(table, lambda state: state, changelog)
     for offset in range(5):
         touched = batch.get(b"k1", Event(1, offset))
         touched.update({"n": offset})
@@ -60,12 +61,15 @@ def test_a_key_is_read_once_and_written_once_in_its_own_partition() -> None:
     assert sorted(table.writes) == [(b"k1", 1), (b"k2", 2)]
     assert state_codec.unpack(table[b"k1"]) == ({"n": 4}, [])
     assert batch.keys == {}
+    # each write goes to the changelog too, in the partition it was written to
+    assert {(partition, key, value) for (_, partition), (_, records) in changelog.records.items()
+            for key, value in records} == {(1, b"k1", table[b"k1"]), (2, b"k2", table[b"k2"])}
 
 
 def test_the_write_keeps_only_the_stored_outbox_entries_still_wanted() -> None:
     table = Table()
     dict.__setitem__(table, b"k", state_codec.pack({"n": 0}, [["raw", 1, []], ["raw", 2, []]]))
-    batch = Batch(table, lambda state: state)
+    batch = Batch(table, lambda state: state, Changelog(None))  # type: ignore[arg-type]
     touched = batch.get(b"k", Event(0, 3))
     touched.update({"n": 3})
     batch.write(lambda entry, partition: entry[1] != 2)
@@ -75,7 +79,7 @@ def test_the_write_keeps_only_the_stored_outbox_entries_still_wanted() -> None:
 def test_a_deleted_key_is_removed_unless_it_was_never_stored() -> None:
     table = Table()
     dict.__setitem__(table, b"old", state_codec.pack({"n": 0}, []))
-    batch = Batch(table, lambda state: state)
+    batch = Batch(table, lambda state: state, Changelog(None))  # type: ignore[arg-type]
     batch.get(b"old", Event(0, 1)).delete()
     batch.get(b"new", Event(0, 2)).delete()
     batch.write(lambda entry, partition: True)
@@ -90,7 +94,8 @@ def _no_leftover_event() -> None:
 def test_a_stored_key_is_read_once_across_batches_until_forgotten() -> None:
     table = Table()
     built: list[Any] = []
-    batch = Batch(table, lambda state: built.append(state) or state)
+    batch = Batch(table, lambda state: built.append(state) or state,  # type: ignore[arg-type]
+                  Changelog(None))  # type: ignore[arg-type]
     dict.__setitem__(table, b"k", state_codec.pack({"n": 0}, []))
     batch.get(b"k", Event(0, 1)).update({"n": 1})
     batch.write(lambda entry, partition: True)
@@ -108,7 +113,7 @@ def test_a_stored_key_is_read_once_across_batches_until_forgotten() -> None:
 
 def test_the_cache_keeps_the_most_recently_used_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gim_faust.gsp.batch.CACHED_KEYS", 2)
-    batch = Batch(Table(), lambda state: state)
+    batch = Batch(Table(), lambda state: state, Changelog(None))  # type: ignore[arg-type]
     for key in (b"a", b"b", b"c"):
         batch.get(key, Event(0, 1)).update({})
         batch.write(lambda entry, partition: True)

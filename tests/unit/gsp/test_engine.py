@@ -71,8 +71,9 @@ def _engine(store: Store, *others: tuple[str, Route]) -> tuple[Engine, Shell, An
                           consumer=consumer)
     shell = Shell(store)
     route = Route(store.handle, store, store.send, store.write)  # type: ignore[arg-type]
-    return (Engine(app, None, {"raw": route, **dict(others)}, shell),  # type: ignore[arg-type]
-            shell, consumer)
+    changelog = SimpleNamespace(send=flush)
+    return (Engine(app, None, {"raw": route, **dict(others)}, shell,  # type: ignore[arg-type]
+                   changelog), shell, consumer)  # type: ignore[arg-type]
 
 
 def _chunk(tp: TP, start: int, *values: tuple[int, bytes]) -> Chunk:
