@@ -163,11 +163,12 @@ def add_party(join: Join, ended: PartyEnded, facts: PartyFacts) -> None:
     """Remember an ended party (one the join does not hold: ``agent_state`` takes a
     repeat for a duplicate)."""
     newest = next(reversed(join.parties.values()), None)
-    if newest is not None and ended.end_ms < newest.end_ms:  # placed among the others
+    among = newest is not None and ended.end_ms < newest.end_ms  # the topics' order, rarely
+    if among:
         join._sealed[1].cut_after(ended.end_ms)
     join.parties[ended.fact.id] = Pending(
         ended.end_ms, consult=ended.fact.resource_role in CONSULTATION_ROLES)
-    if newest is not None and ended.end_ms < newest.end_ms:  # the topics' order, rarely
+    if among:
         join._order_parties()
     facts[ended.fact.id] = ended.fact
 

@@ -174,7 +174,7 @@ class Engine:
             route.write(route.batch)
         await self.changelog.send()
         await self.shell.after(chunks)
-        await self.app.producer.buffer.flush()  # the changelog records, to the Kafka client
+        await self.app.producer.buffer.flush()  # the records of keys set through Faust's tables
         for chunk in chunks:
             faust_patches.done(self.app.consumer, chunk)
 
