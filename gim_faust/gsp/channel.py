@@ -216,8 +216,7 @@ class Channel:
 
     async def _send(self, batch: Batch) -> list[Awaitable[RecordMetadata]]:
         """Hand the batch's output to the Kafka client; its delivery futures."""
-        futures = await self.output.send(batch.resend)
-        return futures + await self.output.publish(batch.outgoing)
+        return await self.output.publish(batch.resend, batch.outgoing)
 
     def _write(self, batch: Batch) -> None:
         """Once Kafka has acknowledged the batch's output: write its states."""

@@ -92,8 +92,8 @@ def done(consumer: Any, chunk: Chunk) -> None:
 
 def kafka_producer(app: Any) -> Any:
     """The aiokafka producer inside Faust's, started: the engine hands it whole record
-    batches of changelog records (``gsp/changelog.py``), which Faust's has no call for.
-    Faust flushes this producer before each commit, so those batches are covered too."""
+    batches (``gsp/record_batches.py``), which Faust's has no call for. Faust flushes this
+    producer before each commit, so those batches are covered too."""
     producer = app.producer._producer  # noqa: SLF001
     assert producer is not None, "the worker's producer has not started"
     return producer

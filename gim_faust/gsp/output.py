@@ -1,4 +1,4 @@
-"""What a batch sends: fact versions and ended parties, straight to Faust's Kafka producer.
+"""What a batch sends: fact versions and ended parties, straight to the Kafka client.
 
 A batch's output is held until the batch ends (:class:`Outgoing`), then sent, and the batch
 writes its states only once Kafka has acknowledged all of it (``gsp/channel.py``). Of the
@@ -7,24 +7,29 @@ highest version anyway, and an interaction's rows change with almost every event
 of a busy backlog would otherwise send most rows several times. Ended parties are all sent,
 in order.
 
-Faust's ``Topic.send`` costs more per message than the transform that made it (schema,
-callbacks, a channel hop); the producer's own ``send`` only queues the message in the Kafka
-client's batch and returns. The message still goes through the producer that Faust flushes
-before it commits an input offset, so nothing is committed ahead of its output. Partitions
-are Kafka's default ones (``gsp/partitioner.py``), as ``Topic.send`` leaves them.
+Faust's ``Topic.send``, and aiokafka's ``send`` too, cost more per message than the rules
+that made it: the messages of a partition go out as one record batch
+(``gsp/record_batches.py``; on a backlog, per-message sending was a fifth of a worker's
+samples). They still go through the producer that Faust flushes before it commits an input
+offset, so nothing is committed ahead of its output. Partitions are Kafka's default ones
+(``gsp/partitioner.py``), the ones ``Topic.send`` chose.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from faust.types import RecordMetadata
+from aiokafka.errors import MessageSizeTooLargeError
+from faust.types import TP, RecordMetadata
 
+from gim_faust.gsp import faust_patches, partitioner
 from gim_faust.gsp.metrics import child
+from gim_faust.gsp.record_batches import RecordBatches
 from gim_faust.models.facts import Fact, supersedes, to_record
 from gim_faust.tables.state_codec import Sent
 from gim_faust.transforms.outcome import Outcome, PartyEnded
@@ -81,21 +86,34 @@ class Output:
     def __init__(self, gsp: Gsp, party_topic: str) -> None:
         self.gsp, self.party_topic = gsp, party_topic
 
-    async def send(self, messages: list[Sent]) -> list[Awaitable[RecordMetadata]]:
-        """Queue the messages in the Kafka client; their delivery futures."""
-        producer = self.gsp.app.producer
-        return [await producer.send(topic, key, value, None, None, None)
-                for topic, key, value in messages]
+    async def _send(self, messages: list[Sent]) -> list[Awaitable[RecordMetadata]]:
+        """Hand the messages to the Kafka client, a record batch per partition; the
+        batches' delivery futures. A message the producer would refuse as too large
+        raises here, as aiokafka's ``send`` does, so the engine can set its event apart."""
+        producer = faust_patches.kafka_producer(self.gsp.app)
+        batches, counts = RecordBatches(), dict[str, int]()
+        for topic, key, value in messages:
+            if len(key) + len(value) > REQUEST_MAX:
+                raise MessageSizeTooLargeError(f"a message of {len(value)} bytes to {topic}")
+            count = counts.get(topic)
+            if count is None:
+                count = counts[topic] = len(await producer.partitions_for(topic))
+            batches.add(TP(topic, partitioner.of(key, count)), key, value)
+        return [sending.delivered for sending in await batches.send(producer)]
 
-    async def publish(self, outgoing: Outgoing) -> list[Awaitable[RecordMetadata]]:
-        """Send a batch's output; the delivery futures."""
-        facts_topic, facts_out = self.gsp.topics.facts, self.gsp.metrics.facts_out
-        messages = []
+    async def publish(self, resend: list[Sent],
+                      outgoing: Outgoing) -> list[Awaitable[RecordMetadata]]:
+        """Send a batch's output (after what it sends again); the delivery futures."""
+        facts_topic, tables = self.gsp.topics.facts, Counter[str]()
+        messages = list(resend)
         for key, fact in outgoing.facts.items():
             messages.append(fact_message(facts_topic, key, fact))
-            child(facts_out, fact.table).inc()
+            tables[fact.table] += 1
         messages += [party_message(self.party_topic, ended) for ended in outgoing.handoffs]
-        return await self.send(messages)
+        futures = await self._send(messages)
+        for table, count in tables.items():
+            child(self.gsp.metrics.facts_out, table).inc(count)
+        return futures
 
 
 class Rejects:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from aiokafka.partitioner import DefaultPartitioner
+import random
 
-from gim_faust.gsp.partitioner import partition
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as reference_murmur2
+
+from gim_faust.gsp.partitioner import murmur2, partition
 
 
 def test_the_same_partition_as_the_default_for_every_key_and_count() -> None:
@@ -18,3 +21,13 @@ def test_the_same_partition_as_the_default_for_every_key_and_count() -> None:
 
 def test_a_message_without_key_goes_to_an_available_partition() -> None:
     assert partition(None, [0, 1, 2], [2]) == 2
+
+
+def test_murmur2_is_kafkas_for_every_length_and_byte() -> None:
+    """Every tail length (0 to 3 bytes past the words) and every byte value, against the
+    reference implementation aiokafka ships."""
+    rng = random.Random(17)
+    keys = [bytes(rng.randrange(256) for _ in range(length))
+            for length in range(70) for _ in range(20)] + [bytes(range(256)), b"\xff" * 7]
+    for key in keys:
+        assert murmur2(key) == reference_murmur2(key), key
