@@ -70,7 +70,7 @@ class Channel:
         self.party_facts = CodecTable(
             state_table(app, table_name("party-facts", channel), partitions[self.agent_topic],
                         "ended party rows the after-call-work join may re-emit"),
-            state_codec.encode_fact, state_codec.decode_fact)
+            state_codec.encode_fact, state_codec.decode_fact, gsp.changelog.add)
         self.batches = (Batch(self.interactions, state_codec.interaction_from, gsp.changelog),
                         Batch(self.agents, state_codec.agent_from, gsp.changelog))
         self.clocks: dict[int, InteractionClock] = {}

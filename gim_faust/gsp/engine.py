@@ -8,11 +8,12 @@ One loop per worker, a Faust app task. The commit protocol, step by step:
    reject bad input, the pure transforms over the batch's states, ``gsp/channel.py``); a
    state key is read once per batch.
 3. End the batch: hand the output of all its routes (the newest version of each fact, the
-   ended parties) to the Kafka producer and wait once until Kafka has acknowledged all of
-   it, then write each changed state key once to its table's store and hand its changelog
-   records to the Kafka client, a record batch per partition (``gsp/changelog.py``; the
-   few keys written through Faust's tables, through ``faust_patches``); the rejected
-   records go out too.
+   ended parties) to the Kafka client, a record batch per partition (``gsp/output.py``),
+   and wait once until Kafka has acknowledged all of it, then write each changed state key
+   once to its table's store and hand its changelog records, with those of the party rows
+   the handlers stored, to the Kafka client, a record batch per partition
+   (``gsp/changelog.py``; the partition clocks' log, written through Faust's table,
+   through ``faust_patches``); the rejected records go out too.
 4. Mark the batch's offsets done (``faust_patches.done``).
 5. Faust's periodic commit flushes the producer (every output and changelog record
    acknowledged by Kafka), then commits the offsets marked done. Nothing is committed ahead
@@ -174,7 +175,7 @@ class Engine:
             route.write(route.batch)
         await self.changelog.send()
         await self.shell.after(chunks)
-        await self.app.producer.buffer.flush()  # the records of keys set through Faust's tables
+        await self.app.producer.buffer.flush()  # the clocks' log, set through Faust's table
         for chunk in chunks:
             faust_patches.done(self.app.consumer, chunk)
 
