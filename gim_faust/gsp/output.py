@@ -10,9 +10,9 @@ in order.
 Faust's ``Topic.send``, and aiokafka's ``send`` too, cost more per message than the rules
 that made it: the messages of a partition go out as one record batch
 (``gsp/record_batches.py``; on a backlog, sending a message at a time was 17 % of a
-worker's samples). They still go through the producer that Faust flushes before it commits an input
-offset, so nothing is committed ahead of its output. Partitions are Kafka's default ones
-(``gsp/partitioner.py``), the ones ``Topic.send`` chose.
+worker's samples). They still go through the producer that Faust flushes before it commits
+an input offset, so nothing is committed ahead of its output. Partitions are Kafka's
+default ones (``gsp/partitioner.py``), the ones ``Topic.send`` chose.
 """
 
 from __future__ import annotations

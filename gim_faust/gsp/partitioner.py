@@ -54,4 +54,4 @@ def partition(key: bytes | None, all_partitions: list[int], available: list[int]
     """The producer's partitioner (aiokafka's signature)."""
     if key is None:
         return _default(key, all_partitions, available)
-    return all_partitions[_positive_hash(key) % len(all_partitions)]
+    return all_partitions[of(key, len(all_partitions))]
